@@ -1,1 +1,4 @@
-//! placeholder
+//! Market data for Haechi: CSV import into the columnar [`MarketStore`] and a deterministic
+//! synthetic KRX market for the demo and benchmarks.
+//!
+//! [`MarketStore`]: haechi_core::MarketStore
