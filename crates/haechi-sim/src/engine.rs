@@ -1,0 +1,458 @@
+//! The deterministic day-by-day backtest loop.
+//!
+//! For each session `t` from the scenario's start to its end:
+//! 1. orders placed at the close of `t-1` execute against session `t`'s bar
+//!    (`fill = next_open`), sells before buys so that proceeds fund purchases;
+//! 2. the account is marked to market at `t`'s close;
+//! 3. the strategy decides on data up to `t`'s close and its orders wait for `t+1`
+//!    (with `fill = close` they execute at once at `t`'s close and the account is re-marked).
+//!
+//! Nothing here reads a clock or a random source, and iteration orders are fixed, so the same
+//! inputs always give the same bytes out.
+
+use crate::strategy::{Context, MarketView, OrderRequest, PortfolioView, Strategy};
+use chrono::NaiveDate;
+use haechi_core::krx::{self, PriceBand};
+use haechi_core::order::ExpiryReason;
+use haechi_core::{
+    Fill, Ledger, LedgerError, MarketStore, OrderId, OrderKind, OrderStatus, Price, Quantity, Rate,
+    RejectReason, Side, Ticker, TradingCalendar, Won,
+};
+use serde::Serialize;
+
+/// When orders execute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FillTiming {
+    /// At the next session's open (default): decisions made at a close cannot trade at it.
+    NextOpen,
+    /// At the same session's close, as if placed in the closing auction.
+    Close,
+}
+
+/// Which date picks the sell-tax rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaxBasis {
+    /// The settlement date (T+2), as KRX/KSD apply rate changes (default).
+    Settlement,
+    /// The trade date.
+    Trade,
+}
+
+/// Execution and risk settings of one run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EngineConfig {
+    pub capital: Won,
+    /// First and last session index (inclusive) of the run in the store.
+    pub start: usize,
+    pub end: usize,
+    pub fill: FillTiming,
+    /// Adverse slippage on market orders, in basis points of the reference price.
+    pub slippage_bps: u32,
+    /// Most of a day's volume one ticker's orders may take (0 < p ≤ 1).
+    pub participation: f64,
+    pub commission: Rate,
+    pub tax_basis: TaxBasis,
+    pub max_order_value: Option<Won>,
+    pub max_position_weight: Option<f64>,
+    pub cash_reserve: f64,
+    /// Sell everything at the last session's close, so fees and taxes of exit are counted.
+    pub liquidate_at_end: bool,
+}
+
+/// Where an order came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderOrigin {
+    Strategy,
+    Liquidation,
+}
+
+/// One order and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrderRecord {
+    pub id: OrderId,
+    pub ticker: Ticker,
+    pub side: Side,
+    #[serde(flatten)]
+    pub kind: OrderKind,
+    pub quantity: Quantity,
+    pub placed_on: NaiveDate,
+    pub executes_on: NaiveDate,
+    pub origin: OrderOrigin,
+    #[serde(flatten)]
+    pub status: OrderStatus,
+    pub filled_quantity: Quantity,
+}
+
+/// The account at one session's close.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DayRecord {
+    pub date: NaiveDate,
+    pub equity: Won,
+    pub cash: Won,
+    /// Value of positions at the close.
+    pub invested: Won,
+}
+
+/// A position still open at the end.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FinalPosition {
+    pub ticker: Ticker,
+    pub quantity: Quantity,
+    pub cost: Won,
+    pub last_price: Price,
+    pub value: Won,
+}
+
+/// Everything a run produced, before metrics.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    pub days: Vec<DayRecord>,
+    pub orders: Vec<OrderRecord>,
+    pub fills: Vec<Fill>,
+    pub positions: Vec<FinalPosition>,
+    pub commissions: Won,
+    pub taxes: Won,
+    /// Universe size × sessions run: the work the engine stepped through.
+    pub bar_steps: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("the run's sessions {start}..={end} do not fit the store's {n} sessions")]
+    BadRange { start: usize, end: usize, n: usize },
+    #[error("universe slot {0} is not in the store")]
+    BadSlot(usize),
+    #[error("starting capital must be positive")]
+    NoCapital,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    id: OrderId,
+    req: OrderRequest,
+    placed: usize,
+    origin: OrderOrigin,
+}
+
+/// Runs `strategy` over `universe` (store slots) under `config`.
+///
+/// # Errors
+/// [`EngineError`] for a session range or universe that does not fit the store.
+pub fn run(
+    store: &MarketStore,
+    universe: &[usize],
+    strategy: &mut dyn Strategy,
+    config: &EngineConfig,
+) -> Result<RunOutput, EngineError> {
+    let n = store.n_days();
+    if config.start > config.end || config.end >= n {
+        return Err(EngineError::BadRange { start: config.start, end: config.end, n });
+    }
+    if let Some(bad) = universe.iter().find(|s| **s >= store.n_instruments()) {
+        return Err(EngineError::BadSlot(*bad));
+    }
+    if config.capital.get() <= 0 {
+        return Err(EngineError::NoCapital);
+    }
+    let ledger = Ledger::new(config.capital, store.n_instruments()).map_err(|_| EngineError::NoCapital)?;
+    let mut sim = Sim::new(store, config, ledger);
+    let mut requests = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
+    for day in config.start..=config.end {
+        if !pending.is_empty() {
+            sim.execute(day, &mut pending, Reference::Open);
+        }
+        sim.mark(day);
+        let last = day == config.end;
+        if config.fill == FillTiming::NextOpen && last {
+            // Orders decided at the last close could never execute inside the run.
+        } else {
+            requests.clear();
+            let ctx = Context {
+                market: MarketView::new(store, day),
+                portfolio: PortfolioView::new(sim.ledger.cash(), sim.equity, &sim.quantities),
+                universe,
+                cash_reserve: config.cash_reserve,
+                buy_cost_factor: sim.buy_cost_factor,
+            };
+            strategy.on_close(&ctx, &mut requests);
+            for req in requests.drain(..) {
+                if req.quantity > 0 && req.slot < store.n_instruments() {
+                    pending.push(sim.new_pending(req, day, OrderOrigin::Strategy));
+                }
+            }
+            if config.fill == FillTiming::Close && !pending.is_empty() {
+                sim.execute(day, &mut pending, Reference::Close);
+                sim.mark(day);
+            }
+        }
+        if last && config.liquidate_at_end {
+            let held: Vec<usize> = sim.ledger.held().to_vec();
+            for slot in held {
+                let quantity = sim.quantities[slot];
+                let req = OrderRequest { slot, side: Side::Sell, quantity, kind: OrderKind::Market };
+                pending.push(sim.new_pending(req, day, OrderOrigin::Liquidation));
+            }
+            if !pending.is_empty() {
+                sim.execute(day, &mut pending, Reference::Close);
+                sim.mark(day);
+            }
+        }
+    }
+    let bar_steps = (universe.len() as u64) * ((config.end - config.start + 1) as u64);
+    Ok(sim.finish(bar_steps))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reference {
+    Open,
+    Close,
+}
+
+struct Sim<'a> {
+    store: &'a MarketStore,
+    config: &'a EngineConfig,
+    calendar: TradingCalendar,
+    ledger: Ledger,
+    /// Shares per slot, mirrored from the ledger for O(1) strategy reads.
+    quantities: Vec<u64>,
+    /// (session, shares) of each slot's trading on its last traded session, for the volume cap.
+    traded: Vec<(usize, u64)>,
+    equity: Won,
+    next_id: u64,
+    buy_cost_factor: f64,
+    days: Vec<DayRecord>,
+    orders: Vec<OrderRecord>,
+    fills: Vec<Fill>,
+}
+
+impl<'a> Sim<'a> {
+    fn new(store: &'a MarketStore, config: &'a EngineConfig, ledger: Ledger) -> Sim<'a> {
+        let slots = store.n_instruments();
+        Sim {
+            store,
+            config,
+            calendar: store.calendar(),
+            ledger,
+            quantities: vec![0; slots],
+            traded: vec![(usize::MAX, 0); slots],
+            equity: config.capital,
+            next_id: 1,
+            buy_cost_factor: 1.0 + config.commission.as_fraction() + f64::from(config.slippage_bps) / 10_000.0,
+            days: Vec::with_capacity(config.end - config.start + 1),
+            orders: Vec::new(),
+            fills: Vec::new(),
+        }
+    }
+
+    fn new_pending(&mut self, req: OrderRequest, placed: usize, origin: OrderOrigin) -> Pending {
+        let id = OrderId(self.next_id);
+        self.next_id += 1;
+        Pending { id, req, placed, origin }
+    }
+
+    fn mark(&mut self, day: usize) {
+        let store = self.store;
+        let invested = self.ledger.market_value(|s| store.last_close(s, day).unwrap_or(Price::MIN));
+        let cash = self.ledger.cash();
+        self.equity = cash + invested;
+        let date = store.dates()[day];
+        if let Some(last) = self.days.last_mut()
+            && last.date == date
+        {
+            *last = DayRecord { date, equity: self.equity, cash, invested };
+        } else {
+            self.days.push(DayRecord { date, equity: self.equity, cash, invested });
+        }
+    }
+
+    /// Executes every pending order against session `day`, sells first, then in order of id.
+    fn execute(&mut self, day: usize, pending: &mut Vec<Pending>, reference: Reference) {
+        pending.sort_by_key(|p| (p.req.side == Side::Buy, p.id));
+        for p in pending.drain(..) {
+            let (status, filled) = self.execute_one(day, &p, reference);
+            let store = self.store;
+            self.orders.push(OrderRecord {
+                id: p.id,
+                ticker: store.instrument(p.req.slot).ticker,
+                side: p.req.side,
+                kind: p.req.kind,
+                quantity: Quantity(p.req.quantity),
+                placed_on: store.dates()[p.placed],
+                executes_on: store.dates()[day],
+                origin: p.origin,
+                status,
+                filled_quantity: Quantity(filled),
+            });
+        }
+    }
+
+    fn execute_one(&mut self, day: usize, p: &Pending, reference: Reference) -> (OrderStatus, u64) {
+        let reject = |reason| (OrderStatus::Rejected { reason }, 0);
+        let expire = |reason| (OrderStatus::Expired { reason }, 0);
+        let store = self.store;
+        let slot = p.req.slot;
+        let date = store.dates()[day];
+        let market = store.instrument(slot).market;
+        let Some(bar) = store.raw(slot, day).filter(|b| b.volume > 0) else {
+            return reject(RejectReason::NotTraded);
+        };
+        let band: Option<PriceBand> =
+            day.checked_sub(1).and_then(|d| store.last_close(slot, d)).map(|base| krx::price_band(date, market, base));
+        if let OrderKind::Limit { price } = p.req.kind {
+            if !krx::is_on_tick(date, market, price) {
+                return reject(RejectReason::OffTick);
+            }
+            if band.is_some_and(|b| !b.contains(price)) {
+                return reject(RejectReason::OutsidePriceLimit);
+            }
+        }
+        let held = self.quantities[slot];
+        if p.req.side == Side::Sell && p.req.quantity > held {
+            return reject(RejectReason::InsufficientShares);
+        }
+        let (open, high, low, close) =
+            (i64::from(bar.open), i64::from(bar.high), i64::from(bar.low), i64::from(bar.close));
+        let price = match (p.req.kind, reference) {
+            (OrderKind::Market, r) => {
+                let base = if r == Reference::Open { open } else { close };
+                let bps = i64::from(self.config.slippage_bps);
+                let slipped = match p.req.side {
+                    // Adverse: buyers pay up, sellers receive less; then onto the tick grid.
+                    Side::Buy => krx::round_up_to_tick(date, market, ceil_div(base * (10_000 + bps), 10_000)),
+                    Side::Sell => krx::round_down_to_tick(date, market, base * (10_000 - bps) / 10_000),
+                };
+                band.map_or(slipped, |b| b.clamp(slipped))
+            }
+            (OrderKind::Limit { price }, Reference::Open) => {
+                let l = price.get();
+                match p.req.side {
+                    // Gapping through the limit fills at the (better) open.
+                    Side::Buy if open <= l => to_price(open),
+                    Side::Buy if low <= l => price,
+                    Side::Sell if open >= l => to_price(open),
+                    Side::Sell if high >= l => price,
+                    _ => return expire(ExpiryReason::LimitNotReached),
+                }
+            }
+            (OrderKind::Limit { price }, Reference::Close) => match p.req.side {
+                Side::Buy if close <= price.get() => to_price(close),
+                Side::Sell if close >= price.get() => to_price(close),
+                _ => return expire(ExpiryReason::LimitNotReached),
+            },
+        };
+        if let Some(max) = self.config.max_order_value
+            && price.times(Quantity(p.req.quantity)) > max
+        {
+            return reject(RejectReason::MaxOrderValue);
+        }
+        let cap = (bar.volume as f64 * self.config.participation).floor() as u64;
+        let already = if self.traded[slot].0 == day { self.traded[slot].1 } else { 0 };
+        let room = cap.saturating_sub(already);
+        let qty = p.req.quantity.min(room);
+        if qty == 0 {
+            return expire(ExpiryReason::VolumeCap);
+        }
+        let quantity = Quantity(qty);
+        let amount = price.times(quantity);
+        let commission = self.config.commission.charge(amount);
+        let settlement_date = self.calendar.add_sessions(date, krx::SETTLEMENT_SESSIONS);
+        let tax = match p.req.side {
+            Side::Buy => Won::ZERO,
+            Side::Sell => {
+                let tax_date = match self.config.tax_basis {
+                    TaxBasis::Settlement => settlement_date,
+                    TaxBasis::Trade => date,
+                };
+                krx::sell_tax_rates(tax_date, market).charge(amount)
+            }
+        };
+        match p.req.side {
+            Side::Buy => {
+                if let Some(max_w) = self.config.max_position_weight {
+                    let after = price.times(Quantity(held + qty)).get() as f64;
+                    if after > max_w * self.equity.get() as f64 {
+                        return reject(RejectReason::MaxPositionWeight);
+                    }
+                }
+                match self.ledger.buy(slot, quantity, price, commission) {
+                    Ok(()) => {}
+                    Err(LedgerError::InsufficientCash { .. }) => return reject(RejectReason::InsufficientCash),
+                    Err(_) => return reject(RejectReason::NotTraded),
+                }
+            }
+            Side::Sell => {
+                if self.ledger.sell(slot, quantity, price, commission, tax).is_err() {
+                    return reject(RejectReason::InsufficientShares);
+                }
+            }
+        }
+        self.quantities[slot] = self.ledger.position(slot).quantity.get();
+        self.traded[slot] = (day, already + qty);
+        self.fills.push(Fill {
+            order_id: p.id,
+            ticker: store.instrument(slot).ticker,
+            side: p.req.side,
+            trade_date: date,
+            settlement_date,
+            quantity,
+            price,
+            amount,
+            commission,
+            tax,
+        });
+        if qty == p.req.quantity {
+            (OrderStatus::Filled, qty)
+        } else {
+            let status = OrderStatus::PartiallyFilled {
+                filled: quantity,
+                expired: Quantity(p.req.quantity - qty),
+                reason: ExpiryReason::VolumeCap,
+            };
+            (status, qty)
+        }
+    }
+
+    fn finish(self, bar_steps: u64) -> RunOutput {
+        let store = self.store;
+        let end = self.config.end;
+        let positions = self
+            .ledger
+            .held()
+            .iter()
+            .map(|&slot| {
+                let pos = self.ledger.position(slot);
+                let last_price = store.last_close(slot, end).unwrap_or(Price::MIN);
+                FinalPosition {
+                    ticker: store.instrument(slot).ticker,
+                    quantity: pos.quantity,
+                    cost: pos.cost,
+                    last_price,
+                    value: last_price.times(pos.quantity),
+                }
+            })
+            .collect::<Vec<_>>();
+        let mut positions = positions;
+        positions.sort_by_key(|p| p.ticker);
+        RunOutput {
+            days: self.days,
+            orders: self.orders,
+            fills: self.fills,
+            positions,
+            commissions: self.ledger.commissions_paid(),
+            taxes: self.ledger.taxes_paid(),
+            bar_steps,
+        }
+    }
+}
+
+fn ceil_div(a: i64, b: i64) -> i64 {
+    (a + b - 1).div_euclid(b)
+}
+
+fn to_price(v: i64) -> Price {
+    Price::new(v).unwrap_or(Price::MIN)
+}
