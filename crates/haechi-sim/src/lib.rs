@@ -28,4 +28,6 @@
 //! ```
 
 pub mod engine;
+pub mod scenario;
 pub mod strategy;
+pub mod trades;

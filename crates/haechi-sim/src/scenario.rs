@@ -1,0 +1,755 @@
+//! Investment scenarios: parsed from TOML (or JSON), validated as a whole, then bound to data.
+//!
+//! Parsing never stops at the first mistake: every problem is collected with its field path
+//! (`strategy.slow`, `universe.tickers[2]`) so a user fixes a file in one pass. The format is
+//! documented in `docs/scenarios.md`.
+
+use crate::engine::{EngineConfig, FillTiming, TaxBasis};
+use crate::strategy::{
+    BuyAndHold, MomentumRotation, Rebalance, RebalanceFrequency, RsiReversion, Sizing, SmaCross, Strategy,
+};
+use chrono::NaiveDate;
+use haechi_core::{Market, MarketStore, Rate, Ticker, Won};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    pub capital: Won,
+    pub period: Period,
+    pub universe: Universe,
+    /// An index in the data's `index/` folder (`KS11`) or a ticker.
+    pub benchmark: Option<String>,
+    pub strategy: StrategySpec,
+    pub sizing: Option<Sizing>,
+    pub execution: Execution,
+    pub risk: Risk,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Period {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Universe {
+    Tickers(Vec<Ticker>),
+    Markets(Vec<Market>),
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StrategySpec {
+    BuyAndHold,
+    Rebalance { weights: Vec<(Ticker, f64)>, frequency: RebalanceFrequency },
+    SmaCross { fast: usize, slow: usize },
+    MomentumRotation { lookback: usize, skip: usize, top_n: usize, frequency: RebalanceFrequency },
+    RsiReversion { period: usize, oversold: f64, overbought: f64 },
+}
+
+impl StrategySpec {
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            StrategySpec::BuyAndHold => "buy_and_hold",
+            StrategySpec::Rebalance { .. } => "rebalance",
+            StrategySpec::SmaCross { .. } => "sma_cross",
+            StrategySpec::MomentumRotation { .. } => "momentum_rotation",
+            StrategySpec::RsiReversion { .. } => "rsi_reversion",
+        }
+    }
+
+    fn uses_sizing(&self) -> bool {
+        matches!(self, StrategySpec::BuyAndHold | StrategySpec::SmaCross { .. } | StrategySpec::RsiReversion { .. })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Execution {
+    pub fill: FillTiming,
+    pub slippage_bps: u32,
+    pub participation: f64,
+    pub commission_rate: f64,
+    pub tax_basis: TaxBasis,
+    pub liquidate_at_end: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Risk {
+    pub max_order_value: Option<Won>,
+    pub max_position_weight: Option<f64>,
+    pub cash_reserve: f64,
+}
+
+/// One thing wrong with a scenario, at a field path (or `file:line` for syntax errors).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found, in the order the fields appear in the format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ScenarioError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(f, "the scenario has {n} problem{}:", if n == 1 { "" } else { "s" })?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// File format, picked by extension (`.json` is JSON, anything else TOML).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Toml,
+    Json,
+}
+
+impl Scenario {
+    /// Parses and validates a scenario. `origin` names the source in syntax errors.
+    ///
+    /// # Errors
+    /// [`ScenarioError`] listing every problem found.
+    pub fn parse(text: &str, format: Format, origin: &str) -> Result<Scenario, ScenarioError> {
+        let node = match format {
+            Format::Toml => match text.parse::<toml::Table>() {
+                Ok(t) => Node::from_toml(&toml::Value::Table(t)),
+                Err(e) => return Err(syntax_error(origin, text, e.span().map(|s| s.start), e.message())),
+            },
+            Format::Json => match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(v) => Node::from_json(&v),
+                Err(e) => {
+                    let path = format!("{origin}:{}:{}", e.line(), e.column());
+                    return Err(ScenarioError { problems: vec![Problem { path, message: e.to_string() }] });
+                }
+            },
+        };
+        let mut errs = Vec::new();
+        let scenario = validate(&node, &mut errs);
+        match scenario {
+            Some(s) if errs.is_empty() => Ok(s),
+            _ => Err(ScenarioError { problems: errs }),
+        }
+    }
+
+    /// Tickers the scenario names explicitly (universe and rebalance weights), for loading
+    /// only what is needed. `None` means the whole data directory.
+    #[must_use]
+    pub fn required_tickers(&self) -> Option<Vec<Ticker>> {
+        let mut set: BTreeSet<Ticker> = BTreeSet::new();
+        match &self.universe {
+            Universe::Tickers(t) => set.extend(t.iter().copied()),
+            Universe::Markets(_) | Universe::All => return None,
+        }
+        if let StrategySpec::Rebalance { weights, .. } = &self.strategy {
+            set.extend(weights.iter().map(|(t, _)| *t));
+        }
+        if let Some(b) = &self.benchmark
+            && let Ok(t) = Ticker::parse(b)
+        {
+            set.insert(t);
+        }
+        Some(set.into_iter().collect())
+    }
+
+    /// Resolves the scenario against loaded data: universe slots, session range, benchmark.
+    ///
+    /// # Errors
+    /// [`ScenarioError`] naming each field that the data cannot satisfy.
+    pub fn bind(&self, store: &MarketStore) -> Result<Bound, ScenarioError> {
+        let mut errs = Vec::new();
+        let mut problem = |path: String, message: String| errs.push(Problem { path, message });
+        let mut universe = Vec::new();
+        match &self.universe {
+            Universe::Tickers(tickers) => {
+                for (i, t) in tickers.iter().enumerate() {
+                    match store.slot_of(*t) {
+                        Some(s) => universe.push(s),
+                        None => problem(format!("universe.tickers[{i}]"), format!("{t} is not in the market data")),
+                    }
+                }
+            }
+            Universe::Markets(markets) => {
+                universe.extend((0..store.n_instruments()).filter(|s| markets.contains(&store.instrument(*s).market)));
+                if universe.is_empty() {
+                    problem("universe.markets".into(), "no instrument in the data trades on these markets".into());
+                }
+            }
+            Universe::All => universe.extend(0..store.n_instruments()),
+        }
+        let mut weights = Vec::new();
+        if let StrategySpec::Rebalance { weights: w, .. } = &self.strategy {
+            for (t, weight) in w {
+                match store.slot_of(*t) {
+                    Some(s) => {
+                        weights.push((s, *weight));
+                        if !universe.contains(&s) {
+                            universe.push(s);
+                        }
+                    }
+                    None => problem(format!("strategy.weights.{t}"), format!("{t} is not in the market data")),
+                }
+            }
+        }
+        let start = store.session_at_or_after(self.period.start);
+        let end_excl = store.session_at_or_after(self.period.end.succ_opt().unwrap_or(self.period.end));
+        if start >= end_excl {
+            let (first, last) = (store.dates().first(), store.dates().last());
+            let span = match (first, last) {
+                (Some(a), Some(b)) => format!("the data covers {a} to {b}"),
+                _ => "the data has no sessions".into(),
+            };
+            problem("period".into(), format!("no trading session between {} and {}; {span}", self.period.start, self.period.end));
+        }
+        let benchmark = match &self.benchmark {
+            None => None,
+            Some(name) => {
+                if let Some(ix) = store.index(name) {
+                    Some(BenchmarkSeries { name: ix.name.clone(), values: ix.close.clone() })
+                } else if let Some(slot) = Ticker::parse(name).ok().and_then(|t| store.slot_of(t)) {
+                    let values = store.closes(slot).iter().map(|c| if *c == 0 { f64::NAN } else { f64::from(*c) }).collect();
+                    Some(BenchmarkSeries { name: name.clone(), values })
+                } else {
+                    problem("benchmark".into(), format!("{name:?} is neither an index file (index/{name}.csv) nor a ticker in the data"));
+                    None
+                }
+            }
+        };
+        if !errs.is_empty() {
+            return Err(ScenarioError { problems: errs });
+        }
+        let config = EngineConfig {
+            capital: self.capital,
+            start,
+            end: end_excl - 1,
+            fill: self.execution.fill,
+            slippage_bps: self.execution.slippage_bps,
+            participation: self.execution.participation,
+            commission: Rate::from_fraction(self.execution.commission_rate).unwrap_or(haechi_core::krx::DEFAULT_COMMISSION),
+            tax_basis: self.execution.tax_basis,
+            max_order_value: self.risk.max_order_value,
+            max_position_weight: self.risk.max_position_weight,
+            cash_reserve: self.risk.cash_reserve,
+            liquidate_at_end: self.execution.liquidate_at_end,
+        };
+        Ok(Bound { universe, weights, config, benchmark })
+    }
+
+    /// A fresh strategy instance for a bound run.
+    #[must_use]
+    pub fn strategy(&self, bound: &Bound) -> Box<dyn Strategy> {
+        let sizing = self.sizing;
+        let default_sizing = Sizing::PercentOfEquity { percent: 10.0 };
+        match &self.strategy {
+            StrategySpec::BuyAndHold => Box::new(BuyAndHold::new(sizing)),
+            StrategySpec::Rebalance { frequency, .. } => Box::new(Rebalance::new(bound.weights.clone(), *frequency)),
+            StrategySpec::SmaCross { fast, slow } => Box::new(SmaCross::new(*fast, *slow, sizing.unwrap_or(default_sizing))),
+            StrategySpec::MomentumRotation { lookback, skip, top_n, frequency } => {
+                Box::new(MomentumRotation::new(*lookback, *skip, *top_n, *frequency))
+            }
+            StrategySpec::RsiReversion { period, oversold, overbought } => {
+                Box::new(RsiReversion::new(*period, *oversold, *overbought, sizing.unwrap_or(default_sizing)))
+            }
+        }
+    }
+}
+
+/// A scenario resolved against a store.
+#[derive(Debug, Clone)]
+pub struct Bound {
+    pub universe: Vec<usize>,
+    pub weights: Vec<(usize, f64)>,
+    pub config: EngineConfig,
+    pub benchmark: Option<BenchmarkSeries>,
+}
+
+/// Benchmark values aligned to the store's sessions (`NaN` where missing).
+#[derive(Debug, Clone)]
+pub struct BenchmarkSeries {
+    pub name: String,
+    pub values: Vec<f64>,
+}
+
+fn syntax_error(origin: &str, text: &str, offset: Option<usize>, message: &str) -> ScenarioError {
+    let path = match offset {
+        Some(off) => {
+            let before = &text[..off.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("{origin}:{line}:{col}")
+        }
+        None => origin.to_owned(),
+    };
+    ScenarioError { problems: vec![Problem { path, message: format!("not valid TOML: {message}") }] }
+}
+
+/// The parsed document, independent of TOML or JSON, keeping key order.
+#[derive(Debug, Clone, PartialEq)]
+enum Node {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Arr(Vec<Node>),
+    Table(Vec<(String, Node)>),
+}
+
+impl Node {
+    fn from_toml(v: &toml::Value) -> Node {
+        match v {
+            toml::Value::String(s) => Node::Str(s.clone()),
+            toml::Value::Integer(i) => Node::Int(*i),
+            toml::Value::Float(f) => Node::Float(*f),
+            toml::Value::Boolean(b) => Node::Bool(*b),
+            toml::Value::Datetime(d) => Node::Str(d.to_string()),
+            toml::Value::Array(a) => Node::Arr(a.iter().map(Node::from_toml).collect()),
+            toml::Value::Table(t) => Node::Table(t.iter().map(|(k, v)| (k.clone(), Node::from_toml(v))).collect()),
+        }
+    }
+
+    fn from_json(v: &serde_json::Value) -> Node {
+        use serde_json::Value as J;
+        match v {
+            J::Null => Node::Null,
+            J::Bool(b) => Node::Bool(*b),
+            J::Number(n) => n.as_i64().map_or_else(|| Node::Float(n.as_f64().unwrap_or(f64::NAN)), Node::Int),
+            J::String(s) => Node::Str(s.clone()),
+            J::Array(a) => Node::Arr(a.iter().map(Node::from_json).collect()),
+            J::Object(o) => Node::Table(o.iter().map(|(k, v)| (k.clone(), Node::from_json(v))).collect()),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Node::Null => "null",
+            Node::Bool(_) => "a boolean",
+            Node::Int(_) => "an integer",
+            Node::Float(_) => "a number",
+            Node::Str(_) => "a string",
+            Node::Arr(_) => "an array",
+            Node::Table(_) => "a table",
+        }
+    }
+}
+
+/// Reads one table, remembering which keys were used so the rest can be reported as unknown.
+struct Table<'a> {
+    path: String,
+    entries: &'a [(String, Node)],
+    used: Vec<bool>,
+}
+
+impl<'a> Table<'a> {
+    fn new(path: &str, node: &'a Node, errs: &mut Vec<Problem>) -> Option<Table<'a>> {
+        match node {
+            Node::Table(entries) => Some(Table { path: path.to_owned(), entries, used: vec![false; entries.len()] }),
+            other => {
+                push(errs, path, format!("must be a table, found {}", other.kind()));
+                None
+            }
+        }
+    }
+
+    fn field(&self, key: &str) -> String {
+        if self.path.is_empty() { key.to_owned() } else { format!("{}.{key}", self.path) }
+    }
+
+    fn get(&mut self, key: &str) -> Option<&'a Node> {
+        let i = self.entries.iter().position(|(k, _)| k == key)?;
+        self.used[i] = true;
+        Some(&self.entries[i].1).filter(|n| !matches!(n, Node::Null))
+    }
+
+    fn required(&mut self, key: &str, errs: &mut Vec<Problem>) -> Option<&'a Node> {
+        let v = self.get(key);
+        if v.is_none() {
+            push(errs, &self.field(key), "is required".into());
+        }
+        v
+    }
+
+    fn string(&mut self, key: &str, errs: &mut Vec<Problem>) -> Option<String> {
+        let v = self.get(key)?;
+        match v {
+            Node::Str(s) => Some(s.clone()),
+            other => {
+                push(errs, &self.field(key), format!("must be a string, found {}", other.kind()));
+                None
+            }
+        }
+    }
+
+    fn int(&mut self, key: &str, range: std::ops::RangeInclusive<i64>, errs: &mut Vec<Problem>) -> Option<i64> {
+        let v = self.get(key)?;
+        let path = self.field(key);
+        match v {
+            Node::Int(i) if range.contains(i) => Some(*i),
+            Node::Int(i) => {
+                push(errs, &path, format!("must be between {} and {}, found {i}", range.start(), range.end()));
+                None
+            }
+            Node::Float(f) if f.fract() == 0.0 && range.contains(&(*f as i64)) => Some(*f as i64),
+            other => {
+                push(errs, &path, format!("must be a whole number, found {}", other.kind()));
+                None
+            }
+        }
+    }
+
+    fn float(&mut self, key: &str, ok: impl Fn(f64) -> bool, rule: &str, errs: &mut Vec<Problem>) -> Option<f64> {
+        let v = self.get(key)?;
+        let path = self.field(key);
+        let f = match v {
+            Node::Int(i) => *i as f64,
+            Node::Float(f) => *f,
+            other => {
+                push(errs, &path, format!("must be a number, found {}", other.kind()));
+                return None;
+            }
+        };
+        if f.is_finite() && ok(f) {
+            Some(f)
+        } else {
+            push(errs, &path, format!("must be {rule}, found {f}"));
+            None
+        }
+    }
+
+    fn boolean(&mut self, key: &str, errs: &mut Vec<Problem>) -> Option<bool> {
+        match self.get(key)? {
+            Node::Bool(b) => Some(*b),
+            other => {
+                push(errs, &self.field(key), format!("must be true or false, found {}", other.kind()));
+                None
+            }
+        }
+    }
+
+    fn date(&mut self, key: &str, errs: &mut Vec<Problem>) -> Option<NaiveDate> {
+        let node = self.required(key, errs)?;
+        let path = self.field(key);
+        match node {
+            Node::Str(s) => match NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    push(errs, &path, format!("must be a date YYYY-MM-DD, found {s:?}"));
+                    None
+                }
+            },
+            other => {
+                push(errs, &path, format!("must be a date YYYY-MM-DD, found {}", other.kind()));
+                None
+            }
+        }
+    }
+
+    fn choice<T: Copy>(&mut self, key: &str, options: &[(&str, T)], errs: &mut Vec<Problem>) -> Option<T> {
+        let s = self.string(key, errs)?;
+        let found = options.iter().find(|(name, _)| *name == s).map(|(_, v)| *v);
+        if found.is_none() {
+            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+            push(errs, &self.field(key), format!("must be one of {}, found {s:?}", names.join(", ")));
+        }
+        found
+    }
+
+    fn sub(&mut self, key: &str, errs: &mut Vec<Problem>) -> Option<Table<'a>> {
+        let node = self.get(key)?;
+        let path = self.field(key);
+        Table::new(&path, node, errs)
+    }
+
+    /// Reports keys nobody asked for: usually a typo.
+    fn finish(self, errs: &mut Vec<Problem>) {
+        for ((k, _), used) in self.entries.iter().zip(&self.used) {
+            if !used {
+                push(errs, &self.field(k), "is not a known field".into());
+            }
+        }
+    }
+}
+
+fn push(errs: &mut Vec<Problem>, path: &str, message: String) {
+    errs.push(Problem { path: path.to_owned(), message });
+}
+
+const FREQUENCIES: &[(&str, RebalanceFrequency)] = &[
+    ("weekly", RebalanceFrequency::Weekly),
+    ("monthly", RebalanceFrequency::Monthly),
+    ("quarterly", RebalanceFrequency::Quarterly),
+];
+
+fn validate(root: &Node, errs: &mut Vec<Problem>) -> Option<Scenario> {
+    let mut t = Table::new("", root, errs)?;
+    let _schema = t.int("schema", 1..=1, errs);
+    let name = t.required("name", errs).and_then(|_| t.string("name", errs));
+    if let Some(n) = &name
+        && (n.trim().is_empty() || n.chars().count() > 200)
+    {
+        push(errs, "name", "must be 1 to 200 characters".into());
+    }
+    let description = t.string("description", errs);
+    let capital = t.required("capital", errs).and_then(|_| t.int("capital", 100_000..=10_000_000_000_000, errs));
+    let period = t.required("period", errs).and_then(|_| t.sub("period", errs)).and_then(|mut p| {
+        let start = p.date("start", errs);
+        let end = p.date("end", errs);
+        p.finish(errs);
+        let (start, end) = (start?, end?);
+        if start > end {
+            push(errs, "period.end", format!("{end} is before period.start {start}"));
+            return None;
+        }
+        Some(Period { start, end })
+    });
+    let benchmark = t.string("benchmark", errs);
+    let strategy = t.required("strategy", errs).and_then(|_| t.sub("strategy", errs)).and_then(|s| strategy(s, errs));
+    let universe = match t.sub("universe", errs) {
+        Some(u) => universe(u, errs),
+        None if matches!(strategy, Some(StrategySpec::Rebalance { .. })) => Some(Universe::Tickers(Vec::new())),
+        None => {
+            if t.get("universe").is_none() {
+                push(errs, "universe", "is required (tickers, markets or all = true)".into());
+            }
+            None
+        }
+    };
+    let sizing = t.sub("sizing", errs).and_then(|s| sizing(s, errs));
+    if let (Some(_), Some(st)) = (&sizing, &strategy)
+        && !st.uses_sizing()
+    {
+        push(errs, "sizing", format!("is not used by {}, which sizes positions by its target weights", st.name()));
+    }
+    let execution = match t.sub("execution", errs) {
+        Some(e) => execution(e, errs),
+        None => Some(default_execution()),
+    };
+    let risk = match t.sub("risk", errs) {
+        Some(r) => risk(r, errs),
+        None => Some(Risk { max_order_value: None, max_position_weight: None, cash_reserve: DEFAULT_CASH_RESERVE }),
+    };
+    t.finish(errs);
+    Some(Scenario {
+        name: name?,
+        description,
+        capital: Won(capital?),
+        period: period?,
+        universe: universe?,
+        benchmark,
+        strategy: strategy?,
+        sizing,
+        execution: execution?,
+        risk: risk?,
+    })
+}
+
+/// Kept in cash when sizing to target weights, so that a gap up at the next open does not
+/// leave the last buy of a rebalance short of cash.
+pub const DEFAULT_CASH_RESERVE: f64 = 0.01;
+pub const DEFAULT_SLIPPAGE_BPS: u32 = 5;
+pub const DEFAULT_PARTICIPATION: f64 = 0.1;
+
+fn default_execution() -> Execution {
+    Execution {
+        fill: FillTiming::NextOpen,
+        slippage_bps: DEFAULT_SLIPPAGE_BPS,
+        participation: DEFAULT_PARTICIPATION,
+        commission_rate: haechi_core::krx::DEFAULT_COMMISSION.as_fraction(),
+        tax_basis: TaxBasis::Settlement,
+        liquidate_at_end: false,
+    }
+}
+
+fn universe(mut u: Table<'_>, errs: &mut Vec<Problem>) -> Option<Universe> {
+    let tickers = u.get("tickers");
+    let markets = u.get("markets");
+    let all = u.boolean("all", errs);
+    let given = usize::from(tickers.is_some()) + usize::from(markets.is_some()) + usize::from(all == Some(true));
+    let mut out = None;
+    if given != 1 {
+        push(errs, "universe", "give exactly one of tickers, markets or all = true".into());
+    }
+    if let Some(node) = tickers {
+        match node {
+            Node::Arr(items) if !items.is_empty() => {
+                let mut list = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    let path = format!("universe.tickers[{i}]");
+                    match item {
+                        Node::Str(s) => match Ticker::parse(s) {
+                            Ok(t) if list.contains(&t) => push(errs, &path, format!("{t} is listed twice")),
+                            Ok(t) => list.push(t),
+                            Err(e) => push(errs, &path, e.to_string()),
+                        },
+                        other => push(errs, &path, format!("must be a ticker string, found {}", other.kind())),
+                    }
+                }
+                out = Some(Universe::Tickers(list));
+            }
+            Node::Arr(_) => push(errs, "universe.tickers", "must list at least one ticker".into()),
+            other => push(errs, "universe.tickers", format!("must be an array of tickers, found {}", other.kind())),
+        }
+    }
+    if let Some(node) = markets {
+        match node {
+            Node::Arr(items) if !items.is_empty() => {
+                let mut list = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    let path = format!("universe.markets[{i}]");
+                    match item {
+                        Node::Str(s) => match s.parse::<Market>() {
+                            Ok(m) => list.push(m),
+                            Err(e) => push(errs, &path, e.to_string()),
+                        },
+                        other => push(errs, &path, format!("must be a market name, found {}", other.kind())),
+                    }
+                }
+                out = Some(Universe::Markets(list));
+            }
+            other => push(errs, "universe.markets", format!("must be a non-empty array of markets, found {}", other.kind())),
+        }
+    }
+    if all == Some(true) {
+        out = Some(Universe::All);
+    }
+    u.finish(errs);
+    out
+}
+
+fn strategy(mut s: Table<'_>, errs: &mut Vec<Problem>) -> Option<StrategySpec> {
+    const TYPES: &[(&str, u8)] =
+        &[("buy_and_hold", 0), ("rebalance", 1), ("sma_cross", 2), ("momentum_rotation", 3), ("rsi_reversion", 4)];
+    let kind = s.required("type", errs).and_then(|_| s.choice("type", TYPES, errs));
+    let Some(kind) = kind else {
+        // Without a known type the other keys cannot be judged; don't report them as unknown.
+        return None;
+    };
+    let spec = match kind {
+        0 => Some(StrategySpec::BuyAndHold),
+        1 => {
+            let frequency = s.choice("frequency", FREQUENCIES, errs).unwrap_or(RebalanceFrequency::Monthly);
+            let weights = s.required("weights", errs).and_then(|_| s.sub("weights", errs)).and_then(|mut w| {
+                let mut out = Vec::new();
+                let keys: Vec<String> = w.entries.iter().map(|(k, _)| k.clone()).collect();
+                for key in keys {
+                    let path = w.field(&key);
+                    let weight = w.float(&key, |f| f > 0.0 && f <= 1.0, "a weight above 0 and at most 1", errs);
+                    match Ticker::parse(&key) {
+                        Ok(t) => {
+                            if let Some(weight) = weight {
+                                out.push((t, weight));
+                            }
+                        }
+                        Err(e) => push(errs, &path, e.to_string()),
+                    }
+                }
+                w.finish(errs);
+                let total: f64 = out.iter().map(|(_, w)| w).sum();
+                if total > 1.0 + 1e-9 {
+                    push(errs, "strategy.weights", format!("weights add up to {total:.4}; they must not exceed 1"));
+                }
+                if out.is_empty() {
+                    push(errs, "strategy.weights", "must give at least one ticker = weight".into());
+                    return None;
+                }
+                out.sort_by_key(|(t, _)| *t);
+                Some(out)
+            });
+            weights.map(|weights| StrategySpec::Rebalance { weights, frequency })
+        }
+        2 => {
+            let fast = s.int("fast", 1..=500, errs).unwrap_or(20) as usize;
+            let slow = s.int("slow", 2..=1000, errs).unwrap_or(60) as usize;
+            if fast >= slow {
+                push(errs, "strategy.slow", format!("must be greater than strategy.fast ({fast}), found {slow}"));
+            }
+            Some(StrategySpec::SmaCross { fast, slow })
+        }
+        3 => {
+            let lookback = s.int("lookback", 1..=1000, errs).unwrap_or(120) as usize;
+            let skip = s.int("skip", 0..=250, errs).unwrap_or(20) as usize;
+            let top_n = s.int("top_n", 1..=1000, errs).unwrap_or(20) as usize;
+            let frequency = s.choice("frequency", FREQUENCIES, errs).unwrap_or(RebalanceFrequency::Monthly);
+            Some(StrategySpec::MomentumRotation { lookback, skip, top_n, frequency })
+        }
+        _ => {
+            let period = s.int("period", 2..=250, errs).unwrap_or(14) as usize;
+            let pct = |f: f64| (0.0..=100.0).contains(&f);
+            let oversold = s.float("oversold", pct, "between 0 and 100", errs).unwrap_or(30.0);
+            let overbought = s.float("overbought", pct, "between 0 and 100", errs).unwrap_or(70.0);
+            if oversold >= overbought {
+                push(errs, "strategy.overbought", format!("must be above strategy.oversold ({oversold}), found {overbought}"));
+            }
+            Some(StrategySpec::RsiReversion { period, oversold, overbought })
+        }
+    };
+    s.finish(errs);
+    spec
+}
+
+fn sizing(mut s: Table<'_>, errs: &mut Vec<Problem>) -> Option<Sizing> {
+    const TYPES: &[(&str, u8)] =
+        &[("fixed_shares", 0), ("fixed_amount", 1), ("percent_of_equity", 2), ("target_weight", 3)];
+    let kind = s.required("type", errs).and_then(|_| s.choice("type", TYPES, errs))?;
+    let out = match kind {
+        0 => s.required("shares", errs).and_then(|_| s.int("shares", 1..=1_000_000_000, errs)).map(|n| Sizing::FixedShares { shares: n as u64 }),
+        1 => s.required("amount", errs).and_then(|_| s.int("amount", 1..=10_000_000_000_000, errs)).map(|a| Sizing::FixedAmount { amount: Won(a) }),
+        2 => s
+            .required("percent", errs)
+            .and_then(|_| s.float("percent", |f| f > 0.0 && f <= 100.0, "above 0 and at most 100", errs))
+            .map(|percent| Sizing::PercentOfEquity { percent }),
+        _ => s
+            .required("weight", errs)
+            .and_then(|_| s.float("weight", |f| f > 0.0 && f <= 1.0, "above 0 and at most 1", errs))
+            .map(|weight| Sizing::TargetWeight { weight }),
+    };
+    s.finish(errs);
+    out
+}
+
+fn execution(mut e: Table<'_>, errs: &mut Vec<Problem>) -> Option<Execution> {
+    let d = default_execution();
+    let fill = e.choice("fill", &[("next_open", FillTiming::NextOpen), ("close", FillTiming::Close)], errs);
+    let slippage = e.int("slippage_bps", 0..=1_000, errs);
+    let participation = e.float("participation", |f| f > 0.0 && f <= 1.0, "above 0 and at most 1", errs);
+    let commission = e.float("commission_rate", |f| (0.0..=0.01).contains(&f), "between 0 and 0.01 (1%)", errs);
+    let tax_basis = e.choice("tax_basis", &[("settlement", TaxBasis::Settlement), ("trade", TaxBasis::Trade)], errs);
+    let liquidate = e.boolean("liquidate_at_end", errs);
+    e.finish(errs);
+    Some(Execution {
+        fill: fill.unwrap_or(d.fill),
+        slippage_bps: slippage.map_or(d.slippage_bps, |v| v as u32),
+        participation: participation.unwrap_or(d.participation),
+        commission_rate: commission.unwrap_or(d.commission_rate),
+        tax_basis: tax_basis.unwrap_or(d.tax_basis),
+        liquidate_at_end: liquidate.unwrap_or(d.liquidate_at_end),
+    })
+}
+
+fn risk(mut r: Table<'_>, errs: &mut Vec<Problem>) -> Option<Risk> {
+    let max_order_value = r.int("max_order_value", 1..=10_000_000_000_000, errs).map(Won);
+    let max_position_weight = r.float("max_position_weight", |f| f > 0.0 && f <= 1.0, "above 0 and at most 1", errs);
+    let cash_reserve = r.float("cash_reserve", |f| (0.0..=0.5).contains(&f), "between 0 and 0.5", errs);
+    r.finish(errs);
+    Some(Risk { max_order_value, max_position_weight, cash_reserve: cash_reserve.unwrap_or(DEFAULT_CASH_RESERVE) })
+}
