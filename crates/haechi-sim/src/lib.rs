@@ -28,6 +28,9 @@
 //! ```
 
 pub mod engine;
+pub mod html;
+pub mod metrics;
+pub mod report;
 pub mod scenario;
 pub mod strategy;
 pub mod trades;

@@ -1,0 +1,361 @@
+//! The self-contained HTML report: one file, inline CSS and SVG, no scripts, no network.
+//!
+//! Text from scenarios and data (names, tickers) goes through askama's HTML escaping; the SVG
+//! charts are built here from numbers only.
+
+use crate::report::Report;
+use askama::Template;
+use haechi_core::Side;
+use haechi_core::money::group_thousands;
+use std::fmt::Write as _;
+
+/// Fills shown in the page; the JSON report carries all of them.
+const MAX_FILL_ROWS: usize = 1_000;
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct ReportPage<'a> {
+    generator: &'a str,
+    schema_version: u32,
+    title: &'a str,
+    description: Option<&'a str>,
+    strategy: &'a str,
+    first_session: String,
+    last_session: String,
+    sessions: usize,
+    universe_size: usize,
+    benchmark: Option<&'a str>,
+    synthetic: bool,
+    headline: Vec<Metric>,
+    metrics: Vec<Metric>,
+    equity_svg: String,
+    drawdown_svg: String,
+    month_headers: Vec<String>,
+    monthly: Vec<MonthRow>,
+    order_rows: Vec<(String, usize)>,
+    positions: Vec<PositionRow>,
+    fills: Vec<FillRow>,
+    fills_total: usize,
+    fills_truncated: bool,
+}
+
+struct Metric {
+    ko: &'static str,
+    en: &'static str,
+    value: String,
+    class: &'static str,
+}
+
+struct Cell {
+    text: String,
+    class: &'static str,
+}
+
+struct MonthRow {
+    year: i32,
+    cells: Vec<Cell>,
+    total: Cell,
+}
+
+struct PositionRow {
+    ticker: String,
+    name: String,
+    qty: String,
+    price: String,
+    value: String,
+    weight: String,
+    pnl: String,
+    class: &'static str,
+}
+
+struct FillRow {
+    date: String,
+    settles: String,
+    ticker: String,
+    side: &'static str,
+    class: &'static str,
+    qty: String,
+    price: String,
+    amount: String,
+    fee: String,
+    tax: String,
+}
+
+/// Renders the report as one HTML page.
+///
+/// # Errors
+/// Only if the template engine fails, which would be a bug in the template.
+pub fn render(report: &Report) -> Result<String, askama::Error> {
+    let s = &report.summary;
+    let r = &s.returns;
+    let pct = |v: f64| format!("{:.2}%", v * 100.0);
+    let opt_pct = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), pct);
+    let ratio = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| format!("{v:.2}"));
+    let won = |v: i64| format!("{}원", group_thousands(v));
+    let m = |ko, en, value: String, class| Metric { ko, en, value, class };
+    let headline = vec![
+        m("총수익률", "Total return", pct(r.total_return), sign_class(r.total_return)),
+        m("연복리수익률", "CAGR", opt_pct(r.cagr), r.cagr.map_or("", sign_class)),
+        m("최대낙폭", "Max drawdown", pct(r.max_drawdown), "down"),
+        m("샤프지수", "Sharpe", ratio(r.sharpe), ""),
+        m("최종자산", "Final equity", won(s.final_equity.get()), ""),
+        m("벤치마크 수익률", "Benchmark return", opt_pct(s.benchmark_total_return), s.benchmark_total_return.map_or("", sign_class)),
+    ];
+    let metrics = vec![
+        m("초기자본", "Initial capital", won(s.initial_capital.get()), ""),
+        m("최종자산", "Final equity", won(s.final_equity.get()), ""),
+        m("총수익률", "Total return", pct(r.total_return), sign_class(r.total_return)),
+        m("연복리수익률", "CAGR", opt_pct(r.cagr), ""),
+        m("연환산 변동성", "Annual volatility", opt_pct(r.annual_volatility), ""),
+        m("샤프지수", "Sharpe ratio", ratio(r.sharpe), ""),
+        m("소르티노지수", "Sortino ratio", ratio(r.sortino), ""),
+        m("칼마지수", "Calmar ratio", ratio(r.calmar), ""),
+        m("최대낙폭", "Max drawdown", pct(r.max_drawdown), ""),
+        m("최대낙폭 기간", "Max drawdown duration", format!("{} 거래일 sessions", r.max_drawdown_duration_days), ""),
+        m("알파(연)", "Alpha (annual)", opt_pct(r.alpha), ""),
+        m("베타", "Beta", ratio(r.beta), ""),
+        m("VaR 95% (일)", "Daily VaR 95%", opt_pct(r.var_95), ""),
+        m("CVaR 95% (일)", "Daily CVaR 95%", opt_pct(r.cvar_95), ""),
+        m("승률", "Win rate", opt_pct(s.trades.win_rate), ""),
+        m("손익비", "Profit factor", ratio(s.trades.profit_factor), ""),
+        m("평균 보유기간", "Average holding", s.trades.avg_holding_days.map_or("—".into(), |d| format!("{d:.1} 거래일 sessions")), ""),
+        m("청산 거래 수", "Closed trades", s.trades.closed_trades.to_string(), ""),
+        m("회전율(연)", "Turnover (annual)", pct(s.turnover), ""),
+        m("투자비중(평균)", "Exposure (mean)", pct(s.exposure), ""),
+        m("수수료", "Commissions", won(s.commissions.get()), ""),
+        m("세금", "Taxes", won(s.taxes.get()), ""),
+        m("체결 수", "Fills", s.trade_count.to_string(), ""),
+    ];
+
+    let mut order_rows = vec![
+        ("주문 Placed".to_owned(), s.orders.placed),
+        ("전량 체결 Filled".to_owned(), s.orders.filled),
+        ("부분 체결 Partially filled".to_owned(), s.orders.partially_filled),
+        ("미체결 만료 Expired".to_owned(), s.orders.expired),
+        ("거부 Rejected".to_owned(), s.orders.rejected),
+    ];
+    order_rows.extend(s.orders.rejected_by_reason.iter().map(|(code, n)| (format!("　거부 사유 reason: {code}"), *n)));
+
+    let positions = report
+        .positions
+        .iter()
+        .map(|p| PositionRow {
+            ticker: p.position.ticker.to_string(),
+            name: p.name.clone(),
+            qty: group_thousands(p.position.quantity.get() as i64),
+            price: group_thousands(p.position.last_price.get()),
+            value: group_thousands(p.position.value.get()),
+            weight: pct(p.weight),
+            pnl: group_thousands(p.unrealized_pnl.get()),
+            class: sign_class(p.unrealized_pnl.get() as f64),
+        })
+        .collect();
+    let fills = report
+        .fills
+        .iter()
+        .take(MAX_FILL_ROWS)
+        .map(|f| {
+            let (side, class) = match f.side {
+                Side::Buy => ("매수 Buy", "up"),
+                Side::Sell => ("매도 Sell", "down"),
+            };
+            FillRow {
+                date: f.trade_date.to_string(),
+                settles: f.settlement_date.to_string(),
+                ticker: f.ticker.to_string(),
+                side,
+                class,
+                qty: group_thousands(f.quantity.get() as i64),
+                price: group_thousands(f.price.get()),
+                amount: group_thousands(f.amount.get()),
+                fee: group_thousands(f.commission.get()),
+                tax: group_thousands(f.tax.get()),
+            }
+        })
+        .collect();
+
+    let page = ReportPage {
+        generator: &report.generator,
+        schema_version: report.schema_version,
+        title: &report.scenario.name,
+        description: report.scenario.description.as_deref(),
+        strategy: report.scenario.strategy.name(),
+        first_session: report.data.first_session.to_string(),
+        last_session: report.data.last_session.to_string(),
+        sessions: report.data.sessions,
+        universe_size: report.data.universe_size,
+        benchmark: report.data.benchmark.as_deref(),
+        synthetic: report.data.synthetic,
+        headline,
+        metrics,
+        equity_svg: equity_chart(report),
+        drawdown_svg: drawdown_chart(report),
+        month_headers: (1..=12).map(|m| format!("{m}월")).collect(),
+        monthly: monthly_rows(report),
+        order_rows,
+        positions,
+        fills,
+        fills_total: report.fills.len(),
+        fills_truncated: report.fills.len() > MAX_FILL_ROWS,
+    };
+    page.render()
+}
+
+fn sign_class(v: f64) -> &'static str {
+    if v > 0.0 {
+        "up"
+    } else if v < 0.0 {
+        "down"
+    } else {
+        ""
+    }
+}
+
+fn monthly_rows(report: &Report) -> Vec<MonthRow> {
+    let mut rows: Vec<MonthRow> = Vec::new();
+    let mut growth = 1.0;
+    for m in &report.monthly_returns {
+        if rows.last().is_none_or(|r| r.year != m.year) {
+            if let Some(last) = rows.last_mut() {
+                last.total = pct_cell(Some(growth - 1.0));
+            }
+            growth = 1.0;
+            rows.push(MonthRow { year: m.year, cells: (0..12).map(|_| pct_cell(None)).collect(), total: pct_cell(None) });
+        }
+        growth *= 1.0 + m.ret;
+        if let Some(row) = rows.last_mut()
+            && let Some(cell) = row.cells.get_mut(m.month as usize - 1)
+        {
+            *cell = pct_cell(Some(m.ret));
+        }
+    }
+    if let Some(last) = rows.last_mut() {
+        last.total = pct_cell(Some(growth - 1.0));
+    }
+    rows
+}
+
+fn pct_cell(v: Option<f64>) -> Cell {
+    match v {
+        Some(v) => Cell { text: format!("{:.1}%", v * 100.0), class: sign_class(v) },
+        None => Cell { text: String::new(), class: "" },
+    }
+}
+
+const W: f64 = 960.0;
+const PAD_L: f64 = 84.0;
+const PAD_R: f64 = 12.0;
+const PAD_T: f64 = 10.0;
+const PAD_B: f64 = 24.0;
+
+/// Maps series onto a chart area and draws axes with round tick values.
+struct Frame {
+    n: usize,
+    lo: f64,
+    hi: f64,
+    h: f64,
+}
+
+impl Frame {
+    fn x(&self, i: usize) -> f64 {
+        PAD_L + (W - PAD_L - PAD_R) * i as f64 / (self.n.max(2) - 1) as f64
+    }
+    fn y(&self, v: f64) -> f64 {
+        PAD_T + (self.h - PAD_T - PAD_B) * (1.0 - (v - self.lo) / (self.hi - self.lo))
+    }
+
+    fn axes(&self, svg: &mut String, dates: &[chrono::NaiveDate], label: impl Fn(f64) -> String) {
+        let step = nice_step((self.hi - self.lo) / 4.0);
+        let mut v = (self.lo / step).ceil() * step;
+        while v <= self.hi + step * 1e-9 {
+            let y = self.y(v);
+            let _ = write!(svg, r##"<line x1="{PAD_L}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e3e7ee"/>"##, W - PAD_R);
+            let _ = write!(svg, r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#, PAD_L - 6.0, y + 4.0, label(v));
+            v += step;
+        }
+        // One label per year, at its first session.
+        let mut last_year = None;
+        for (i, d) in dates.iter().enumerate() {
+            let year = chrono::Datelike::year(d);
+            if last_year != Some(year) {
+                last_year = Some(year);
+                let x = self.x(i);
+                let _ = write!(svg, r##"<line x1="{x:.1}" x2="{x:.1}" y1="{PAD_T}" y2="{:.1}" stroke="#f0f2f7"/>"##, self.h - PAD_B);
+                let _ = write!(svg, r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{year}</text>"#, self.h - 6.0);
+            }
+        }
+    }
+
+    fn polyline(&self, values: impl Iterator<Item = Option<f64>>) -> String {
+        let mut pts = String::new();
+        for (i, v) in values.enumerate() {
+            if let Some(v) = v.filter(|v| v.is_finite()) {
+                let _ = write!(pts, "{:.1},{:.1} ", self.x(i), self.y(v));
+            }
+        }
+        pts
+    }
+}
+
+fn nice_step(raw: f64) -> f64 {
+    if !(raw.is_finite() && raw > 0.0) {
+        return 1.0;
+    }
+    let mag = 10f64.powf(raw.log10().floor());
+    let f = raw / mag;
+    let nice = if f <= 1.0 { 1.0 } else if f <= 2.0 { 2.0 } else if f <= 5.0 { 5.0 } else { 10.0 };
+    nice * mag
+}
+
+fn won_label(v: f64) -> String {
+    // 억 = 100 million won, 만 = 10 thousand: how Korean investors read amounts.
+    if v.abs() >= 1e8 {
+        format!("{:.1}억", v / 1e8)
+    } else {
+        format!("{:.0}만", v / 1e4)
+    }
+}
+
+fn equity_chart(report: &Report) -> String {
+    let pts = &report.equity_curve;
+    let h = 320.0;
+    let mut svg = format!(r#"<svg viewBox="0 0 {W} {h}" role="img" aria-label="equity curve">"#);
+    if pts.is_empty() {
+        svg.push_str("</svg>");
+        return svg;
+    }
+    let values = pts.iter().map(|p| p.equity.get() as f64).chain(pts.iter().filter_map(|p| p.benchmark));
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let pad = ((hi - lo) * 0.05).max(1.0);
+    let frame = Frame { n: pts.len(), lo: lo - pad, hi: hi + pad, h };
+    let dates: Vec<_> = pts.iter().map(|p| p.date).collect();
+    frame.axes(&mut svg, &dates, won_label);
+    if pts.iter().any(|p| p.benchmark.is_some()) {
+        let line = frame.polyline(pts.iter().map(|p| p.benchmark));
+        let _ = write!(svg, r##"<polyline fill="none" stroke="#9aa3af" stroke-width="1.2" points="{line}"/>"##);
+    }
+    let line = frame.polyline(pts.iter().map(|p| Some(p.equity.get() as f64)));
+    let _ = write!(svg, r##"<polyline fill="none" stroke="#1d4ed8" stroke-width="1.6" points="{line}"/>"##);
+    svg.push_str("</svg>");
+    svg
+}
+
+fn drawdown_chart(report: &Report) -> String {
+    let pts = &report.equity_curve;
+    let h = 180.0;
+    let mut svg = format!(r#"<svg viewBox="0 0 {W} {h}" role="img" aria-label="drawdown">"#);
+    if pts.is_empty() {
+        svg.push_str("</svg>");
+        return svg;
+    }
+    let lo = pts.iter().map(|p| p.drawdown).fold(0.0f64, f64::min).min(-0.01);
+    let frame = Frame { n: pts.len(), lo: lo * 1.05, hi: 0.0, h };
+    let dates: Vec<_> = pts.iter().map(|p| p.date).collect();
+    frame.axes(&mut svg, &dates, |v| format!("{:.0}%", v * 100.0));
+    let mut area = format!("{:.1},{:.1} ", frame.x(0), frame.y(0.0));
+    area.push_str(&frame.polyline(pts.iter().map(|p| Some(p.drawdown))));
+    let _ = write!(area, "{:.1},{:.1}", frame.x(pts.len() - 1), frame.y(0.0));
+    let _ = write!(svg, r##"<polygon fill="#1565c0" fill-opacity="0.25" stroke="#1565c0" stroke-width="1" points="{area}"/>"##);
+    svg.push_str("</svg>");
+    svg
+}
