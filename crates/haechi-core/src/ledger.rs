@@ -264,11 +264,11 @@ mod tests {
                 }
                 prop_assert!(l.cash().get() >= 0);
                 let mut sum = 0i64;
-                for s in 0..4 {
+                for (s, price) in last_price.iter().enumerate() {
                     let q = l.position(s).quantity.get();
                     prop_assert_eq!(l.held().contains(&s), q > 0);
                     prop_assert!(l.position(s).cost.get() >= 0);
-                    sum += q as i64 * last_price[s];
+                    sum += q as i64 * price;
                 }
                 prop_assert_eq!(l.equity(|s| p(last_price[s])), Won(l.cash().get() + sum));
             }

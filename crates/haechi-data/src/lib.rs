@@ -2,3 +2,4 @@
 //! synthetic KRX market for the demo and benchmarks.
 //!
 //! [`MarketStore`]: haechi_core::MarketStore
+pub mod csv;

@@ -1,1 +1,10 @@
-fn main() {}
+//! `haechi`: the one binary. Subcommands parse their arguments here and hand off to the
+//! library crates; errors become messages and exit codes only at this edge.
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cli::main()
+}

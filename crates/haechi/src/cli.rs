@@ -1,0 +1,270 @@
+//! Command-line interface.
+
+use anyhow::{Context as _, Result};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use haechi_core::Market;
+use haechi_data::csv::{LoadOptions, load_dir};
+use haechi_data::synth::{self, SynthConfig};
+use haechi_sim::report::{self, Report, ReportContext};
+use haechi_sim::scenario::{Format, Scenario};
+use haechi_sim::{engine, html};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "haechi", version, about = "해치 Haechi: practise investing under real KRX rules")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a synthetic market, run every example scenario on it and write the reports.
+    Demo(DemoArgs),
+    /// Market data tools.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+    /// Run one scenario file over a market data directory and report.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum DataCommand {
+    /// Write a deterministic synthetic KRX market (CSV per ticker, instruments, indices).
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+struct SynthArgs {
+    /// Random seed: the same seed always gives the same files.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Number of tickers.
+    #[arg(long, default_value_t = 200)]
+    tickers: usize,
+    /// First calendar day (YYYY-MM-DD).
+    #[arg(long, default_value = "2015-01-01")]
+    from: NaiveDate,
+    /// Last calendar day (YYYY-MM-DD).
+    #[arg(long, default_value = "2024-12-31")]
+    to: NaiveDate,
+    /// Output directory (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct SimulateArgs {
+    /// Scenario file: TOML, or JSON when it ends in .json.
+    #[arg(long)]
+    scenario: PathBuf,
+    /// Market data directory: TICKER.csv files, optional instruments.csv and index/.
+    #[arg(long)]
+    data: PathBuf,
+    /// Benchmark index directory, when not DATA/index.
+    #[arg(long)]
+    index_dir: Option<PathBuf>,
+    /// Market assumed for tickers missing from instruments.csv.
+    #[arg(long, default_value = "KOSPI")]
+    default_market: Market,
+    /// Write the JSON report here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write the self-contained HTML report here.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Working directory for the demo's market data and reports.
+    #[arg(long, default_value = "haechi-data")]
+    dir: PathBuf,
+}
+
+/// Exit status for invalid input (scenario, data, arguments), as clap uses for usage errors.
+const INVALID_INPUT: u8 = 2;
+
+/// A failure the user can fix, already formatted with every problem listed.
+#[derive(Debug)]
+struct InvalidInput(String);
+
+impl std::fmt::Display for InvalidInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for InvalidInput {}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => demo(&args),
+        Command::Data { command: DataCommand::Synth(args) } => synth_cmd(&args),
+        Command::Simulate(args) => simulate_cmd(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut err = std::io::stderr().lock();
+            if let Some(invalid) = e.downcast_ref::<InvalidInput>() {
+                let _ = write!(err, "error: {invalid}");
+                ExitCode::from(INVALID_INPUT)
+            } else {
+                let _ = writeln!(err, "error: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn synth_cmd(args: &SynthArgs) -> Result<()> {
+    let cfg = SynthConfig { seed: args.seed, tickers: args.tickers, from: args.from, to: args.to };
+    let store = synth::generate(&cfg).map_err(|e| InvalidInput(format!("{e}\n")))?;
+    synth::write_dir(&store, &cfg, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    println!(
+        "합성 시장 생성 완료 Synthetic market written: {} tickers × {} sessions ({} to {}) → {}",
+        store.n_instruments(),
+        store.n_days(),
+        store.dates().first().map_or(String::new(), ToString::to_string),
+        store.dates().last().map_or(String::new(), ToString::to_string),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn simulate_cmd(args: &SimulateArgs) -> Result<()> {
+    let origin = args.scenario.display().to_string();
+    let text = std::fs::read_to_string(&args.scenario)
+        .map_err(|e| InvalidInput(format!("cannot read scenario {origin}: {e}\n")))?;
+    let format = if args.scenario.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+        Format::Json
+    } else {
+        Format::Toml
+    };
+    let scenario = Scenario::parse(&text, format, &origin).map_err(|e| InvalidInput(format!("{origin}: {e}")))?;
+    let opts = LoadOptions {
+        tickers: scenario.required_tickers(),
+        index_dir: args.index_dir.clone(),
+        default_market: args.default_market,
+        ..LoadOptions::default()
+    };
+    let report = run_scenario(&scenario, &origin, &args.data, &opts)?;
+    write_outputs(&report, args.out.as_deref(), args.html.as_deref())?;
+    if !args.quiet {
+        print!("{}", report::summary_text(&report));
+        for (label, path) in [("JSON", &args.out), ("HTML", &args.html)] {
+            if let Some(p) = path {
+                println!("{label} 보고서 report: {}", p.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads the data a scenario needs, runs it and builds the report.
+fn run_scenario(scenario: &Scenario, origin: &str, data: &Path, opts: &LoadOptions) -> Result<Report> {
+    let loaded = load_dir(data, opts).map_err(|e| InvalidInput(format!("market data in {}:\n{e}", data.display())))?;
+    let store = &loaded.store;
+    let bound = scenario.bind(store).map_err(|e| InvalidInput(format!("{origin}: {e}")))?;
+    let mut strategy = scenario.strategy(&bound);
+    let run = engine::run(store, &bound.universe, strategy.as_mut(), &bound.config)
+        .map_err(|e| InvalidInput(format!("{origin}: {e}\n")))?;
+    let ctx = ReportContext {
+        store,
+        start: bound.config.start,
+        benchmark: bound.benchmark.as_ref(),
+        synthetic: is_synthetic(data),
+        clamped_rows: loaded.report.clamped_rows,
+        universe_size: bound.universe.len(),
+    };
+    Ok(report::build(scenario, run, ctx))
+}
+
+fn write_outputs(report: &Report, json: Option<&Path>, html_path: Option<&Path>) -> Result<()> {
+    if let Some(path) = json {
+        let mut bytes = serde_json::to_vec_pretty(report).context("serialising the report")?;
+        bytes.push(b'\n');
+        write_file(path, &bytes)?;
+    }
+    if let Some(path) = html_path {
+        let page = html::render(report).context("rendering the HTML report")?;
+        write_file(path, page.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Whether a data directory carries the synthetic-data marker written by `data synth`.
+fn is_synthetic(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("synthetic.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("synthetic").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false)
+}
+
+/// The example scenarios, embedded so the demo runs from any directory.
+const EXAMPLES: &[(&str, &str)] = &[
+    ("buy_and_hold", include_str!("../../../examples/buy_and_hold.toml")),
+    ("rebalance", include_str!("../../../examples/rebalance.toml")),
+    ("sma_cross", include_str!("../../../examples/sma_cross.toml")),
+    ("momentum_rotation", include_str!("../../../examples/momentum_rotation.toml")),
+    ("rsi_reversion", include_str!("../../../examples/rsi_reversion.toml")),
+];
+
+fn demo(args: &DemoArgs) -> Result<()> {
+    let market = args.dir.join("market");
+    if !market.join("synthetic.json").exists() {
+        synth_cmd(&SynthArgs {
+            seed: 42,
+            tickers: 200,
+            from: NaiveDate::from_ymd_opt(2015, 1, 1).unwrap_or_default(),
+            to: NaiveDate::from_ymd_opt(2024, 12, 31).unwrap_or_default(),
+            out: market.clone(),
+        })?;
+    }
+    let reports = args.dir.join("reports");
+    let mut table = String::new();
+    let _ = writeln!(table, "{:<20} {:>12} {:>10} {:>8} {:>10} {:>8}", "scenario", "총수익률", "CAGR", "Sharpe", "MDD", "fills");
+    for (name, text) in EXAMPLES {
+        let scenario = Scenario::parse(text, Format::Toml, &format!("examples/{name}.toml"))
+            .map_err(|e| InvalidInput(format!("examples/{name}.toml: {e}")))?;
+        let opts = LoadOptions { tickers: scenario.required_tickers(), ..LoadOptions::default() };
+        let report = run_scenario(&scenario, name, &market, &opts)?;
+        let json = reports.join(format!("{name}.json"));
+        let page = reports.join(format!("{name}.html"));
+        write_outputs(&report, Some(&json), Some(&page))?;
+        let s = &report.summary;
+        let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.2}%", v * 100.0));
+        let _ = writeln!(
+            table,
+            "{:<20} {:>12} {:>10} {:>8} {:>10} {:>8}",
+            name,
+            pct(Some(s.returns.total_return)),
+            pct(s.returns.cagr),
+            s.returns.sharpe.map_or("-".to_owned(), |v| format!("{v:.2}")),
+            pct(Some(s.returns.max_drawdown)),
+            s.trade_count
+        );
+    }
+    print!("{table}");
+    println!("보고서 Reports: {}/*.html (open in a browser; no network needed)", reports.display());
+    println!("The web portal and API arrive with `haechi serve`; this demo runs the simulator only.");
+    Ok(())
+}

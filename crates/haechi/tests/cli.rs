@@ -1,0 +1,164 @@
+//! The `haechi` binary end to end: synthesise a market, run every example, check reports,
+//! determinism and the exit status and messages for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn haechi(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_haechi")).args(args).output().expect("run haechi")
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// One synthetic market shared by the tests in this file (generated once).
+fn market() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("market");
+        let o = haechi(&["data", "synth", "--seed", "42", "--tickers", "40", "--from", "2015-01-01", "--to", "2024-12-31", "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "synth failed: {}", String::from_utf8_lossy(&o.stderr));
+        dir
+    })
+    .path()
+}
+
+fn examples() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(repo().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("toml" | "json")))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_example_runs_and_reports() {
+    let data = market().join("market");
+    let files = examples();
+    assert!(files.len() >= 6, "examples: {files:?}");
+    for file in files {
+        let out = tempfile::tempdir().unwrap();
+        let json = out.path().join("r.json");
+        let html = out.path().join("r.html");
+        let o = haechi(&[
+            "simulate",
+            "--scenario",
+            file.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            json.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ]);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{}: {}", file.display(), String::from_utf8_lossy(&o.stderr));
+        assert!(stdout.contains("총수익률 Total return") && stdout.contains("샤프 Sharpe"), "{stdout}");
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        assert_eq!(report["schema_version"], 1);
+        assert_eq!(report["data"]["synthetic"], true);
+        let fills = report["fills"].as_array().unwrap();
+        assert!(!fills.is_empty(), "{} traded nothing", file.display());
+        assert!(report["equity_curve"].as_array().unwrap().len() > 1_000);
+        let page = std::fs::read_to_string(&html).unwrap();
+        assert!(page.contains("<svg") && page.contains("월별 수익률"));
+        // Self-contained: no scripts, no external resources.
+        assert!(!page.contains("<script") && !page.contains("http://") && !page.contains("https://"));
+    }
+}
+
+#[test]
+fn the_same_scenario_and_data_give_byte_identical_reports() {
+    let data = market().join("market");
+    let scenario = repo().join("examples/momentum_rotation.toml");
+    let out = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    for i in 0..2 {
+        let json = out.path().join(format!("{i}.json"));
+        let html = out.path().join(format!("{i}.html"));
+        let o = haechi(&[
+            "simulate",
+            "--quiet",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            json.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ]);
+        assert!(o.status.success());
+        assert!(o.stdout.is_empty(), "--quiet prints nothing");
+        bytes.push((std::fs::read(json).unwrap(), std::fs::read(html).unwrap()));
+    }
+    assert!(bytes[0].0 == bytes[1].0, "JSON reports differ");
+    assert!(bytes[0].1 == bytes[1].1, "HTML reports differ");
+}
+
+#[test]
+fn synth_is_deterministic_by_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |seed: &str, name: &str| {
+        let out = dir.path().join(name);
+        let o = haechi(&["data", "synth", "--seed", seed, "--tickers", "3", "--from", "2024-01-01", "--to", "2024-03-31", "--out", out.to_str().unwrap()]);
+        assert!(o.status.success());
+        std::fs::read(out.join("100010.csv")).unwrap()
+    };
+    assert_eq!(run("1", "a"), run("1", "b"));
+    assert_ne!(run("1", "a"), run("2", "c"));
+}
+
+#[test]
+fn a_bad_scenario_exits_2_listing_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        "name = \"bad\"\ncapital = 10\n[period]\nstart = \"2020-01-02\"\nend = \"2019-01-02\"\n[universe]\nall = true\n[strategy]\ntype = \"sma_cross\"\nfast = 30\nslow = 10\n",
+    )
+    .unwrap();
+    let data = market().join("market");
+    let o = haechi(&["simulate", "--scenario", file.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for needle in ["3 problems", "capital: must be between", "period.end: 2019-01-02 is before", "strategy.slow: must be greater"] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn bad_market_data_exits_2_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("005930.csv"), "date,open,high,low,close,volume\n2024-01-02,100,110,90,105,1000\n2024-01-03,100,110,90,abc,1000\n2024-01-02,100,110,90,100,1000\n").unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, "name = \"s\"\ncapital = 1_000_000\nperiod = { start = 2024-01-01, end = 2024-12-31 }\nuniverse = { tickers = [\"005930\", \"000660\"] }\nstrategy = { type = \"buy_and_hold\" }\n").unwrap();
+    let o = haechi(&["simulate", "--scenario", file.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("005930.csv:3"), "{err}");
+    assert!(err.contains("005930.csv:4"), "{err}");
+    assert!(err.contains("000660"), "{err}");
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn a_ticker_missing_from_the_data_is_named_by_its_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, "name = \"s\"\ncapital = 1_000_000\nperiod = { start = 2016-01-04, end = 2016-12-30 }\nuniverse = { markets = [\"KONEX\"] }\nstrategy = { type = \"buy_and_hold\" }\nbenchmark = \"NOPE\"\n").unwrap();
+    let data = market().join("market");
+    let o = haechi(&["simulate", "--scenario", file.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("universe.markets: no instrument"), "{err}");
+    assert!(err.contains("benchmark: \"NOPE\" is neither"), "{err}");
+}
