@@ -23,32 +23,12 @@ pub const LIMIT_REFORM_2015: NaiveDate = ymd(2015, 6, 15);
 /// Bands as (upper bound exclusive, tick). A price on a boundary takes the band above (이상~미만).
 type TickTable = &'static [(i64, i64)];
 
-const TICKS_SINCE_2023: TickTable = &[
-    (2_000, 1),
-    (5_000, 5),
-    (20_000, 10),
-    (50_000, 50),
-    (200_000, 100),
-    (500_000, 500),
-    (i64::MAX, 1_000),
-];
-const TICKS_KOSPI_BEFORE_2023: TickTable = &[
-    (1_000, 1),
-    (5_000, 5),
-    (10_000, 10),
-    (50_000, 50),
-    (100_000, 100),
-    (500_000, 500),
-    (i64::MAX, 1_000),
-];
-const TICKS_KOSDAQ_BEFORE_2023: TickTable = &[
-    (1_000, 1),
-    (5_000, 5),
-    (10_000, 10),
-    (50_000, 50),
-    (100_000, 100),
-    (i64::MAX, 100),
-];
+const TICKS_SINCE_2023: TickTable =
+    &[(2_000, 1), (5_000, 5), (20_000, 10), (50_000, 50), (200_000, 100), (500_000, 500), (i64::MAX, 1_000)];
+const TICKS_KOSPI_BEFORE_2023: TickTable =
+    &[(1_000, 1), (5_000, 5), (10_000, 10), (50_000, 50), (100_000, 100), (500_000, 500), (i64::MAX, 1_000)];
+const TICKS_KOSDAQ_BEFORE_2023: TickTable =
+    &[(1_000, 1), (5_000, 5), (10_000, 10), (50_000, 50), (100_000, 100), (i64::MAX, 100)];
 /// ETF, ETN and ELW quote in 5-won steps at every price, before and after 2023 (§1.1).
 const ETF_TICK: i64 = 5;
 
@@ -71,10 +51,7 @@ pub fn tick_size(date: NaiveDate, market: Market, price: i64) -> i64 {
     if market == Market::Etf {
         return ETF_TICK;
     }
-    tick_table(date, market)
-        .iter()
-        .find(|(upper, _)| price < *upper)
-        .map_or(1, |(_, tick)| *tick)
+    tick_table(date, market).iter().find(|(upper, _)| price < *upper).map_or(1, |(_, tick)| *tick)
 }
 
 /// Whether `price` lies on the tick grid of its own band.
@@ -203,18 +180,10 @@ const SELL_TAX_SCHEDULE: &[(NaiveDate, u64, u64, u64, u64)] = &[
 /// Domestic equity ETFs are exempt from the securities transaction tax, so `Market::Etf` pays 0.
 #[must_use]
 pub fn sell_tax_rates(settlement_date: NaiveDate, market: Market) -> SellTaxRates {
-    let row = SELL_TAX_SCHEDULE
-        .iter()
-        .rev()
-        .find(|r| settlement_date >= r.0)
-        .copied()
-        .unwrap_or(SELL_TAX_SCHEDULE[0]);
+    let row = SELL_TAX_SCHEDULE.iter().rev().find(|r| settlement_date >= r.0).copied().unwrap_or(SELL_TAX_SCHEDULE[0]);
     let (_, kospi_tx, kospi_rural, kosdaq, konex) = row;
     match market {
-        Market::Kospi => SellTaxRates {
-            transaction: pct_hundredths(kospi_tx),
-            rural: pct_hundredths(kospi_rural),
-        },
+        Market::Kospi => SellTaxRates { transaction: pct_hundredths(kospi_tx), rural: pct_hundredths(kospi_rural) },
         Market::Kosdaq => SellTaxRates { transaction: pct_hundredths(kosdaq), rural: Rate::ZERO },
         Market::Konex => SellTaxRates { transaction: pct_hundredths(konex), rural: Rate::ZERO },
         Market::Etf => SellTaxRates { transaction: Rate::ZERO, rural: Rate::ZERO },

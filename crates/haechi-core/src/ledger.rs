@@ -177,10 +177,7 @@ impl Ledger {
 
     /// Market value of all positions, priced by `price_of(slot)`.
     pub fn market_value(&self, mut price_of: impl FnMut(usize) -> Price) -> Won {
-        self.held
-            .iter()
-            .map(|&s| price_of(s).times(self.positions[s].quantity))
-            .fold(Won::ZERO, |a, b| a + b)
+        self.held.iter().map(|&s| price_of(s).times(self.positions[s].quantity)).fold(Won::ZERO, |a, b| a + b)
     }
 
     /// Cash plus market value.
@@ -230,8 +227,12 @@ mod tests {
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            (0..4usize, 0..500u64, 1..300_000i64, 0..50u64)
-                .prop_map(|(slot, qty, price, fee_bps)| Op::Buy { slot, qty, price, fee_bps }),
+            (0..4usize, 0..500u64, 1..300_000i64, 0..50u64).prop_map(|(slot, qty, price, fee_bps)| Op::Buy {
+                slot,
+                qty,
+                price,
+                fee_bps
+            }),
             (0..4usize, 0..500u64, 1..300_000i64, 0..50u64, 0..40u64)
                 .prop_map(|(slot, qty, price, fee_bps, tax_bps)| Op::Sell { slot, qty, price, fee_bps, tax_bps }),
         ]

@@ -126,9 +126,17 @@ pub enum ExpiryReason {
 pub enum OrderStatus {
     Filled,
     /// Some shares traded; the rest expired at the close.
-    PartiallyFilled { filled: Quantity, expired: Quantity, reason: ExpiryReason },
-    Expired { reason: ExpiryReason },
-    Rejected { reason: RejectReason },
+    PartiallyFilled {
+        filled: Quantity,
+        expired: Quantity,
+        reason: ExpiryReason,
+    },
+    Expired {
+        reason: ExpiryReason,
+    },
+    Rejected {
+        reason: RejectReason,
+    },
 }
 
 /// One execution. `amount = price × quantity`; commission and tax are whole won.

@@ -282,7 +282,12 @@ mod tests {
         NaiveDate::from_ymd_opt(2024, 1, day).unwrap()
     }
     fn inst(code: &str) -> Instrument {
-        Instrument { ticker: Ticker::parse(code).unwrap(), name: code.into(), market: Market::Kospi, sector: "x".into() }
+        Instrument {
+            ticker: Ticker::parse(code).unwrap(),
+            name: code.into(),
+            market: Market::Kospi,
+            sector: "x".into(),
+        }
     }
     fn bar(c: u32) -> RawBar {
         RawBar { open: c, high: c, low: c, close: c, volume: 10 }

@@ -3,3 +3,5 @@
 //!
 //! [`MarketStore`]: haechi_core::MarketStore
 pub mod csv;
+pub mod rng;
+pub mod synth;

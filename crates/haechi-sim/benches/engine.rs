@@ -1,6 +1,7 @@
 //! Engine throughput on a synthetic whole market: 2,000 tickers × 2,500 sessions, monthly
 //! `momentum_rotation` top 20. Prints bar-steps per second (divan's item throughput) and the
 //! market store's bytes per bar. Run: `cargo bench -p haechi-sim --bench engine`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
 
 use chrono::NaiveDate;
 use divan::counter::ItemsCount;

@@ -15,8 +15,8 @@ use chrono::NaiveDate;
 use haechi_core::krx::{self, PriceBand};
 use haechi_core::order::ExpiryReason;
 use haechi_core::{
-    Fill, Ledger, LedgerError, MarketStore, OrderId, OrderKind, OrderStatus, Price, Quantity, Rate,
-    RejectReason, Side, Ticker, TradingCalendar, Won,
+    Fill, Ledger, LedgerError, MarketStore, OrderId, OrderKind, OrderStatus, Price, Quantity, Rate, RejectReason, Side,
+    Ticker, TradingCalendar, Won,
 };
 use serde::Serialize;
 

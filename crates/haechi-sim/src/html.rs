@@ -99,7 +99,12 @@ pub fn render(report: &Report) -> Result<String, askama::Error> {
         m("최대낙폭", "Max drawdown", pct(r.max_drawdown), "down"),
         m("샤프지수", "Sharpe", ratio(r.sharpe), ""),
         m("최종자산", "Final equity", won(s.final_equity.get()), ""),
-        m("벤치마크 수익률", "Benchmark return", opt_pct(s.benchmark_total_return), s.benchmark_total_return.map_or("", sign_class)),
+        m(
+            "벤치마크 수익률",
+            "Benchmark return",
+            opt_pct(s.benchmark_total_return),
+            s.benchmark_total_return.map_or("", sign_class),
+        ),
     ];
     let metrics = vec![
         m("초기자본", "Initial capital", won(s.initial_capital.get()), ""),
@@ -118,7 +123,12 @@ pub fn render(report: &Report) -> Result<String, askama::Error> {
         m("CVaR 95% (일)", "Daily CVaR 95%", opt_pct(r.cvar_95), ""),
         m("승률", "Win rate", opt_pct(s.trades.win_rate), ""),
         m("손익비", "Profit factor", ratio(s.trades.profit_factor), ""),
-        m("평균 보유기간", "Average holding", s.trades.avg_holding_days.map_or("—".into(), |d| format!("{d:.1} 거래일 sessions")), ""),
+        m(
+            "평균 보유기간",
+            "Average holding",
+            s.trades.avg_holding_days.map_or("—".into(), |d| format!("{d:.1} 거래일 sessions")),
+            "",
+        ),
         m("청산 거래 수", "Closed trades", s.trades.closed_trades.to_string(), ""),
         m("회전율(연)", "Turnover (annual)", pct(s.turnover), ""),
         m("투자비중(평균)", "Exposure (mean)", pct(s.exposure), ""),
@@ -220,7 +230,11 @@ fn monthly_rows(report: &Report) -> Vec<MonthRow> {
                 last.total = pct_cell(Some(growth - 1.0));
             }
             growth = 1.0;
-            rows.push(MonthRow { year: m.year, cells: (0..12).map(|_| pct_cell(None)).collect(), total: pct_cell(None) });
+            rows.push(MonthRow {
+                year: m.year,
+                cells: (0..12).map(|_| pct_cell(None)).collect(),
+                total: pct_cell(None),
+            });
         }
         growth *= 1.0 + m.ret;
         if let Some(row) = rows.last_mut()
@@ -269,8 +283,10 @@ impl Frame {
         let mut v = (self.lo / step).ceil() * step;
         while v <= self.hi + step * 1e-9 {
             let y = self.y(v);
-            let _ = write!(svg, r##"<line x1="{PAD_L}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e3e7ee"/>"##, W - PAD_R);
-            let _ = write!(svg, r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#, PAD_L - 6.0, y + 4.0, label(v));
+            let _ =
+                write!(svg, r##"<line x1="{PAD_L}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e3e7ee"/>"##, W - PAD_R);
+            let _ =
+                write!(svg, r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#, PAD_L - 6.0, y + 4.0, label(v));
             v += step;
         }
         // One label per year, at its first session.
@@ -280,7 +296,11 @@ impl Frame {
             if last_year != Some(year) {
                 last_year = Some(year);
                 let x = self.x(i);
-                let _ = write!(svg, r##"<line x1="{x:.1}" x2="{x:.1}" y1="{PAD_T}" y2="{:.1}" stroke="#f0f2f7"/>"##, self.h - PAD_B);
+                let _ = write!(
+                    svg,
+                    r##"<line x1="{x:.1}" x2="{x:.1}" y1="{PAD_T}" y2="{:.1}" stroke="#f0f2f7"/>"##,
+                    self.h - PAD_B
+                );
                 let _ = write!(svg, r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{year}</text>"#, self.h - 6.0);
             }
         }
@@ -303,17 +323,21 @@ fn nice_step(raw: f64) -> f64 {
     }
     let mag = 10f64.powf(raw.log10().floor());
     let f = raw / mag;
-    let nice = if f <= 1.0 { 1.0 } else if f <= 2.0 { 2.0 } else if f <= 5.0 { 5.0 } else { 10.0 };
+    let nice = if f <= 1.0 {
+        1.0
+    } else if f <= 2.0 {
+        2.0
+    } else if f <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
     nice * mag
 }
 
 fn won_label(v: f64) -> String {
     // 억 = 100 million won, 만 = 10 thousand: how Korean investors read amounts.
-    if v.abs() >= 1e8 {
-        format!("{:.1}억", v / 1e8)
-    } else {
-        format!("{:.0}만", v / 1e4)
-    }
+    if v.abs() >= 1e8 { format!("{:.1}억", v / 1e8) } else { format!("{:.0}만", v / 1e4) }
 }
 
 fn equity_chart(report: &Report) -> String {
@@ -355,7 +379,10 @@ fn drawdown_chart(report: &Report) -> String {
     let mut area = format!("{:.1},{:.1} ", frame.x(0), frame.y(0.0));
     area.push_str(&frame.polyline(pts.iter().map(|p| Some(p.drawdown))));
     let _ = write!(area, "{:.1},{:.1}", frame.x(pts.len() - 1), frame.y(0.0));
-    let _ = write!(svg, r##"<polygon fill="#1565c0" fill-opacity="0.25" stroke="#1565c0" stroke-width="1" points="{area}"/>"##);
+    let _ = write!(
+        svg,
+        r##"<polygon fill="#1565c0" fill-opacity="0.25" stroke="#1565c0" stroke-width="1" points="{area}"/>"##
+    );
     svg.push_str("</svg>");
     svg
 }

@@ -21,7 +21,7 @@
 //!     capital: Won(10_000_000), start: 0, end: 3, fill: FillTiming::NextOpen, slippage_bps: 0,
 //!     participation: 0.1, commission: haechi_core::krx::DEFAULT_COMMISSION,
 //!     tax_basis: TaxBasis::Settlement, max_order_value: None, max_position_weight: None,
-//!     cash_reserve: 0.0, liquidate_at_end: false,
+//!     cash_reserve: 0.05, liquidate_at_end: false,
 //! };
 //! let out = engine::run(&store, &[0], &mut BuyAndHold::new(None), &config).unwrap();
 //! assert_eq!(out.fills[0].price.get(), 71_000); // decided at day 0's close, filled at day 1's open

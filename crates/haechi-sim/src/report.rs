@@ -223,10 +223,15 @@ fn monthly_returns(capital: Won, days: &[DayRecord]) -> Vec<MonthlyReturn> {
     let mut out = Vec::new();
     let mut prev = capital.get() as f64;
     for (i, d) in days.iter().enumerate() {
-        let month_ends = days.get(i + 1).is_none_or(|next| (next.date.year(), next.date.month()) != (d.date.year(), d.date.month()));
+        let month_ends =
+            days.get(i + 1).is_none_or(|next| (next.date.year(), next.date.month()) != (d.date.year(), d.date.month()));
         if month_ends {
             let eq = d.equity.get() as f64;
-            out.push(MonthlyReturn { year: d.date.year(), month: d.date.month(), ret: if prev > 0.0 { eq / prev - 1.0 } else { 0.0 } });
+            out.push(MonthlyReturn {
+                year: d.date.year(),
+                month: d.date.month(),
+                ret: if prev > 0.0 { eq / prev - 1.0 } else { 0.0 },
+            });
             prev = eq;
         }
     }
@@ -310,7 +315,11 @@ pub fn summary_text(report: &Report) -> String {
         ),
     ];
     let mut out = String::new();
-    let _ = writeln!(out, "{} ({} → {}, {} sessions)", report.scenario.name, report.data.first_session, report.data.last_session, report.data.sessions);
+    let _ = writeln!(
+        out,
+        "{} ({} → {}, {} sessions)",
+        report.scenario.name, report.data.first_session, report.data.last_session, report.data.sessions
+    );
     if report.data.synthetic {
         let _ = writeln!(out, "합성 데이터 Synthetic data: not real market prices");
     }

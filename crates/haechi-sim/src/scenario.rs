@@ -219,7 +219,10 @@ impl Scenario {
                 (Some(a), Some(b)) => format!("the data covers {a} to {b}"),
                 _ => "the data has no sessions".into(),
             };
-            problem("period".into(), format!("no trading session between {} and {}; {span}", self.period.start, self.period.end));
+            problem(
+                "period".into(),
+                format!("no trading session between {} and {}; {span}", self.period.start, self.period.end),
+            );
         }
         let benchmark = match &self.benchmark {
             None => None,
@@ -227,10 +230,14 @@ impl Scenario {
                 if let Some(ix) = store.index(name) {
                     Some(BenchmarkSeries { name: ix.name.clone(), values: ix.close.clone() })
                 } else if let Some(slot) = Ticker::parse(name).ok().and_then(|t| store.slot_of(t)) {
-                    let values = store.closes(slot).iter().map(|c| if *c == 0 { f64::NAN } else { f64::from(*c) }).collect();
+                    let values =
+                        store.closes(slot).iter().map(|c| if *c == 0 { f64::NAN } else { f64::from(*c) }).collect();
                     Some(BenchmarkSeries { name: name.clone(), values })
                 } else {
-                    problem("benchmark".into(), format!("{name:?} is neither an index file (index/{name}.csv) nor a ticker in the data"));
+                    problem(
+                        "benchmark".into(),
+                        format!("{name:?} is neither an index file (index/{name}.csv) nor a ticker in the data"),
+                    );
                     None
                 }
             }
@@ -245,7 +252,8 @@ impl Scenario {
             fill: self.execution.fill,
             slippage_bps: self.execution.slippage_bps,
             participation: self.execution.participation,
-            commission: Rate::from_fraction(self.execution.commission_rate).unwrap_or(haechi_core::krx::DEFAULT_COMMISSION),
+            commission: Rate::from_fraction(self.execution.commission_rate)
+                .unwrap_or(haechi_core::krx::DEFAULT_COMMISSION),
             tax_basis: self.execution.tax_basis,
             max_order_value: self.risk.max_order_value,
             max_position_weight: self.risk.max_position_weight,
@@ -263,7 +271,9 @@ impl Scenario {
         match &self.strategy {
             StrategySpec::BuyAndHold => Box::new(BuyAndHold::new(sizing)),
             StrategySpec::Rebalance { frequency, .. } => Box::new(Rebalance::new(bound.weights.clone(), *frequency)),
-            StrategySpec::SmaCross { fast, slow } => Box::new(SmaCross::new(*fast, *slow, sizing.unwrap_or(default_sizing))),
+            StrategySpec::SmaCross { fast, slow } => {
+                Box::new(SmaCross::new(*fast, *slow, sizing.unwrap_or(default_sizing)))
+            }
             StrategySpec::MomentumRotation { lookback, skip, top_n, frequency } => {
                 Box::new(MomentumRotation::new(*lookback, *skip, *top_n, *frequency))
             }
@@ -626,7 +636,9 @@ fn universe(mut u: Table<'_>, errs: &mut Vec<Problem>) -> Option<Universe> {
                 }
                 out = Some(Universe::Markets(list));
             }
-            other => push(errs, "universe.markets", format!("must be a non-empty array of markets, found {}", other.kind())),
+            other => {
+                push(errs, "universe.markets", format!("must be a non-empty array of markets, found {}", other.kind()))
+            }
         }
     }
     if all == Some(true) {
@@ -698,7 +710,11 @@ fn strategy(mut s: Table<'_>, errs: &mut Vec<Problem>) -> Option<StrategySpec> {
             let oversold = s.float("oversold", pct, "between 0 and 100", errs).unwrap_or(30.0);
             let overbought = s.float("overbought", pct, "between 0 and 100", errs).unwrap_or(70.0);
             if oversold >= overbought {
-                push(errs, "strategy.overbought", format!("must be above strategy.oversold ({oversold}), found {overbought}"));
+                push(
+                    errs,
+                    "strategy.overbought",
+                    format!("must be above strategy.oversold ({oversold}), found {overbought}"),
+                );
             }
             Some(StrategySpec::RsiReversion { period, oversold, overbought })
         }
@@ -712,8 +728,14 @@ fn sizing(mut s: Table<'_>, errs: &mut Vec<Problem>) -> Option<Sizing> {
         &[("fixed_shares", 0), ("fixed_amount", 1), ("percent_of_equity", 2), ("target_weight", 3)];
     let kind = s.required("type", errs).and_then(|_| s.choice("type", TYPES, errs))?;
     let out = match kind {
-        0 => s.required("shares", errs).and_then(|_| s.int("shares", 1..=1_000_000_000, errs)).map(|n| Sizing::FixedShares { shares: n as u64 }),
-        1 => s.required("amount", errs).and_then(|_| s.int("amount", 1..=10_000_000_000_000, errs)).map(|a| Sizing::FixedAmount { amount: Won(a) }),
+        0 => s
+            .required("shares", errs)
+            .and_then(|_| s.int("shares", 1..=1_000_000_000, errs))
+            .map(|n| Sizing::FixedShares { shares: n as u64 }),
+        1 => s
+            .required("amount", errs)
+            .and_then(|_| s.int("amount", 1..=10_000_000_000_000, errs))
+            .map(|a| Sizing::FixedAmount { amount: Won(a) }),
         2 => s
             .required("percent", errs)
             .and_then(|_| s.float("percent", |f| f > 0.0 && f <= 100.0, "above 0 and at most 100", errs))

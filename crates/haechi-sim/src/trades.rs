@@ -55,7 +55,11 @@ pub fn closed_trades(fills: &[Fill], sessions: &[NaiveDate]) -> Vec<ClosedTrade>
                     let Some(lot) = queue.front_mut() else { break };
                     let take = left.min(lot.qty);
                     // Integer share of the lot's cost; the last share taken gets the remainder.
-                    let part = if take == lot.qty { lot.cost } else { (lot.cost as i128 * take as i128 / lot.qty as i128) as i64 };
+                    let part = if take == lot.qty {
+                        lot.cost
+                    } else {
+                        (lot.cost as i128 * take as i128 / lot.qty as i128) as i64
+                    };
                     cost += part;
                     weighted += take as f64 * exit.saturating_sub(lot.session) as f64;
                     entry.get_or_insert(lot.date);
@@ -71,7 +75,11 @@ pub fn closed_trades(fills: &[Fill], sessions: &[NaiveDate]) -> Vec<ClosedTrade>
                     continue;
                 }
                 let proceeds = f.cash_flow().get();
-                let proceeds = if left == 0 { proceeds } else { (proceeds as i128 * matched as i128 / f.quantity.get() as i128) as i64 };
+                let proceeds = if left == 0 {
+                    proceeds
+                } else {
+                    (proceeds as i128 * matched as i128 / f.quantity.get() as i128) as i64
+                };
                 out.push(ClosedTrade {
                     ticker: f.ticker,
                     entry_date: entry.unwrap_or(f.trade_date),
@@ -145,8 +153,8 @@ mod tests {
     fn sells_close_the_oldest_lots_first() {
         let sessions: Vec<NaiveDate> = (2..=12).map(d).collect();
         let fills = [
-            fill(Side::Buy, 2, 10, 1_000, 10, 0), // cost 10,010
-            fill(Side::Buy, 4, 10, 2_000, 20, 0), // cost 20,020
+            fill(Side::Buy, 2, 10, 1_000, 10, 0),   // cost 10,010
+            fill(Side::Buy, 4, 10, 2_000, 20, 0),   // cost 20,020
             fill(Side::Sell, 8, 15, 3_000, 45, 90), // closes 10 from day 2 and 5 from day 4
             fill(Side::Sell, 10, 5, 500, 5, 10),
         ];

@@ -1,4 +1,5 @@
 //! Property tests: whatever the market and whatever the orders, the account stays sound.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
 
 use chrono::{Days, NaiveDate};
 use haechi_core::krx::{self, DEFAULT_COMMISSION};
@@ -37,10 +38,17 @@ fn market() -> impl Strategy<Value = MarketStore> {
                 let band = krx::price_band(date, market, Price::new(prev).unwrap());
                 let close = band.clamp(krx::round_down_to_tick(date, market, prev * i64::from(100 + pct) / 100)).get();
                 let open = krx::round_down_to_tick(date, market, prev).get();
-                let hi = band.clamp(krx::round_up_to_tick(date, market, open.max(close) * i64::from(100 + spread) / 100)).get();
-                let lo = band.clamp(krx::round_down_to_tick(date, market, open.min(close) * i64::from(100 - spread) / 100)).get();
+                let hi = band
+                    .clamp(krx::round_up_to_tick(date, market, open.max(close) * i64::from(100 + spread) / 100))
+                    .get();
+                let lo = band
+                    .clamp(krx::round_down_to_tick(date, market, open.min(close) * i64::from(100 - spread) / 100))
+                    .get();
                 if gap != 0 {
-                    bars.push((t, RawBar { open: open as u32, high: hi as u32, low: lo as u32, close: close as u32, volume: vol }));
+                    bars.push((
+                        t,
+                        RawBar { open: open as u32, high: hi as u32, low: lo as u32, close: close as u32, volume: vol },
+                    ));
                     prev = close;
                 }
             }

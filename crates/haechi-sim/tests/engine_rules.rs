@@ -1,11 +1,12 @@
 //! Fill rules and rejection reasons of the engine, one behaviour per test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
 
 use chrono::NaiveDate;
 use haechi_core::krx::DEFAULT_COMMISSION;
 use haechi_core::order::ExpiryReason;
 use haechi_core::{
-    Instrument, Market, MarketStore, OrderKind, OrderStatus, Price, Quantity, RawBar, RejectReason, Side,
-    StoreBuilder, Ticker, Won,
+    Instrument, Market, MarketStore, OrderKind, OrderStatus, Price, Quantity, RawBar, RejectReason, Side, StoreBuilder,
+    Ticker, Won,
 };
 use haechi_sim::engine::{self, EngineConfig, FillTiming, OrderOrigin, RunOutput, TaxBasis};
 use haechi_sim::strategy::{Context, OrderRequest, Strategy};
@@ -220,7 +221,8 @@ fn buy_short_of_cash_including_fees_is_rejected() {
 
 #[test]
 fn selling_more_than_held_is_rejected() {
-    let script = vec![(0, buy(0, 5, OrderKind::Market)), (1, sell(0, 6, OrderKind::Market)), (1, sell(1, 1, OrderKind::Market))];
+    let script =
+        vec![(0, buy(0, 5, OrderKind::Market)), (1, sell(0, 6, OrderKind::Market)), (1, sell(1, 1, OrderKind::Market))];
     let out = run(&flat_store(), script, &config(4));
     assert_eq!(rejected(&out, 1), Some(RejectReason::InsufficientShares));
     assert_eq!(rejected(&out, 2), Some(RejectReason::InsufficientShares));
@@ -228,10 +230,14 @@ fn selling_more_than_held_is_rejected() {
 
 #[test]
 fn order_on_a_day_without_a_bar_is_rejected() {
-    let store = store_with(vec![(0, bar(71_000, 72_000, 70_000, 71_000, 1_000_000)), (2, bar(71_000, 72_000, 70_000, 71_000, 1_000_000))]);
+    let store = store_with(vec![
+        (0, bar(71_000, 72_000, 70_000, 71_000, 1_000_000)),
+        (2, bar(71_000, 72_000, 70_000, 71_000, 1_000_000)),
+    ]);
     let out = run(&store, vec![(0, buy(0, 1, OrderKind::Market))], &config(4));
     assert_eq!(rejected(&out, 0), Some(RejectReason::NotTraded));
-    let store = store_with((0..4).map(|t| (t, bar(71_000, 72_000, 70_000, 71_000, if t == 1 { 0 } else { 5_000 }))).collect());
+    let store =
+        store_with((0..4).map(|t| (t, bar(71_000, 72_000, 70_000, 71_000, if t == 1 { 0 } else { 5_000 }))).collect());
     let out = run(&store, vec![(0, buy(0, 1, OrderKind::Market))], &config(4));
     assert_eq!(rejected(&out, 0), Some(RejectReason::NotTraded), "zero volume means no trading");
 }
@@ -253,7 +259,8 @@ fn fail_safes_reject_large_orders_and_concentration() {
 
 #[test]
 fn fills_record_t_plus_2_settlement() {
-    let out = run(&flat_store(), vec![(0, buy(0, 1, OrderKind::Market)), (1, buy(0, 1, OrderKind::Market))], &config(4));
+    let out =
+        run(&flat_store(), vec![(0, buy(0, 1, OrderKind::Market)), (1, buy(0, 1, OrderKind::Market))], &config(4));
     assert_eq!(out.fills[0].settlement_date, d(2024, 3, 7));
     // 03-06 + 2 sessions runs past the data: Thu 03-07, then Fri 03-08 by weekdays.
     assert_eq!(out.fills[1].settlement_date, d(2024, 3, 8));
@@ -264,7 +271,12 @@ fn sell_tax_follows_the_settlement_date_across_a_rate_change() {
     // KRX_RULES §4.1: trades of 2024-12-27 settle on 2025-01-02 and pay the 2025 rate.
     let days = vec![d(2024, 12, 26), d(2024, 12, 27), d(2024, 12, 30), d(2025, 1, 2), d(2025, 1, 3)];
     let mut b = StoreBuilder::new(days).unwrap();
-    let inst = Instrument { ticker: Ticker::parse("005930").unwrap(), name: "x".into(), market: Market::Kospi, sector: "".into() };
+    let inst = Instrument {
+        ticker: Ticker::parse("005930").unwrap(),
+        name: "x".into(),
+        market: Market::Kospi,
+        sector: "".into(),
+    };
     b.add(inst, (0..5).map(|t| (t, bar(50_000, 50_000, 50_000, 50_000, 1_000_000)))).unwrap();
     let store = b.build();
     // Buy at the 12-26 close, sell at the 12-27 close.

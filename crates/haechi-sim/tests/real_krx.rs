@@ -2,6 +2,7 @@
 //! calculation straight from the CSV. The data is read from `../shared/data/krx/` (or
 //! `HAECHI_KRX_DATA`), never copied into the repository. Skipped when absent, unless
 //! `HAECHI_REQUIRE_KRX_DATA` is set (CI sets it).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
 
 use chrono::NaiveDate;
 use haechi_core::{Market, Ticker};
@@ -17,7 +18,11 @@ fn krx_dir() -> Option<PathBuf> {
     if dir.join("stocks/005930.csv").is_file() {
         return Some(dir);
     }
-    assert!(std::env::var_os("HAECHI_REQUIRE_KRX_DATA").is_none(), "real KRX data required but not found at {}", dir.display());
+    assert!(
+        std::env::var_os("HAECHI_REQUIRE_KRX_DATA").is_none(),
+        "real KRX data required but not found at {}",
+        dir.display()
+    );
     eprintln!("skipped: no real KRX data at {}", dir.display());
     None
 }

@@ -1,4 +1,5 @@
 //! Scenario parsing and validation.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
 
 use haechi_sim::engine::FillTiming;
 use haechi_sim::scenario::{Format, Scenario, StrategySpec, Universe};

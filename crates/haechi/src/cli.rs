@@ -241,7 +241,11 @@ fn demo(args: &DemoArgs) -> Result<()> {
     }
     let reports = args.dir.join("reports");
     let mut table = String::new();
-    let _ = writeln!(table, "{:<20} {:>12} {:>10} {:>8} {:>10} {:>8}", "scenario", "총수익률", "CAGR", "Sharpe", "MDD", "fills");
+    let _ = writeln!(
+        table,
+        "{:<20} {:>12} {:>10} {:>8} {:>10} {:>8}",
+        "scenario", "총수익률", "CAGR", "Sharpe", "MDD", "fills"
+    );
     for (name, text) in EXAMPLES {
         let scenario = Scenario::parse(text, Format::Toml, &format!("examples/{name}.toml"))
             .map_err(|e| InvalidInput(format!("examples/{name}.toml: {e}")))?;

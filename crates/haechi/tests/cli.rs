@@ -1,5 +1,6 @@
 //! The `haechi` binary end to end: synthesise a market, run every example, check reports,
 //! determinism and the exit status and messages for bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -19,7 +20,20 @@ fn market() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("market");
-        let o = haechi(&["data", "synth", "--seed", "42", "--tickers", "40", "--from", "2015-01-01", "--to", "2024-12-31", "--out", out.to_str().unwrap()]);
+        let o = haechi(&[
+            "data",
+            "synth",
+            "--seed",
+            "42",
+            "--tickers",
+            "40",
+            "--from",
+            "2015-01-01",
+            "--to",
+            "2024-12-31",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         assert!(o.status.success(), "synth failed: {}", String::from_utf8_lossy(&o.stderr));
         dir
     })
@@ -106,7 +120,20 @@ fn synth_is_deterministic_by_seed() {
     let dir = tempfile::tempdir().unwrap();
     let run = |seed: &str, name: &str| {
         let out = dir.path().join(name);
-        let o = haechi(&["data", "synth", "--seed", seed, "--tickers", "3", "--from", "2024-01-01", "--to", "2024-03-31", "--out", out.to_str().unwrap()]);
+        let o = haechi(&[
+            "data",
+            "synth",
+            "--seed",
+            seed,
+            "--tickers",
+            "3",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-03-31",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         assert!(o.status.success());
         std::fs::read(out.join("100010.csv")).unwrap()
     };
@@ -127,7 +154,9 @@ fn a_bad_scenario_exits_2_listing_every_problem() {
     let o = haechi(&["simulate", "--scenario", file.to_str().unwrap(), "--data", data.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    for needle in ["3 problems", "capital: must be between", "period.end: 2019-01-02 is before", "strategy.slow: must be greater"] {
+    for needle in
+        ["3 problems", "capital: must be between", "period.end: 2019-01-02 is before", "strategy.slow: must be greater"]
+    {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }
     assert!(!err.contains("panicked"));
