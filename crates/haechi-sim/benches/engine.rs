@@ -8,7 +8,7 @@ use divan::counter::ItemsCount;
 use haechi_core::{MarketStore, Won};
 use haechi_data::synth::{self, SynthConfig};
 use haechi_sim::engine::{self, EngineConfig, FillTiming, TaxBasis};
-use haechi_sim::strategy::{MomentumRotation, RebalanceFrequency};
+use haechi_sim::strategy::{MomentumRotation, RebalanceFrequency, Sizing, SmaCross};
 use std::sync::OnceLock;
 
 const TICKERS: usize = 2_000;
@@ -52,6 +52,19 @@ fn momentum_rotation_top20_monthly(bencher: divan::Bencher) {
     let cfg = config(store);
     bencher.counter(ItemsCount::new(store.n_instruments() * store.n_days())).bench(|| {
         let mut strategy = MomentumRotation::new(120, 20, 20, RebalanceFrequency::Monthly);
+        engine::run(store, &universe, &mut strategy, &cfg).map(|o| o.fills.len()).unwrap_or(0)
+    });
+}
+
+/// A strategy that reads every bar of every name every session, for comparison: its
+/// throughput bounds what a per-bar strategy over the whole market costs.
+#[divan::bench(sample_count = 10)]
+fn sma_cross_20_60_every_bar(bencher: divan::Bencher) {
+    let store = market();
+    let universe: Vec<usize> = (0..store.n_instruments()).collect();
+    let cfg = config(store);
+    bencher.counter(ItemsCount::new(store.n_instruments() * store.n_days())).bench(|| {
+        let mut strategy = SmaCross::new(20, 60, Sizing::PercentOfEquity { percent: 1.0 });
         engine::run(store, &universe, &mut strategy, &cfg).map(|o| o.fills.len()).unwrap_or(0)
     });
 }

@@ -241,11 +241,8 @@ fn demo(args: &DemoArgs) -> Result<()> {
     }
     let reports = args.dir.join("reports");
     let mut table = String::new();
-    let _ = writeln!(
-        table,
-        "{:<20} {:>12} {:>10} {:>8} {:>10} {:>8}",
-        "scenario", "총수익률", "CAGR", "Sharpe", "MDD", "fills"
-    );
+    let header = ["시나리오 scenario", "총수익률 return", "CAGR", "Sharpe", "MDD", "fills"];
+    let _ = writeln!(table, "{}", row(&header.map(str::to_owned)));
     for (name, text) in EXAMPLES {
         let scenario = Scenario::parse(text, Format::Toml, &format!("examples/{name}.toml"))
             .map_err(|e| InvalidInput(format!("examples/{name}.toml: {e}")))?;
@@ -256,19 +253,38 @@ fn demo(args: &DemoArgs) -> Result<()> {
         write_outputs(&report, Some(&json), Some(&page))?;
         let s = &report.summary;
         let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.2}%", v * 100.0));
-        let _ = writeln!(
-            table,
-            "{:<20} {:>12} {:>10} {:>8} {:>10} {:>8}",
-            name,
+        let cells = [
+            (*name).to_owned(),
             pct(Some(s.returns.total_return)),
             pct(s.returns.cagr),
             s.returns.sharpe.map_or("-".to_owned(), |v| format!("{v:.2}")),
             pct(Some(s.returns.max_drawdown)),
-            s.trade_count
-        );
+            s.trade_count.to_string(),
+        ];
+        let _ = writeln!(table, "{}", row(&cells));
     }
     print!("{table}");
     println!("보고서 Reports: {}/*.html (open in a browser; no network needed)", reports.display());
     println!("The web portal and API arrive with `haechi serve`; this demo runs the simulator only.");
     Ok(())
+}
+
+/// One table row: the first column left-aligned, the rest right-aligned, padded by terminal
+/// display width (Hangul takes two columns).
+fn row(cells: &[String; 6]) -> String {
+    const WIDTHS: [usize; 6] = [20, 16, 10, 8, 10, 7];
+    let width = |s: &str| s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum::<usize>();
+    let mut out = String::new();
+    for (i, (cell, w)) in cells.iter().zip(WIDTHS).enumerate() {
+        let pad = " ".repeat(w.saturating_sub(width(cell)));
+        if i == 0 {
+            out.push_str(cell);
+            out.push_str(&pad);
+        } else {
+            out.push(' ');
+            out.push_str(&pad);
+            out.push_str(cell);
+        }
+    }
+    out
 }
