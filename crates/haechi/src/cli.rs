@@ -17,6 +17,9 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "haechi", version, about = "해치 Haechi: practise investing under real KRX rules")]
 struct Cli {
+    /// Configuration file (TOML). Environment variables `HAECHI_*` override it.
+    #[arg(long, global = true, env = "HAECHI_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,6 +35,39 @@ enum Command {
     },
     /// Run one scenario file over a market data directory and report.
     Simulate(SimulateArgs),
+    /// Serve the REST API (and, later, the portal).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// User administration.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective settings, secrets masked, with where each value came from.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is read from HAECHI_NEW_USER_PASSWORD or standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "investor")]
+        role: String,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +147,12 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo(&args),
         Command::Data { command: DataCommand::Synth(args) } => synth_cmd(&args),
         Command::Simulate(args) => simulate_cmd(&args),
+        Command::Serve => crate::server::serve(cli.config.as_deref()),
+        Command::Migrate => crate::server::migrate(cli.config.as_deref()),
+        Command::Config { command: ConfigCommand::Check } => crate::server::config_check(cli.config.as_deref()),
+        Command::User { command: UserCommand::Create { email, role, display_name } } => {
+            crate::server::user_create(cli.config.as_deref(), &email, &role, display_name.as_deref())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

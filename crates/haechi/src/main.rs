@@ -2,6 +2,8 @@
 //! library crates; errors become messages and exit codes only at this edge.
 
 mod cli;
+mod config;
+mod server;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,11 @@
+//! SeaORM entities. Times are Unix milliseconds (`i64`, UTC): one portable representation on
+//! SQLite and MySQL, immune to MySQL's `TIMESTAMP` 2038 limit and session time zones.
+
+pub mod access_log;
+pub mod api_token;
+pub mod audit_log;
+pub mod login_throttle;
+pub mod recovery_code;
+pub mod role_policy;
+pub mod session;
+pub mod user;

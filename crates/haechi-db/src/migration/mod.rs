@@ -1,0 +1,16 @@
+//! Embedded migrations, run at start and by `haechi migrate`. One file per migration, never
+//! edited once released: a change is a new migration.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_accounts;
+
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_accounts::Migration)]
+    }
+}

@@ -1,0 +1,145 @@
+//! Repository behaviour, on SQLite by default and on MariaDB when `HAECHI_TEST_MYSQL_URL` is set.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
+
+use haechi_db::entity::{api_token, login_throttle, session};
+use haechi_db::testkit::TestDb;
+use haechi_db::{DbError, LogQuery, NewAuditEntry, NewUser, now_ms};
+use sea_orm::ActiveValue::Set;
+
+fn new_user(email: &str) -> NewUser {
+    NewUser {
+        email: email.into(),
+        display_name: "홍길동".into(),
+        password_hash: "$argon2id$x".into(),
+        role: "investor".into(),
+    }
+}
+
+#[tokio::test]
+async fn users_are_unique_by_email() {
+    let t = TestDb::new().await.unwrap();
+    let a = t.db.create_user(new_user("a@example.com")).await.unwrap();
+    assert!(matches!(t.db.create_user(new_user("a@example.com")).await, Err(DbError::Conflict(_))));
+    let found = t.db.user_by_email("a@example.com").await.unwrap().unwrap();
+    assert_eq!(found.id, a.id);
+    assert_eq!(found.display_name, "홍길동", "UTF-8 round-trips");
+    assert!(t.db.set_role(a.id, "admin").await.unwrap());
+    assert_eq!(t.db.user_by_id(a.id).await.unwrap().unwrap().role, "admin");
+    assert!(!t.db.set_role(a.id + 1000, "admin").await.unwrap());
+    assert_eq!(t.db.count_users().await.unwrap(), 1);
+    let page = t.db.list_users(0, 10).await.unwrap();
+    assert_eq!((page.total, page.items.len()), (1, 1));
+}
+
+#[tokio::test]
+async fn totp_steps_and_recovery_codes_are_accepted_once() {
+    let t = TestDb::new().await.unwrap();
+    let u = t.db.create_user(new_user("m@example.com")).await.unwrap();
+    t.db.set_totp_secret(u.id, Some("JBSWY3DPEHPK3PXP".into())).await.unwrap();
+    t.db.enable_mfa(u.id, 100, vec!["h1".into(), "h2".into()]).await.unwrap();
+    assert!(t.db.user_by_id(u.id).await.unwrap().unwrap().mfa_enabled);
+    assert!(!t.db.consume_totp_step(u.id, 100).await.unwrap(), "the enrolment step is spent");
+    assert!(t.db.consume_totp_step(u.id, 101).await.unwrap());
+    assert!(!t.db.consume_totp_step(u.id, 101).await.unwrap(), "replay");
+    assert!(!t.db.consume_totp_step(u.id, 99).await.unwrap(), "older step");
+    assert!(t.db.consume_recovery_code(u.id, "h1").await.unwrap());
+    assert!(!t.db.consume_recovery_code(u.id, "h1").await.unwrap());
+    assert!(!t.db.consume_recovery_code(u.id, "nope").await.unwrap());
+    assert_eq!(t.db.unused_recovery_codes(u.id).await.unwrap(), 1);
+    t.db.disable_mfa(u.id).await.unwrap();
+    let u2 = t.db.user_by_id(u.id).await.unwrap().unwrap();
+    assert!(!u2.mfa_enabled && u2.totp_secret.is_none());
+    assert_eq!(t.db.unused_recovery_codes(u.id).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn sessions_and_tokens_belong_to_their_user() {
+    let t = TestDb::new().await.unwrap();
+    let a = t.db.create_user(new_user("a@example.com")).await.unwrap();
+    let b = t.db.create_user(new_user("b@example.com")).await.unwrap();
+    let now = now_ms();
+    for (hash, handle, user) in [("h-a1", "a1", a.id), ("h-a2", "a2", a.id), ("h-b1", "b1", b.id)] {
+        t.db.create_session(session::Model {
+            id_hash: hash.into(),
+            handle: handle.into(),
+            user_id: user,
+            csrf_token: "c".into(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + 60_000,
+            ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(t.db.list_sessions(a.id).await.unwrap().len(), 2);
+    assert!(!t.db.delete_session_by_handle(a.id, "b1").await.unwrap(), "A cannot end B's session");
+    assert!(t.db.delete_session_by_handle(a.id, "a2").await.unwrap());
+    assert_eq!(t.db.delete_other_sessions(a.id, Some("h-a1")).await.unwrap(), 0);
+    assert!(t.db.session_by_hash("h-b1").await.unwrap().is_some());
+
+    let tok =
+        t.db.create_token(api_token::ActiveModel {
+            user_id: Set(b.id),
+            name: Set("phone".into()),
+            token_hash: Set("th".into()),
+            prefix: Set("hae_ab".into()),
+            scopes: Set("read".into()),
+            created_at: Set(now),
+            expires_at: Set(None),
+            last_used_at: Set(None),
+            revoked_at: Set(None),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(!t.db.revoke_token(a.id, tok.id).await.unwrap(), "A cannot revoke B's token");
+    assert!(t.db.revoke_token(b.id, tok.id).await.unwrap());
+    assert!(!t.db.revoke_token(b.id, tok.id).await.unwrap(), "already revoked");
+    assert!(t.db.token_by_hash("th").await.unwrap().unwrap().revoked_at.is_some());
+}
+
+#[tokio::test]
+async fn audit_log_is_appended_and_filtered() {
+    let t = TestDb::new().await.unwrap();
+    for (event, user) in [("login_failure", None), ("login_success", Some(1)), ("logout", Some(1))] {
+        t.db.audit(NewAuditEntry {
+            user_id: user,
+            event,
+            ip: "127.0.0.1".into(),
+            detail: serde_json::json!({"k": 1}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let all = t.db.audit_entries(&LogQuery { per_page: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(all.total, 3);
+    assert_eq!(all.items[0].event, "logout", "newest first");
+    let mine = t.db.audit_entries(&LogQuery { user_id: Some(1), per_page: 1, ..Default::default() }).await.unwrap();
+    assert_eq!((mine.total, mine.items.len()), (2, 1));
+}
+
+#[tokio::test]
+async fn throttle_and_role_policy_upsert() {
+    let t = TestDb::new().await.unwrap();
+    let m = |f| login_throttle::Model { key: "ip:127.0.0.1".into(), failures: f, last_failure_at: 1, blocked_until: 2 };
+    t.db.put_throttle(m(1)).await.unwrap();
+    t.db.put_throttle(m(2)).await.unwrap();
+    assert_eq!(t.db.throttle("ip:127.0.0.1").await.unwrap().unwrap().failures, 2);
+    t.db.clear_throttle("ip:127.0.0.1").await.unwrap();
+    assert!(t.db.throttle("ip:127.0.0.1").await.unwrap().is_none());
+    assert!(!t.db.role_requires_mfa("admin").await.unwrap());
+    t.db.set_role_requires_mfa("admin", true).await.unwrap();
+    t.db.set_role_requires_mfa("admin", true).await.unwrap();
+    assert!(t.db.role_requires_mfa("admin").await.unwrap());
+    assert_eq!(t.db.role_policies().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn readiness_ping_works() {
+    let t = TestDb::new().await.unwrap();
+    t.db.ping().await.unwrap();
+    t.db.migrate().await.unwrap(); // idempotent
+}

@@ -1,0 +1,137 @@
+//! Haechi's HTTP server: the REST API under `/api/v1` (JSON, `application/problem+json`
+//! errors), browser sessions with CSRF protection, API tokens for apps and agents, TOTP MFA,
+//! roles, brute-force defence, access and audit logs, OpenAPI 3.1 and Prometheus metrics.
+//!
+//! [`build`] makes the router; [`serve`] runs it on a listener until a shutdown signal, so
+//! tests bind port 0 and talk to the real server.
+
+pub mod auth;
+pub mod error;
+pub mod json;
+pub mod middleware;
+pub mod rbac;
+pub mod routes;
+pub mod settings;
+pub mod state;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use haechi_db::Db;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use routes::{admin, auth as auth_routes, health, me};
+pub use settings::WebSettings;
+pub use state::AppState;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Haechi (해치) API", description = "Practise investing under real KRX rules. Errors are RFC 9457 problem documents."),
+    modifiers(&Security),
+    tags(
+        (name = "auth", description = "Registration, login, logout"),
+        (name = "me", description = "The signed-in user's own account"),
+        (name = "admin", description = "Administration and logs"),
+        (name = "ops", description = "Health and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components
+            .add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("haechi_session"))));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The Prometheus recorder is process-global; install it once and share the handle.
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full("haechi_http_request_duration_seconds".into()), &buckets)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            match builder.install_recorder() {
+                Ok(h) => h,
+                // Another recorder is installed (embedding): keep a private one for rendering.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+/// The API and its OpenAPI document.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth_routes::register))
+        .routes(routes!(auth_routes::login))
+        .routes(routes!(auth_routes::logout))
+        .routes(routes!(me::me))
+        .routes(routes!(me::change_password))
+        .routes(routes!(me::list_sessions))
+        .routes(routes!(me::revoke_session))
+        .routes(routes!(me::list_tokens, me::create_token))
+        .routes(routes!(me::revoke_token))
+        .routes(routes!(me::totp_begin, me::totp_disable))
+        .routes(routes!(me::totp_confirm))
+        .routes(routes!(admin::list_users))
+        .routes(routes!(admin::update_user))
+        .routes(routes!(admin::list_roles))
+        .routes(routes!(admin::set_role_mfa))
+        .routes(routes!(admin::audit_log))
+        .routes(routes!(admin::access_log))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .split_for_parts()
+}
+
+/// The OpenAPI document alone (for `haechi openapi` and tests).
+#[must_use]
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+/// Builds the application: routes, docs, layers, and the background access-log writer.
+pub fn build(db: Db, settings: WebSettings) -> Router {
+    let (tx, rx) = tokio::sync::mpsc::channel(8192);
+    tokio::spawn(middleware::access_log_writer(db.clone(), rx));
+    let body_limit = settings.body_limit_bytes;
+    let state = AppState::new(db, settings, metrics_handle(), tx);
+    let (router, spec) = api();
+    router
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", spec))
+        .fallback(|| async { error::ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, finishing in-flight requests.
+///
+/// # Errors
+/// The listener's I/O error.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

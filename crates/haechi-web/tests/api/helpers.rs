@@ -1,0 +1,157 @@
+//! `spawn_app()`: the real server on port 0 over a fresh database (SQLite, or MariaDB when
+//! `HAECHI_TEST_MYSQL_URL` is set), and a few client helpers.
+
+use haechi_db::testkit::TestDb;
+use haechi_web::WebSettings;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub struct TestApp {
+    pub base: String,
+    pub test_db: TestDb,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(WebSettings::default()).await
+}
+
+pub async fn spawn_app_with(settings: WebSettings) -> TestApp {
+    let test_db = TestDb::new().await.expect("test database (is HAECHI_TEST_MYSQL_URL reachable?)");
+    let app = haechi_web::build(test_db.db.clone(), settings);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = haechi_web::serve(listener, app, async move {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    TestApp { base: format!("http://{addr}"), test_db, shutdown: Some(tx) }
+}
+
+/// A browser-like client: keeps cookies, remembers the CSRF token from login.
+pub struct Browser {
+    pub client: Client,
+    pub base: String,
+    pub csrf: Option<String>,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    pub fn browser(&self) -> Browser {
+        let client = Client::builder().cookie_store(true).timeout(Duration::from_secs(30)).build().unwrap();
+        Browser { client, base: self.base.clone(), csrf: None }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Registers and logs in a user; returns the logged-in browser and the user's id.
+    pub async fn user(&self, email: &str) -> (Browser, i64) {
+        let mut b = self.browser();
+        let r = b
+            .post("/api/v1/auth/register", json!({"email": email, "display_name": "테스터", "password": PASSWORD}))
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+        let r = b.login(email, PASSWORD, None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let me: Value = b.get("/api/v1/me").await.json().await.unwrap();
+        (b, me["user"]["id"].as_i64().unwrap())
+    }
+
+    /// Makes a registered user an admin straight in the database (as `haechi user create` does).
+    pub async fn promote(&self, id: i64, role: &str) {
+        self.test_db.db.set_role(id, role).await.unwrap();
+    }
+
+    pub async fn audit_events(&self) -> Vec<String> {
+        let page =
+            self.test_db.db.audit_entries(&haechi_db::LogQuery { per_page: 1000, ..Default::default() }).await.unwrap();
+        page.items.into_iter().map(|e| e.event).collect()
+    }
+}
+
+impl Browser {
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Response {
+        let mut rb = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(c) = &self.csrf {
+            rb = rb.header("x-csrf-token", c);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        rb.send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    pub async fn login(&mut self, email: &str, password: &str, code: Option<&str>) -> Response {
+        let mut body = json!({"email": email, "password": password});
+        if let Some(c) = code {
+            body["totp_code"] = json!(c);
+        }
+        let r = self.client.post(format!("{}/api/v1/auth/login", self.base)).json(&body).send().await.unwrap();
+        if r.status() == StatusCode::OK {
+            let v: Value = r.json().await.unwrap();
+            self.csrf = v["csrf_token"].as_str().map(str::to_owned);
+            // Hand back an equivalent response for callers that only look at the status.
+            return reqwest::Response::from(http_ok(v));
+        }
+        r
+    }
+}
+
+fn http_ok(v: Value) -> http::Response<String> {
+    http::Response::builder().status(200).body(v.to_string()).unwrap()
+}
+
+/// A bearer-token client.
+pub fn bearer(token: &str) -> Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    Client::builder().default_headers(h).build().unwrap()
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Waits, if needed, until the current 30-second TOTP step has at least 20 s left, so a test
+/// that computes codes from "now" is not split across a step boundary. Returns "now".
+pub async fn away_from_step_boundary() -> u64 {
+    let left = 30 - unix_now() % 30;
+    if left < 20 {
+        tokio::time::sleep(Duration::from_secs(left)).await;
+    }
+    unix_now()
+}
+
+pub async fn problem(r: Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert_eq!(ct, "application/problem+json", "status {status}");
+    (status, r.json().await.unwrap())
+}

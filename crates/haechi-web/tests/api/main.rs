@@ -1,0 +1,444 @@
+//! HTTP integration tests over a real socket. Each test spawns its own server and database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
+
+mod helpers;
+
+use haechi_web::WebSettings;
+use helpers::{PASSWORD, bearer, problem, spawn_app, spawn_app_with};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+#[tokio::test]
+async fn health_readiness_metrics_and_headers() {
+    let app = spawn_app().await;
+    let c = reqwest::Client::new();
+    let r = c.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    for (h, v) in
+        [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"), ("referrer-policy", "no-referrer")]
+    {
+        assert_eq!(r.headers()[h], v);
+    }
+    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(r.headers().contains_key("x-request-id"));
+    assert_eq!(c.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    let m = c.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(m.contains("haechi_http_requests_total"), "{m}");
+    assert!(m.contains("haechi_http_request_duration_seconds_bucket"), "{m}");
+    let (status, body) = problem(c.get(app.url("/nope")).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["type"], "/problems/not-found");
+    assert!(body["request_id"].as_str().is_some_and(|s| !s.is_empty()));
+}
+
+#[tokio::test]
+async fn openapi_describes_every_route() {
+    let app = spawn_app().await;
+    let spec: Value = reqwest::get(app.url("/api/openapi.json")).await.unwrap().json().await.unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = spec["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/logout",
+        "/api/v1/me",
+        "/api/v1/me/tokens",
+        "/api/v1/me/mfa/totp",
+        "/api/v1/admin/users",
+        "/api/v1/admin/audit",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
+    }
+    let docs = reqwest::get(app.url("/api/docs/")).await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+}
+
+#[tokio::test]
+async fn registration_validates_every_field_and_emails_are_unique_case_insensitively() {
+    let app = spawn_app().await;
+    let b = app.browser();
+    let r = b
+        .post("/api/v1/auth/register", json!({"email": "not-an-email", "display_name": "", "password": "short"}))
+        .await;
+    let (status, body) = problem(r).await;
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["email", "display_name", "password"]);
+    let r = b
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": "kim@example.com", "display_name": "김", "password": "kim@example.com-is-long"}),
+        )
+        .await;
+    assert_eq!(problem(r).await.1["errors"][0]["message"], "must not contain your email");
+    let ok = json!({"email": "Kim@Example.com", "display_name": "김", "password": PASSWORD});
+    assert_eq!(b.post("/api/v1/auth/register", ok).await.status(), 201);
+    let dup = json!({"email": "kim@EXAMPLE.com", "display_name": "김", "password": PASSWORD});
+    assert_eq!(problem(b.post("/api/v1/auth/register", dup).await).await.0, 409);
+    let r = b.post("/api/v1/auth/register", json!({"email": "x@y.z"})).await;
+    let (status, body) = problem(r).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["errors"][0]["field"], "display_name", "{body}");
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_are_indistinguishable() {
+    let app = spawn_app().await;
+    let (_b, _) = app.user("lee@example.com").await;
+    let c = reqwest::Client::new();
+    let mut bodies = Vec::new();
+    let mut times = Vec::new();
+    for email in ["lee@example.com", "nobody@example.com"] {
+        let started = std::time::Instant::now();
+        let r = c
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": "wrong password 123"}))
+            .send()
+            .await
+            .unwrap();
+        times.push(started.elapsed());
+        let (status, mut body) = problem(r).await;
+        assert_eq!(status, 401);
+        body.as_object_mut().unwrap().remove("request_id");
+        bodies.push(body);
+    }
+    assert_eq!(bodies[0], bodies[1]);
+    // Both paths run argon2: neither answers in a fraction of the other's time.
+    let (a, b) = (times[0].as_secs_f64(), times[1].as_secs_f64());
+    assert!(a / b < 5.0 && b / a < 5.0, "timings differ too much: {times:?}");
+}
+
+#[tokio::test]
+async fn full_flow_register_login_totp_token() {
+    let app = spawn_app().await;
+    let (mut b, id) = app.user("park@example.com").await;
+    let me: Value = b.get("/api/v1/me").await.json().await.unwrap();
+    assert_eq!(me["auth"], "session");
+    assert_eq!(me["user"]["role"], "investor");
+
+    // Enrol TOTP.
+    let enrol: Value = b.post("/api/v1/me/mfa/totp", json!({})).await.json().await.unwrap();
+    let secret = enrol["secret"].as_str().unwrap().to_owned();
+    assert!(enrol["otpauth_uri"].as_str().unwrap().starts_with("otpauth://totp/"));
+    assert!(enrol["qr_svg"].as_str().unwrap().contains("<svg"));
+    let wrong = b.post("/api/v1/me/mfa/totp/confirm", json!({"code": "000000"})).await;
+    assert_eq!(problem(wrong).await.0, 422);
+    // Codes are valid for their 30-second step ±1; use steps s-1, s and s+1 in order.
+    let now = helpers::away_from_step_boundary().await;
+    let code_at = |t: u64| haechi_web::auth::totp::code_at(&secret, t).unwrap();
+    let r: Value =
+        b.post("/api/v1/me/mfa/totp/confirm", json!({"code": code_at(now - 30)})).await.json().await.unwrap();
+    let recovery: Vec<String> =
+        r["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+    assert_eq!(recovery.len(), 10);
+
+    // Login now needs the code; the enrolment code cannot be replayed.
+    assert_eq!(b.send(Method::POST, "/api/v1/auth/logout", None).await.status(), 204);
+    assert_eq!(b.get("/api/v1/me").await.status(), 401);
+    let (status, body) = problem(b.login("park@example.com", PASSWORD, None).await).await;
+    assert_eq!((status, body["type"].as_str().unwrap()), (StatusCode::UNAUTHORIZED, "/problems/mfa-required"));
+    assert_eq!(b.login("park@example.com", PASSWORD, Some(&code_at(now - 30))).await.status(), 401, "replayed step");
+    assert_eq!(b.login("park@example.com", PASSWORD, Some(&code_at(now))).await.status(), 200);
+    let mut other = app.browser();
+    assert_eq!(other.login("park@example.com", PASSWORD, Some(&code_at(now))).await.status(), 401, "same code twice");
+
+    // A recovery code works once.
+    let rc = json!({"email": "park@example.com", "password": PASSWORD, "recovery_code": recovery[0]});
+    let c = reqwest::Client::new();
+    assert_eq!(c.post(app.url("/api/v1/auth/login")).json(&rc).send().await.unwrap().status(), 200);
+    assert_eq!(c.post(app.url("/api/v1/auth/login")).json(&rc).send().await.unwrap().status(), 401);
+
+    // A token needs re-authentication (password and a fresh code), is shown once, and works.
+    let r = b.post("/api/v1/me/tokens", json!({"name": "phone", "scopes": ["read"], "password": PASSWORD})).await;
+    assert_eq!(problem(r).await.1["errors"][0]["field"], "totp_code");
+    let r = b
+        .post(
+            "/api/v1/me/tokens",
+            json!({"name": "phone", "scopes": ["read"], "password": PASSWORD, "totp_code": code_at(now + 30)}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let token = created["token"].as_str().unwrap();
+    assert!(token.starts_with("hae_"));
+    let list: Value = b.get("/api/v1/me/tokens").await.json().await.unwrap();
+    assert!(!list.to_string().contains(token), "the secret is never listed");
+    let t = bearer(token);
+    let me: Value = t.get(app.url("/api/v1/me")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((me["auth"].as_str(), me["user"]["id"].as_i64()), (Some("token"), Some(id)));
+    // A read-only token cannot make changes.
+    let r = t.post(app.url("/api/v1/me/mfa/totp")).json(&json!({})).send().await.unwrap();
+    assert_eq!(problem(r).await.0, 403);
+    // Revoked tokens stop working.
+    let tid = created["id"].as_i64().unwrap();
+    assert_eq!(b.delete(&format!("/api/v1/me/tokens/{tid}")).await.status(), 204);
+    assert_eq!(t.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
+
+    // Disabling MFA needs the password and a second factor (here a recovery code).
+    let r = b.send(Method::DELETE, "/api/v1/me/mfa/totp", Some(json!({"password": "wrong password here"}))).await;
+    assert_eq!(problem(r).await.0, 422);
+    let r = b.send(Method::DELETE, "/api/v1/me/mfa/totp", Some(json!({"password": PASSWORD}))).await;
+    assert_eq!(problem(r).await.1["errors"][0]["field"], "totp_code");
+    let r = b
+        .send(Method::DELETE, "/api/v1/me/mfa/totp", Some(json!({"password": PASSWORD, "recovery_code": recovery[1]})))
+        .await;
+    assert_eq!(r.status(), 204);
+    let me: Value = b.get("/api/v1/me").await.json().await.unwrap();
+    assert_eq!(me["user"]["mfa_enabled"], false);
+
+    let events = app.audit_events().await;
+    for e in [
+        "user_registered",
+        "login_success",
+        "login_failure",
+        "logout",
+        "mfa_enabled",
+        "recovery_code_used",
+        "token_created",
+        "token_revoked",
+        "mfa_disabled",
+    ] {
+        assert!(events.iter().any(|x| x == e), "no audit entry {e}: {events:?}");
+    }
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_with_retry_after() {
+    let settings =
+        WebSettings { login_max_failures: 3, login_lock: Duration::from_secs(600), ..WebSettings::default() };
+    let app = spawn_app_with(settings).await;
+    let (_b, _) = app.user("choi@example.com").await;
+    let c = reqwest::Client::new();
+    let attempt = |pw: &'static str| {
+        let c = c.clone();
+        let url = app.url("/api/v1/auth/login");
+        async move { c.post(url).json(&json!({"email": "choi@example.com", "password": pw})).send().await.unwrap() }
+    };
+    assert_eq!(attempt("wrong password 1").await.status(), 401);
+    assert_eq!(attempt("wrong password 2").await.status(), 401);
+    assert_eq!(attempt("wrong password 3").await.status(), 401);
+    // Locked: even the right password is refused, with Retry-After.
+    let r = attempt(PASSWORD).await;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((590..=600).contains(&retry), "retry-after {retry}");
+    assert!(app.audit_events().await.iter().any(|e| e == "login_blocked"));
+}
+
+#[tokio::test]
+async fn backoff_starts_at_the_third_failure() {
+    let app = spawn_app().await;
+    let c = reqwest::Client::new();
+    let body = json!({"email": "ghost@example.com", "password": "wrong password 1"});
+    for _ in 0..3 {
+        assert_eq!(c.post(app.url("/api/v1/auth/login")).json(&body).send().await.unwrap().status(), 401);
+    }
+    let r = c.post(app.url("/api/v1/auth/login")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+}
+
+#[tokio::test]
+async fn cookie_requests_without_the_csrf_token_are_rejected() {
+    let app = spawn_app().await;
+    let (mut b, _) = app.user("jung@example.com").await;
+    let saved = b.csrf.take();
+    let (status, body) = problem(b.post("/api/v1/me/mfa/totp", json!({})).await).await;
+    assert_eq!((status, body["type"].as_str().unwrap()), (StatusCode::FORBIDDEN, "/problems/csrf"));
+    b.csrf = Some("wrong".into());
+    assert_eq!(b.post("/api/v1/me/mfa/totp", json!({})).await.status(), 403);
+    b.csrf = saved;
+    assert_eq!(b.post("/api/v1/me/mfa/totp", json!({})).await.status(), 200);
+    // Safe methods need no token.
+    b.csrf = None;
+    assert_eq!(b.get("/api/v1/me").await.status(), 200);
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_revoked() {
+    let app = spawn_app().await;
+    let (a1, _) = app.user("han@example.com").await;
+    let mut a2 = app.browser();
+    assert_eq!(a2.login("han@example.com", PASSWORD, None).await.status(), 200);
+    let list: Value = a1.get("/api/v1/me/sessions").await.json().await.unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let other = list.iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_owned();
+    assert_eq!(a1.delete(&format!("/api/v1/me/sessions/{other}")).await.status(), 204);
+    assert_eq!(a2.get("/api/v1/me").await.status(), 401);
+    assert_eq!(a1.get("/api/v1/me").await.status(), 200);
+    assert!(app.audit_events().await.iter().any(|e| e == "session_revoked"));
+}
+
+#[tokio::test]
+async fn password_change_ends_other_sessions_and_renews_this_one() {
+    let app = spawn_app().await;
+    let (mut a1, _) = app.user("seo@example.com").await;
+    let mut a2 = app.browser();
+    assert_eq!(a2.login("seo@example.com", PASSWORD, None).await.status(), 200);
+    let old_csrf = a1.csrf.clone();
+    let r = a1
+        .post("/api/v1/me/password", json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    a1.csrf = v["csrf_token"].as_str().map(str::to_owned);
+    assert_ne!(a1.csrf, old_csrf, "new session, new CSRF token");
+    assert_eq!(a1.get("/api/v1/me").await.status(), 200);
+    assert_eq!(a2.get("/api/v1/me").await.status(), 401);
+    assert_eq!(a2.login("seo@example.com", PASSWORD, None).await.status(), 401);
+    assert_eq!(a2.login("seo@example.com", "a brand new passphrase", None).await.status(), 200);
+    assert!(app.audit_events().await.iter().any(|e| e == "password_changed"));
+}
+
+#[tokio::test]
+async fn a_user_never_reaches_another_users_resources() {
+    let app = spawn_app().await;
+    let (a, _) = app.user("a@example.com").await;
+    let (b, _) = app.user("b@example.com").await;
+    let r: Value = b
+        .post("/api/v1/me/tokens", json!({"name": "b", "scopes": ["read"], "password": PASSWORD}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let b_token = r["id"].as_i64().unwrap();
+    let b_sessions: Value = b.get("/api/v1/me/sessions").await.json().await.unwrap();
+    let b_session = b_sessions[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(problem(a.delete(&format!("/api/v1/me/tokens/{b_token}")).await).await.0, 404);
+    assert_eq!(problem(a.delete(&format!("/api/v1/me/sessions/{b_session}")).await).await.0, 404);
+    let a_tokens: Value = a.get("/api/v1/me/tokens").await.json().await.unwrap();
+    assert_eq!(a_tokens.as_array().unwrap().len(), 0);
+    // B's things still work.
+    assert_eq!(b.get("/api/v1/me").await.status(), 200);
+}
+
+const ADMIN_ROUTES: &[(&str, &str, Option<&str>)] = &[
+    ("GET", "/api/v1/admin/users", None),
+    ("PATCH", "/api/v1/admin/users/{victim}", Some(r#"{"disabled": false}"#)),
+    ("GET", "/api/v1/admin/roles", None),
+    ("PUT", "/api/v1/admin/roles/analyst/mfa", Some(r#"{"require_mfa": false}"#)),
+    ("GET", "/api/v1/admin/audit", None),
+    ("GET", "/api/v1/admin/access", None),
+];
+
+#[tokio::test]
+async fn role_matrix_on_every_admin_route() {
+    let app = spawn_app().await;
+    let (_, victim) = app.user("victim@example.com").await;
+    // Expected status per role for each route above, from docs/security.md.
+    let expect: &[(&str, [u16; 6])] = &[
+        ("investor", [403, 403, 403, 403, 403, 403]),
+        ("analyst", [403, 403, 403, 403, 403, 403]),
+        ("auditor", [403, 403, 403, 403, 200, 200]),
+        ("admin", [200, 200, 200, 200, 200, 200]),
+    ];
+    for (role, statuses) in expect {
+        let (mut b, id) = app.user(&format!("{role}@example.com")).await;
+        app.promote(id, role).await;
+        assert_eq!(b.login(&format!("{role}@example.com"), PASSWORD, None).await.status(), 200);
+        for ((method, path, body), want) in ADMIN_ROUTES.iter().zip(statuses) {
+            let path = path.replace("{victim}", &victim.to_string());
+            let r = b.send(method.parse().unwrap(), &path, body.map(|s| serde_json::from_str(s).unwrap())).await;
+            assert_eq!(r.status().as_u16(), *want, "{role} {method} {path}");
+        }
+    }
+    // Without a session: 401 everywhere.
+    let anon = app.browser();
+    for (method, path, _) in ADMIN_ROUTES {
+        let r = anon.send(method.parse().unwrap(), &path.replace("{victim}", "1"), None).await;
+        assert_eq!(r.status(), 401, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn admins_change_roles_disable_users_and_require_mfa() {
+    let app = spawn_app().await;
+    let (mut admin, admin_id) = app.user("root@example.com").await;
+    app.promote(admin_id, "admin").await;
+    assert_eq!(admin.login("root@example.com", PASSWORD, None).await.status(), 200);
+    let (u, uid) = app.user("user@example.com").await;
+    let r = admin.send(Method::PATCH, &format!("/api/v1/admin/users/{uid}"), Some(json!({"role": "auditor"}))).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["role"], "auditor");
+    assert_eq!(u.get("/api/v1/me").await.status(), 401, "a role change ends the user's sessions");
+    let r = admin.send(Method::PATCH, &format!("/api/v1/admin/users/{uid}"), Some(json!({"disabled": true}))).await;
+    assert_eq!(r.status(), 200);
+    let mut u2 = app.browser();
+    assert_eq!(u2.login("user@example.com", PASSWORD, None).await.status(), 401, "disabled");
+    let r =
+        admin.send(Method::PATCH, &format!("/api/v1/admin/users/{admin_id}"), Some(json!({"disabled": true}))).await;
+    assert_eq!(problem(r).await.0, 422, "no self-lockout");
+    // Require MFA for admins: this admin has none, so admin routes now refuse until enrolment.
+    let r = admin.send(Method::PUT, "/api/v1/admin/roles/admin/mfa", Some(json!({"require_mfa": true}))).await;
+    assert_eq!(r.status(), 200);
+    let (status, body) = problem(admin.get("/api/v1/admin/users").await).await;
+    assert_eq!(status, 403);
+    assert!(body["detail"].as_str().unwrap().contains("two-factor"));
+    assert_eq!(admin.get("/api/v1/me").await.status(), 200, "own account stays reachable to enrol");
+    let events = app.audit_events().await;
+    for e in ["role_changed", "user_disabled", "role_policy_changed"] {
+        assert!(events.iter().any(|x| x == e), "{e}: {events:?}");
+    }
+}
+
+#[tokio::test]
+async fn access_log_records_requests_for_admins_and_auditors() {
+    let app = spawn_app().await;
+    let (mut admin, id) = app.user("ops@example.com").await;
+    app.promote(id, "auditor").await;
+    assert_eq!(admin.login("ops@example.com", PASSWORD, None).await.status(), 200);
+    assert_eq!(admin.get("/api/v1/me").await.status(), 200);
+    // The writer batches asynchronously; give it a moment.
+    let mut found = Value::Null;
+    for _ in 0..50 {
+        let page: Value = admin.get("/api/v1/admin/access?kind=GET&per_page=50").await.json().await.unwrap();
+        if page["items"].as_array().unwrap().iter().any(|e| e["route"] == "/api/v1/me" && e["user_id"] == id) {
+            found = page;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let entry = found["items"]
+        .as_array()
+        .expect("access entry for /api/v1/me")
+        .iter()
+        .find(|e| e["route"] == "/api/v1/me")
+        .unwrap()
+        .clone();
+    assert_eq!(entry["status"], 200);
+    assert_eq!(entry["method"], "GET");
+    assert!(entry["request_id"].as_str().unwrap().len() >= 16);
+    let page: Value = admin.get("/api/v1/admin/audit?kind=login_success&per_page=1").await.json().await.unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert!(page["total"].as_u64().unwrap() >= 2);
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_bodies_get_problems_not_crashes() {
+    let settings = WebSettings { body_limit_bytes: 1024, ..WebSettings::default() };
+    let app = spawn_app_with(settings).await;
+    let c = reqwest::Client::new();
+    let big = "x".repeat(4096);
+    let r = c
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({"email": big, "display_name": "a", "password": "b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await.0, 413);
+    let r = c
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await.0, 400);
+    let r = c.post(app.url("/api/v1/auth/login")).body("email=x").send().await.unwrap();
+    assert_eq!(problem(r).await.0, 400);
+}
