@@ -6,6 +6,7 @@
 //! tests bind port 0 and talk to the real server.
 
 pub mod auth;
+pub mod cache;
 pub mod error;
 pub mod json;
 pub mod middleware;
@@ -117,6 +118,9 @@ pub fn build(db: Db, settings: WebSettings) -> Router {
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", spec))
         .fallback(|| async { error::ApiError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))
+        // A bug must cost one request a 500, not the connection (inside `observe`, so the
+        // 500 is logged and counted like any other answer).
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .with_state(state)

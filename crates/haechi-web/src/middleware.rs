@@ -119,3 +119,13 @@ pub async fn access_log_writer(db: haechi_db::Db, mut rx: tokio::sync::mpsc::Rec
         }
     }
 }
+
+/// Turns a handler panic into a generic 500 problem; the panic message is logged, not sent.
+pub fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let msg = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("non-string panic");
+    axum::response::IntoResponse::into_response(crate::error::ApiError::Internal(format!("handler panicked: {msg}")))
+}

@@ -93,3 +93,37 @@ impl Scope {
         [Scope::Read, Scope::Trade, Scope::Admin].into_iter().find(|x| x.as_str() == s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn perm_name(p: Permission) -> &'static str {
+        match p {
+            Permission::OwnAccount => "own_account",
+            Permission::ReadLogs => "read_logs",
+            Permission::ManageUsers => "manage_users",
+            Permission::ManagePolicies => "manage_policies",
+        }
+    }
+
+    /// `docs/security.md` documents the matrix; this keeps the two from drifting apart.
+    #[test]
+    fn documented_matrix_matches_the_code() {
+        let doc = include_str!("../../../docs/security.md");
+        let table = doc.split("<!-- permission-matrix").nth(1).expect("matrix marker in docs/security.md");
+        let mut lines = table.lines().filter(|l| l.starts_with('|'));
+        let header: Vec<&str> = lines.next().unwrap().split('|').map(str::trim).collect();
+        let roles: Vec<Role> = header[2..6].iter().map(|r| Role::parse(r).unwrap()).collect();
+        let mut seen = 0;
+        for line in lines.skip(1) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let Some(perm) = Permission::ALL.into_iter().find(|p| perm_name(*p) == cells[1]) else { break };
+            for (role, cell) in roles.iter().zip(&cells[2..6]) {
+                assert_eq!(allows(*role, perm), *cell == "yes", "{} for {}", cells[1], role.as_str());
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, Permission::ALL.len());
+    }
+}

@@ -1,5 +1,6 @@
 //! Shared application state.
 
+use crate::cache::AuthCache;
 use crate::settings::WebSettings;
 use haechi_db::Db;
 use haechi_db::entity::access_log;
@@ -18,6 +19,7 @@ struct Inner {
     settings: WebSettings,
     metrics: PrometheusHandle,
     access: mpsc::Sender<access_log::ActiveModel>,
+    cache: AuthCache,
 }
 
 impl AppState {
@@ -28,7 +30,7 @@ impl AppState {
         metrics: PrometheusHandle,
         access: mpsc::Sender<access_log::ActiveModel>,
     ) -> AppState {
-        AppState { inner: Arc::new(Inner { db, settings, metrics, access }) }
+        AppState { inner: Arc::new(Inner { db, settings, metrics, access, cache: AuthCache::default() }) }
     }
     #[must_use]
     pub fn db(&self) -> &Db {
@@ -41,6 +43,10 @@ impl AppState {
     #[must_use]
     pub fn metrics(&self) -> &PrometheusHandle {
         &self.inner.metrics
+    }
+    #[must_use]
+    pub fn cache(&self) -> &AuthCache {
+        &self.inner.cache
     }
     #[must_use]
     pub fn access_log(&self) -> &mpsc::Sender<access_log::ActiveModel> {

@@ -122,8 +122,21 @@ impl FromRequestParts<AppState> for Principal {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim);
+        let mut cached_user = None;
         let (user_id, via) = if let Some(token) = bearer {
-            let t = db.token_by_hash(&sha256_hex(token)).await?.ok_or(ApiError::Unauthenticated)?;
+            let hash = sha256_hex(token);
+            let (t, user) = match state.cache().token(&hash) {
+                Some(hit) => hit,
+                None => {
+                    let t = db.token_by_hash(&hash).await?.ok_or(ApiError::Unauthenticated)?;
+                    let user = db.user_by_id(t.user_id).await?.ok_or(ApiError::Unauthenticated)?;
+                    if t.last_used_at.is_none_or(|l| now - l > TOUCH_EVERY_MS) {
+                        db.touch_token(t.id, now).await?;
+                    }
+                    state.cache().put_token(hash, t.clone(), user.clone());
+                    (t, user)
+                }
+            };
             if t.revoked_at.is_some() || t.expires_at.is_some_and(|e| e <= now) {
                 return Err(ApiError::Unauthenticated);
             }
@@ -131,9 +144,7 @@ impl FromRequestParts<AppState> for Principal {
             if !is_safe(&parts.method) && !scopes.iter().any(|s| matches!(s, Scope::Trade | Scope::Admin)) {
                 return Err(ApiError::Forbidden("this API token is read-only"));
             }
-            if t.last_used_at.is_none_or(|l| now - l > TOUCH_EVERY_MS) {
-                db.touch_token(t.id, now).await?;
-            }
+            cached_user = Some(user);
             (t.user_id, AuthVia::Token { id: t.id, scopes })
         } else if let Some(cookie) = cookie_value(parts, SESSION_COOKIE) {
             let id_hash = sha256_hex(cookie);
@@ -156,17 +167,17 @@ impl FromRequestParts<AppState> for Principal {
         } else {
             return Err(ApiError::Unauthenticated);
         };
-        let user = db.user_by_id(user_id).await?.ok_or(ApiError::Unauthenticated)?;
+        let user = match cached_user {
+            Some(u) => u,
+            None => db.user_by_id(user_id).await?.ok_or(ApiError::Unauthenticated)?,
+        };
         if user.disabled {
             return Err(ApiError::Unauthenticated);
         }
         let role = Role::parse(&user.role).unwrap_or(Role::Investor);
         // A role that requires MFA keeps unenrolled members to their own account pages,
         // where they can enrol, until they do.
-        if !user.mfa_enabled
-            && !parts.uri.path().starts_with("/api/v1/me")
-            && db.role_requires_mfa(role.as_str()).await?
-        {
+        if !user.mfa_enabled && !parts.uri.path().starts_with("/api/v1/me") && role_requires_mfa(state, role).await? {
             return Err(ApiError::Forbidden(
                 "your role requires two-factor authentication: enrol at /api/v1/me/mfa/totp",
             ));
@@ -178,4 +189,13 @@ impl FromRequestParts<AppState> for Principal {
         }
         Ok(Principal { user, role, via })
     }
+}
+
+async fn role_requires_mfa(state: &AppState, role: Role) -> Result<bool, ApiError> {
+    if let Some(v) = state.cache().policy(role.as_str()) {
+        return Ok(v);
+    }
+    let v = state.db().role_requires_mfa(role.as_str()).await?;
+    state.cache().put_policy(role.as_str(), v);
+    Ok(v)
 }

@@ -27,6 +27,16 @@ fn per_page(p: Option<u64>) -> u64 {
     p.unwrap_or(50).clamp(1, 200)
 }
 
+/// Pages beyond this are refused: page × per_page must stay a valid SQL offset.
+const MAX_PAGE: u64 = 1_000_000;
+
+fn page(p: Option<u64>) -> Result<u64, ApiError> {
+    match p.unwrap_or(0) {
+        n if n <= MAX_PAGE => Ok(n),
+        _ => Err(ApiError::Validation(vec![FieldError::new("page", format!("must be at most {MAX_PAGE}"))])),
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserPage {
     pub items: Vec<UserView>,
@@ -44,7 +54,7 @@ pub async fn list_users(
     Query(q): Query<PageParams>,
 ) -> ApiResult<axum::Json<UserPage>> {
     principal.require(Permission::ManageUsers)?;
-    let (page, per) = (q.page.unwrap_or(0), per_page(q.per_page));
+    let (page, per) = (page(q.page)?, per_page(q.per_page));
     let p = state.db().list_users(page, per).await?;
     Ok(axum::Json(UserPage {
         items: p.items.iter().map(UserView::from).collect(),
@@ -103,6 +113,7 @@ pub async fn update_user(
         let event = if disabled { "user_disabled" } else { "user_enabled" };
         audit(&state, &client, event, Some(id), Some(principal.user.id), json!({})).await;
     }
+    state.cache().invalidate_user(id);
     let user = db.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
     Ok(axum::Json(UserView::from(&user)))
 }
@@ -145,6 +156,7 @@ pub async fn set_role_mfa(
     principal.require(Permission::ManagePolicies)?;
     let role = Role::parse(&role).ok_or(ApiError::NotFound)?;
     state.db().set_role_requires_mfa(role.as_str(), req.require_mfa).await?;
+    state.cache().put_policy(role.as_str(), req.require_mfa);
     audit(
         &state,
         &client,
@@ -173,16 +185,16 @@ pub struct LogParams {
 }
 
 impl LogParams {
-    fn query(&self) -> LogQuery {
-        LogQuery {
+    fn query(&self) -> Result<LogQuery, ApiError> {
+        Ok(LogQuery {
             user_id: self.user_id,
             kind: self.kind.clone(),
             since_ms: self.since,
             until_ms: self.until,
             status: self.status,
-            page: self.page.unwrap_or(0),
+            page: page(self.page)?,
             per_page: per_page(self.per_page),
-        }
+        })
     }
 }
 
@@ -213,7 +225,7 @@ pub async fn audit_log(
     Query(q): Query<LogParams>,
 ) -> ApiResult<axum::Json<AuditPage>> {
     principal.require(Permission::ReadLogs)?;
-    let p = state.db().audit_entries(&q.query()).await?;
+    let p = state.db().audit_entries(&q.query()?).await?;
     let items = p
         .items
         .into_iter()
@@ -259,7 +271,7 @@ pub async fn access_log(
     Query(q): Query<LogParams>,
 ) -> ApiResult<axum::Json<AccessPage>> {
     principal.require(Permission::ReadLogs)?;
-    let p = state.db().access_entries(&q.query()).await?;
+    let p = state.db().access_entries(&q.query()?).await?;
     let items = p
         .items
         .into_iter()

@@ -119,6 +119,7 @@ pub async fn change_password(
     reauthenticate(&state, &principal, &req.current_password, req.totp_code.as_deref()).await?;
     let hash = password::hash(req.new_password).await?;
     state.db().set_password(principal.user.id, hash).await?;
+    state.cache().invalidate_user(principal.user.id);
     // Every session, this one included, ends; the caller gets a fresh one (new id).
     state.db().delete_other_sessions(principal.user.id, None).await?;
     let (cookie, body) = start_session(&state, &client, &principal.user).await?;
@@ -319,6 +320,7 @@ pub async fn revoke_token(
     if !state.db().revoke_token(principal.user.id, id).await? {
         return Err(ApiError::NotFound);
     }
+    state.cache().invalidate_user(principal.user.id);
     audit(&state, &client, "token_revoked", Some(principal.user.id), None, json!({"token_id": id})).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -377,6 +379,7 @@ pub async fn totp_confirm(
     let codes = (0..10).map(|_| crate::auth::recovery_code()).collect::<Result<Vec<_>, _>>()?;
     let hashes = codes.iter().map(|c| sha256_hex(&normalise_recovery(c))).collect();
     state.db().enable_mfa(principal.user.id, step, hashes).await?;
+    state.cache().invalidate_user(principal.user.id);
     audit(&state, &client, "mfa_enabled", Some(principal.user.id), None, json!({})).await;
     Ok(axum::Json(RecoveryCodes { recovery_codes: codes }))
 }
@@ -397,6 +400,7 @@ pub async fn totp_disable(
     reauthenticate_with(&state, &principal, &req.password, req.totp_code.as_deref(), req.recovery_code.as_deref())
         .await?;
     state.db().disable_mfa(principal.user.id).await?;
+    state.cache().invalidate_user(principal.user.id);
     audit(&state, &client, "mfa_disabled", Some(principal.user.id), None, json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }

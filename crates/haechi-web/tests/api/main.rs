@@ -442,3 +442,16 @@ async fn oversized_and_malformed_bodies_get_problems_not_crashes() {
     let r = c.post(app.url("/api/v1/auth/login")).body("email=x").send().await.unwrap();
     assert_eq!(problem(r).await.0, 400);
 }
+
+#[tokio::test]
+async fn huge_page_numbers_are_refused_not_crashed_on() {
+    let app = spawn_app().await;
+    let (mut admin, id) = app.user("pager@example.com").await;
+    app.promote(id, "admin").await;
+    assert_eq!(admin.login("pager@example.com", PASSWORD, None).await.status(), 200);
+    for path in ["/api/v1/admin/users", "/api/v1/admin/audit", "/api/v1/admin/access"] {
+        let (status, body) = problem(admin.get(&format!("{path}?page=9223372036854775808&per_page=0")).await).await;
+        assert_eq!(status, 422, "{path}");
+        assert_eq!(body["errors"][0]["field"], "page");
+    }
+}
