@@ -191,3 +191,41 @@ fn a_ticker_missing_from_the_data_is_named_by_its_field() {
     assert!(err.contains("universe.markets: no instrument"), "{err}");
     assert!(err.contains("benchmark: \"NOPE\" is neither"), "{err}");
 }
+
+#[test]
+fn user_create_migrate_and_config_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/h.db", dir.path().display());
+    let run = |args: &[&str], envs: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_haechi"));
+        c.args(args).env("HAECHI_DATABASE_URL", &db).env_remove("HAECHI_TEST_MYSQL_URL");
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let o = run(&["migrate"], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(
+        &["user", "create", "--email", "Root@Example.com", "--role", "admin"],
+        &[("HAECHI_NEW_USER_PASSWORD", "correct horse battery staple")],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("root@example.com) with role admin"));
+    let o = run(
+        &["user", "create", "--email", "root@example.com"],
+        &[("HAECHI_NEW_USER_PASSWORD", "correct horse battery staple")],
+    );
+    assert!(!o.status.success(), "duplicate email refused");
+    let o = run(&["user", "create", "--email", "x@example.com"], &[("HAECHI_NEW_USER_PASSWORD", "short")]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at least 12 characters"));
+    let o = run(&["config", "check"], &[("HAECHI_SECRET_KEY", "0123456789abcdef0123456789abcdef-secret")]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    assert!(out.contains("secret_key = [redacted]") || out.contains("[redacted]"), "{out}");
+    assert!(!out.contains("0123456789abcdef"), "secret leaked: {out}");
+    let o = run(&["config", "check"], &[("HAECHI_SESSION_IDLE_MINUTES", "2"), ("HAECHI_LOGIN_MAX_FAILURES", "zero")]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("session_idle_minutes") && err.contains("login_max_failures"), "{err}");
+}

@@ -455,3 +455,52 @@ async fn huge_page_numbers_are_refused_not_crashed_on() {
         assert_eq!(body["errors"][0]["field"], "page");
     }
 }
+
+#[tokio::test]
+async fn idle_and_absolute_session_timeouts_end_sessions() {
+    let idle = WebSettings { session_idle: Duration::from_millis(800), ..WebSettings::default() };
+    let app = spawn_app_with(idle).await;
+    let (b, _) = app.user("idle@example.com").await;
+    assert_eq!(b.get("/api/v1/me").await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(b.get("/api/v1/me").await.status(), 401, "idle timeout");
+
+    let absolute = WebSettings { session_absolute: Duration::from_secs(1), ..WebSettings::default() };
+    let app = spawn_app_with(absolute).await;
+    let (b, _) = app.user("abs@example.com").await;
+    assert_eq!(b.get("/api/v1/me").await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(b.get("/api/v1/me").await.status(), 401, "absolute timeout");
+}
+
+#[tokio::test]
+async fn login_sets_a_hardened_cookie_with_a_new_id_each_time() {
+    let app = spawn_app().await;
+    let (_b, _) = app.user("cookie@example.com").await;
+    let c = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = c
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({"email": "cookie@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+        for attr in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(cookie.contains(attr), "{cookie}");
+        }
+        assert!(!cookie.contains("Secure"), "Secure only when configured");
+        ids.push(cookie.split(';').next().unwrap().to_owned());
+    }
+    assert_ne!(ids[0], ids[1]);
+    let secure = spawn_app_with(WebSettings { cookie_secure: true, ..WebSettings::default() }).await;
+    let (_b, _) = secure.user("s@example.com").await;
+    let r = c
+        .post(secure.url("/api/v1/auth/login"))
+        .json(&json!({"email": "s@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("; Secure"));
+}
