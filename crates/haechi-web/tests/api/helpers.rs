@@ -11,6 +11,7 @@ pub struct TestApp {
     pub base: String,
     pub test_db: TestDb,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Drop for TestApp {
@@ -31,13 +32,10 @@ pub async fn spawn_app_with(settings: WebSettings) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = haechi_web::serve(listener, app, async move {
-            let _ = rx.await;
-        })
-        .await;
-    });
-    TestApp { base: format!("http://{addr}"), test_db, shutdown: Some(tx) }
+    let server = tokio::spawn(haechi_web::serve(listener, app, async move {
+        let _ = rx.await;
+    }));
+    TestApp { base: format!("http://{addr}"), test_db, shutdown: Some(tx), server: Some(server) }
 }
 
 /// A browser-like client: keeps cookies, remembers the CSRF token from login.
@@ -50,6 +48,17 @@ pub struct Browser {
 pub const PASSWORD: &str = "correct horse battery staple";
 
 impl TestApp {
+    /// Signals shutdown and waits for the server to finish serving.
+    pub async fn shut_down(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.server.take() {
+            Some(h) => h.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            None => Ok(()),
+        }
+    }
+
     pub fn browser(&self) -> Browser {
         let client = Client::builder().cookie_store(true).timeout(Duration::from_secs(30)).build().unwrap();
         Browser { client, base: self.base.clone(), csrf: None }

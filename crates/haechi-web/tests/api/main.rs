@@ -504,3 +504,38 @@ async fn login_sets_a_hardened_cookie_with_a_new_id_each_time() {
         .unwrap();
     assert!(r.headers()["set-cookie"].to_str().unwrap().contains("; Secure"));
 }
+
+#[tokio::test]
+async fn expired_tokens_are_refused() {
+    let app = spawn_app().await;
+    let (_b, id) = app.user("exp@example.com").await;
+    let secret = "hae_expired-token-for-the-test";
+    let now = haechi_db::now_ms();
+    app.test_db
+        .db
+        .create_token(haechi_db::entity::api_token::ActiveModel {
+            user_id: haechi_db::ActiveValue::Set(id),
+            name: haechi_db::ActiveValue::Set("old".into()),
+            token_hash: haechi_db::ActiveValue::Set(haechi_web::auth::sha256_hex(secret)),
+            prefix: haechi_db::ActiveValue::Set("hae_expire".into()),
+            scopes: haechi_db::ActiveValue::Set("read".into()),
+            created_at: haechi_db::ActiveValue::Set(now - 10_000),
+            expires_at: haechi_db::ActiveValue::Set(Some(now - 1)),
+            last_used_at: haechi_db::ActiveValue::Set(None),
+            revoked_at: haechi_db::ActiveValue::Set(None),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let r = bearer(secret).get(app.url("/api/v1/me")).send().await.unwrap();
+    assert_eq!(problem(r).await.0, 401);
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_requests_and_stops() {
+    let app = spawn_app().await;
+    let url = app.url("/readyz");
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    tokio::time::timeout(Duration::from_secs(10), app.shut_down()).await.expect("server stops").unwrap();
+    assert!(reqwest::get(&url).await.is_err(), "no longer listening");
+}
