@@ -183,17 +183,17 @@ pub async fn login(
     Ok(resp)
 }
 
-/// Checks a TOTP code (once per step) or a recovery code (once ever).
-async fn second_factor(
+/// Checks a TOTP code (once per step) or, failing that, a recovery code (once ever).
+/// `None` when neither was given. Shared by login and by re-authentication.
+pub(crate) async fn verify_second_factor(
     state: &AppState,
     client: &ClientInfo,
     user: &User,
     code: Option<&str>,
     recovery: Option<&str>,
-    keys: &[(String, Policy)],
-) -> ApiResult<()> {
+) -> ApiResult<Option<bool>> {
     let secret = user.totp_secret.clone().unwrap_or_default();
-    let accepted = match (code, recovery) {
+    Ok(Some(match (code, recovery) {
         (Some(code), _) => match totp::matching_step(&secret, code, totp::unix_now())? {
             Some(step) => state.db().consume_totp_step(user.id, step).await?,
             None => false,
@@ -206,7 +206,21 @@ async fn second_factor(
             }
             used
         }
-        (None, None) => return Err(ApiError::MfaRequired),
+        (None, None) => return Ok(None),
+    }))
+}
+
+/// The login's second factor; failures count towards the lockout like bad passwords.
+async fn second_factor(
+    state: &AppState,
+    client: &ClientInfo,
+    user: &User,
+    code: Option<&str>,
+    recovery: Option<&str>,
+    keys: &[(String, Policy)],
+) -> ApiResult<()> {
+    let Some(accepted) = verify_second_factor(state, client, user, code, recovery).await? else {
+        return Err(ApiError::MfaRequired);
     };
     if !accepted {
         record_failure(state, keys).await?;

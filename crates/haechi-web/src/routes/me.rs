@@ -6,7 +6,7 @@ use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::json::ApiJson;
 use crate::rbac::{Permission, Scope};
 use crate::routes::audit;
-use crate::routes::auth::{UserView, normalise_recovery, start_session};
+use crate::routes::auth::{UserView, normalise_recovery, start_session, verify_second_factor};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -53,12 +53,10 @@ pub struct Reauth {
     pub recovery_code: Option<String>,
 }
 
-async fn reauthenticate(state: &AppState, p: &Principal, password_: &str, code: Option<&str>) -> ApiResult<()> {
-    reauthenticate_with(state, p, password_, code, None).await
-}
-
-async fn reauthenticate_with(
+/// Fresh re-authentication: the password, and a second factor when MFA is on.
+async fn reauthenticate(
     state: &AppState,
+    client: &ClientInfo,
     p: &Principal,
     password_: &str,
     code: Option<&str>,
@@ -67,24 +65,11 @@ async fn reauthenticate_with(
     if !password::verify(password_.to_owned(), Some(p.user.password_hash.clone())).await {
         return Err(ApiError::Validation(vec![FieldError::new("password", "is not your current password")]));
     }
-    if p.user.mfa_enabled {
-        let secret = p.user.totp_secret.clone().unwrap_or_default();
-        let ok = match (code, recovery) {
-            (Some(c), _) => match totp::matching_step(&secret, c, totp::unix_now())? {
-                Some(step) => state.db().consume_totp_step(p.user.id, step).await?,
-                None => false,
-            },
-            (None, Some(rc)) => {
-                state.db().consume_recovery_code(p.user.id, &sha256_hex(&normalise_recovery(rc))).await?
-            }
-            (None, None) => false,
-        };
-        if !ok {
-            return Err(ApiError::Validation(vec![FieldError::new(
-                "totp_code",
-                "a current, unused one-time code is required",
-            )]));
-        }
+    if p.user.mfa_enabled && verify_second_factor(state, client, &p.user, code, recovery).await? != Some(true) {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "totp_code",
+            "a current, unused one-time code is required",
+        )]));
     }
     Ok(())
 }
@@ -116,7 +101,7 @@ pub async fn change_password(
         let problems = problems.into_iter().map(|p| FieldError::new("new_password", p.message)).collect();
         return Err(ApiError::Validation(problems));
     }
-    reauthenticate(&state, &principal, &req.current_password, req.totp_code.as_deref()).await?;
+    reauthenticate(&state, &client, &principal, &req.current_password, req.totp_code.as_deref(), None).await?;
     let hash = password::hash(req.new_password).await?;
     state.db().set_password(principal.user.id, hash).await?;
     state.cache().invalidate_user(principal.user.id);
@@ -269,7 +254,7 @@ pub async fn create_token(
         return Err(ApiError::Validation(problems));
     }
     // Tokens cannot mint tokens: only a person with the password (and code) can.
-    reauthenticate(&state, &principal, &req.password, req.totp_code.as_deref()).await?;
+    reauthenticate(&state, &client, &principal, &req.password, req.totp_code.as_deref(), None).await?;
     scopes.sort();
     let secret = format!("hae_{}", random_token(32)?);
     let now = now_ms();
@@ -397,7 +382,7 @@ pub async fn totp_disable(
     if !principal.user.mfa_enabled {
         return Err(ApiError::Conflict("two-factor authentication is not on".into()));
     }
-    reauthenticate_with(&state, &principal, &req.password, req.totp_code.as_deref(), req.recovery_code.as_deref())
+    reauthenticate(&state, &client, &principal, &req.password, req.totp_code.as_deref(), req.recovery_code.as_deref())
         .await?;
     state.db().disable_mfa(principal.user.id).await?;
     state.cache().invalidate_user(principal.user.id);
