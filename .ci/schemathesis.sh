@@ -14,8 +14,10 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
 fi
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export HAECHI_DATABASE_URL="sqlite://$work/haechi.db" HAECHI_ADDR="127.0.0.1:$port"
-unset HAECHI_TEST_MYSQL_URL
+export HAECHI_DATA_DIR="$work" HAECHI_ADDR="127.0.0.1:$port"
+unset HAECHI_DATABASE_URL HAECHI_REDIS_URL HAECHI_OBJECT_STORE
+# A small market, so generated runs really execute on the in-process workers.
+"$bin" data load --tickers 20 --from 2020-01-01 --to 2021-12-31 >/dev/null
 pw='schemathesis admin passphrase'
 HAECHI_NEW_USER_PASSWORD="$pw" "$bin" user create --email st@example.com --role admin >/dev/null
 "$bin" serve >"$work/serve.log" 2>&1 &

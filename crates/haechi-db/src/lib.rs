@@ -12,11 +12,17 @@
 
 pub mod entity;
 mod migration;
+mod market;
 mod repo;
+mod runs;
+mod scenarios;
 pub mod testkit;
 
 pub use migration::Migrator;
+pub use market::*;
 pub use repo::*;
+pub use runs::*;
+pub use scenarios::*;
 /// Re-exported so callers can fill `ActiveModel`s without depending on SeaORM directly.
 pub use sea_orm::ActiveValue;
 
@@ -32,6 +38,8 @@ pub enum DbError {
     Directory { path: String, source: std::io::Error },
     #[error("{0} already exists")]
     Conflict(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
     #[error("database error: {0}")]
     Db(#[from] DbErr),
 }

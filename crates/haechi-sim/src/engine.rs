@@ -127,7 +127,12 @@ pub enum EngineError {
     BadSlot(usize),
     #[error("starting capital must be positive")]
     NoCapital,
+    #[error("stopped by the caller after {0} sessions")]
+    Stopped(usize),
 }
+
+/// How often (in sessions) [`run_observed`] reports progress.
+pub const OBSERVE_EVERY: usize = 32;
 
 #[derive(Debug, Clone, Copy)]
 struct Pending {
@@ -147,6 +152,22 @@ pub fn run(
     strategy: &mut dyn Strategy,
     config: &EngineConfig,
 ) -> Result<RunOutput, EngineError> {
+    run_observed(store, universe, strategy, config, &mut |_, _| true)
+}
+
+/// [`run`], calling `observer(sessions done, sessions in all)` every [`OBSERVE_EVERY`]
+/// sessions so a worker can report progress and stop a cancelled run: the run stops with
+/// [`EngineError::Stopped`] when the observer returns `false`.
+///
+/// # Errors
+/// As [`run`], and [`EngineError::Stopped`].
+pub fn run_observed(
+    store: &MarketStore,
+    universe: &[usize],
+    strategy: &mut dyn Strategy,
+    config: &EngineConfig,
+    observer: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<RunOutput, EngineError> {
     let n = store.n_days();
     if config.start > config.end || config.end >= n {
         return Err(EngineError::BadRange { start: config.start, end: config.end, n });
@@ -161,7 +182,12 @@ pub fn run(
     let mut sim = Sim::new(store, config, ledger);
     let mut requests = Vec::new();
     let mut pending: Vec<Pending> = Vec::new();
+    let total = config.end - config.start + 1;
     for day in config.start..=config.end {
+        let done = day - config.start;
+        if done % OBSERVE_EVERY == 0 && done > 0 && !observer(done, total) {
+            return Err(EngineError::Stopped(done));
+        }
         if !pending.is_empty() {
             sim.execute(day, &mut pending, Reference::Open);
         }

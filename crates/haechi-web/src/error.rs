@@ -71,6 +71,7 @@ impl From<haechi_db::DbError> for ApiError {
     fn from(e: haechi_db::DbError) -> ApiError {
         match e {
             haechi_db::DbError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
+            haechi_db::DbError::NotFound(_) => ApiError::NotFound,
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -13,15 +13,16 @@ pub mod middleware;
 pub mod rbac;
 pub mod routes;
 pub mod settings;
+pub mod spec;
 pub mod state;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use haechi_db::Db;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use routes::{admin, auth as auth_routes, health, me};
+use routes::{admin, auth as auth_routes, health, me, runs, scenarios};
 pub use settings::WebSettings;
-pub use state::AppState;
+pub use state::{AppState, RunServices};
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -37,6 +38,8 @@ use utoipa_swagger_ui::SwaggerUi;
     tags(
         (name = "auth", description = "Registration, login, logout"),
         (name = "me", description = "The signed-in user's own account"),
+        (name = "scenarios", description = "Investment scenarios and their versions"),
+        (name = "runs", description = "Simulation runs and reports"),
         (name = "admin", description = "Administration and logs"),
         (name = "ops", description = "Health and metrics"),
     )
@@ -57,14 +60,18 @@ impl Modify for Security {
     }
 }
 
-/// The Prometheus recorder is process-global; install it once and share the handle.
-fn metrics_handle() -> PrometheusHandle {
+/// The Prometheus recorder is process-global; install it once and share the handle (workers
+/// serve it too).
+pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
             let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+            let slow = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full("haechi_http_request_duration_seconds".into()), &buckets)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Prefix("haechi_run_".into()), &slow))
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Prefix("haechi_job_".into()), &slow))
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
                 Ok(h) => h,
@@ -89,6 +96,24 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::revoke_token))
         .routes(routes!(me::totp_begin, me::totp_disable))
         .routes(routes!(me::totp_confirm))
+        .routes(routes!(scenarios::list, scenarios::create))
+        .routes(routes!(scenarios::import))
+        .routes(routes!(scenarios::get, scenarios::update, scenarios::delete))
+        .routes(routes!(scenarios::undelete))
+        .routes(routes!(scenarios::duplicate))
+        .routes(routes!(scenarios::versions))
+        .routes(routes!(scenarios::version))
+        .routes(routes!(scenarios::diff))
+        .routes(routes!(scenarios::restore))
+        .routes(routes!(scenarios::export))
+        .routes(routes!(scenarios::get_shares, scenarios::put_shares))
+        .routes(routes!(runs::create, runs::list_for_scenario))
+        .routes(routes!(runs::list))
+        .routes(routes!(runs::compare))
+        .routes(routes!(runs::events))
+        .routes(routes!(runs::get))
+        .routes(routes!(runs::cancel))
+        .routes(routes!(runs::report))
         .routes(routes!(admin::list_users))
         .routes(routes!(admin::update_user))
         .routes(routes!(admin::list_roles))
@@ -108,11 +133,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Builds the application: routes, docs, layers, and the background access-log writer.
-pub fn build(db: Db, settings: WebSettings) -> Router {
+pub fn build(db: Db, settings: WebSettings, services: RunServices) -> Router {
     let (tx, rx) = tokio::sync::mpsc::channel(8192);
     tokio::spawn(middleware::access_log_writer(db.clone(), rx));
     let body_limit = settings.body_limit_bytes;
-    let state = AppState::new(db, settings, metrics_handle(), tx);
+    let state = AppState::new(db, settings, metrics_handle(), tx, services);
     let (router, spec) = api();
     router
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", spec))

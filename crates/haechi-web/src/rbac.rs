@@ -43,16 +43,23 @@ pub enum Permission {
     ManageUsers,
     /// Require MFA for a role.
     ManagePolicies,
+    /// Own scenarios and runs: create, edit, share, run, read reports.
+    Simulate,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 4] =
-        [Permission::OwnAccount, Permission::ReadLogs, Permission::ManageUsers, Permission::ManagePolicies];
+    pub const ALL: [Permission; 5] = [
+        Permission::OwnAccount,
+        Permission::ReadLogs,
+        Permission::ManageUsers,
+        Permission::ManagePolicies,
+        Permission::Simulate,
+    ];
 
     /// Whether an API token must carry the `admin` scope to use this permission.
     #[must_use]
     pub const fn is_admin(self) -> bool {
-        !matches!(self, Permission::OwnAccount)
+        !matches!(self, Permission::OwnAccount | Permission::Simulate)
     }
 }
 
@@ -63,6 +70,8 @@ pub const fn allows(role: Role, perm: Permission) -> bool {
         Permission::OwnAccount => true,
         Permission::ReadLogs => matches!(role, Role::Admin | Role::Auditor),
         Permission::ManageUsers | Permission::ManagePolicies => matches!(role, Role::Admin),
+        // Auditors review; they do not trade or simulate.
+        Permission::Simulate => !matches!(role, Role::Auditor),
     }
 }
 
@@ -104,6 +113,7 @@ mod tests {
             Permission::ReadLogs => "read_logs",
             Permission::ManageUsers => "manage_users",
             Permission::ManagePolicies => "manage_policies",
+            Permission::Simulate => "simulate",
         }
     }
 

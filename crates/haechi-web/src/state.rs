@@ -5,8 +5,19 @@ use crate::settings::WebSettings;
 use haechi_db::Db;
 use haechi_db::entity::access_log;
 use metrics_exporter_prometheus::PrometheusHandle;
+use haechi_jobs::{Queue, RunEvents, RunNotice};
+use haechi_objects::Objects;
 use std::sync::Arc;
 use tokio::sync::mpsc;
+
+/// What the run routes need beyond the database: the job queue, object storage for
+/// reports, and the in-process run notices that wake live streams.
+#[derive(Debug, Clone)]
+pub struct RunServices {
+    pub queue: Queue,
+    pub objects: Objects,
+    pub events: RunEvents,
+}
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -20,6 +31,7 @@ struct Inner {
     metrics: PrometheusHandle,
     access: mpsc::Sender<access_log::ActiveModel>,
     cache: AuthCache,
+    services: RunServices,
 }
 
 impl AppState {
@@ -29,8 +41,17 @@ impl AppState {
         settings: WebSettings,
         metrics: PrometheusHandle,
         access: mpsc::Sender<access_log::ActiveModel>,
+        services: RunServices,
     ) -> AppState {
-        AppState { inner: Arc::new(Inner { db, settings, metrics, access, cache: AuthCache::default() }) }
+        AppState { inner: Arc::new(Inner { db, settings, metrics, access, cache: AuthCache::default(), services }) }
+    }
+    #[must_use]
+    pub fn services(&self) -> &RunServices {
+        &self.inner.services
+    }
+    /// Wakes this process's live streams for the owner's run.
+    pub fn notify_run(&self, owner_id: i64, run_id: i64) {
+        let _ = self.inner.services.events.send(RunNotice { owner_id, run_id });
     }
     #[must_use]
     pub fn db(&self) -> &Db {

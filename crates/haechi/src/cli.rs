@@ -9,7 +9,6 @@ use haechi_data::synth::{self, SynthConfig};
 use haechi_sim::report::{self, Report, ReportContext};
 use haechi_sim::scenario::{Format, Scenario};
 use haechi_sim::{engine, html};
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,7 +25,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate a synthetic market, run every example scenario on it and write the reports.
+    /// Everything on embedded defaults: a synthetic market, a demo user, example scenarios
+    /// with finished runs, then the server on 127.0.0.1:8080.
     Demo(DemoArgs),
     /// Market data tools.
     Data {
@@ -35,8 +35,10 @@ enum Command {
     },
     /// Run one scenario file over a market data directory and report.
     Simulate(SimulateArgs),
-    /// Serve the REST API (and, later, the portal).
+    /// Serve the REST API (and, later, the portal), with in-process workers on the embedded queue.
     Serve,
+    /// Run simulation jobs from the queue (Redis in production) until SIGTERM.
+    Worker(WorkerArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Configuration tools.
@@ -74,6 +76,34 @@ enum UserCommand {
 enum DataCommand {
     /// Write a deterministic synthetic KRX market (CSV per ticker, instruments, indices).
     Synth(SynthArgs),
+    /// Load market data into the database (a new data version): a synthetic market, or a
+    /// CSV folder in the layout `data synth` writes.
+    Load(LoadArgs),
+}
+
+#[derive(Debug, Args)]
+struct LoadArgs {
+    /// A CSV folder to import instead of generating a synthetic market.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, default_value_t = 200)]
+    tickers: usize,
+    #[arg(long, default_value = "2015-01-01")]
+    from: NaiveDate,
+    #[arg(long, default_value = "2024-12-31")]
+    to: NaiveDate,
+}
+
+#[derive(Debug, Args)]
+struct WorkerArgs {
+    /// Runs executed at once by this process.
+    #[arg(long, default_value_t = 2)]
+    concurrency: u32,
+    /// Serve Prometheus metrics on this address (`/metrics`).
+    #[arg(long)]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -122,9 +152,15 @@ struct SimulateArgs {
 
 #[derive(Debug, Args)]
 struct DemoArgs {
-    /// Working directory for the demo's market data and reports.
-    #[arg(long, default_value = "haechi-data")]
-    dir: PathBuf,
+    /// Data folder (default: the `data_dir` setting, `./haechi-data`).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Delete the demo's data folder first and start over.
+    #[arg(long)]
+    reset: bool,
+    /// Prepare everything, print the credentials, and exit without serving.
+    #[arg(long)]
+    no_serve: bool,
 }
 
 /// Exit status for invalid input (scenario, data, arguments), as clap uses for usage errors.
@@ -144,8 +180,17 @@ impl std::error::Error for InvalidInput {}
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo(args) => demo(&args),
+        Command::Demo(args) => crate::demo::demo(
+            cli.config.as_deref(),
+            &crate::demo::DemoOptions { dir: args.dir, reset: args.reset, no_serve: args.no_serve },
+        ),
         Command::Data { command: DataCommand::Synth(args) } => synth_cmd(&args),
+        Command::Data { command: DataCommand::Load(args) } => crate::demo::data_load(
+            cli.config.as_deref(),
+            args.csv.as_deref(),
+            SynthConfig { seed: args.seed, tickers: args.tickers, from: args.from, to: args.to },
+        ),
+        Command::Worker(args) => crate::server::worker(cli.config.as_deref(), args.concurrency, args.metrics_addr),
         Command::Simulate(args) => simulate_cmd(&args),
         Command::Serve => crate::server::serve(cli.config.as_deref()),
         Command::Migrate => crate::server::migrate(cli.config.as_deref()),
@@ -259,74 +304,4 @@ fn is_synthetic(dir: &Path) -> bool {
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v.get("synthetic").and_then(serde_json::Value::as_bool))
         .unwrap_or(false)
-}
-
-/// The example scenarios, embedded so the demo runs from any directory.
-const EXAMPLES: &[(&str, &str)] = &[
-    ("buy_and_hold", include_str!("../../../examples/buy_and_hold.toml")),
-    ("rebalance", include_str!("../../../examples/rebalance.toml")),
-    ("sma_cross", include_str!("../../../examples/sma_cross.toml")),
-    ("momentum_rotation", include_str!("../../../examples/momentum_rotation.toml")),
-    ("rsi_reversion", include_str!("../../../examples/rsi_reversion.toml")),
-];
-
-fn demo(args: &DemoArgs) -> Result<()> {
-    let market = args.dir.join("market");
-    if !market.join("synthetic.json").exists() {
-        synth_cmd(&SynthArgs {
-            seed: 42,
-            tickers: 200,
-            from: NaiveDate::from_ymd_opt(2015, 1, 1).unwrap_or_default(),
-            to: NaiveDate::from_ymd_opt(2024, 12, 31).unwrap_or_default(),
-            out: market.clone(),
-        })?;
-    }
-    let reports = args.dir.join("reports");
-    let mut table = String::new();
-    let header = ["시나리오 scenario", "총수익률 return", "CAGR", "Sharpe", "MDD", "fills"];
-    let _ = writeln!(table, "{}", row(&header.map(str::to_owned)));
-    for (name, text) in EXAMPLES {
-        let scenario = Scenario::parse(text, Format::Toml, &format!("examples/{name}.toml"))
-            .map_err(|e| InvalidInput(format!("examples/{name}.toml: {e}")))?;
-        let opts = LoadOptions { tickers: scenario.required_tickers(), ..LoadOptions::default() };
-        let report = run_scenario(&scenario, name, &market, &opts)?;
-        let json = reports.join(format!("{name}.json"));
-        let page = reports.join(format!("{name}.html"));
-        write_outputs(&report, Some(&json), Some(&page))?;
-        let s = &report.summary;
-        let pct = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.2}%", v * 100.0));
-        let cells = [
-            (*name).to_owned(),
-            pct(Some(s.returns.total_return)),
-            pct(s.returns.cagr),
-            s.returns.sharpe.map_or("-".to_owned(), |v| format!("{v:.2}")),
-            pct(Some(s.returns.max_drawdown)),
-            s.trade_count.to_string(),
-        ];
-        let _ = writeln!(table, "{}", row(&cells));
-    }
-    print!("{table}");
-    println!("보고서 Reports: {}/*.html (open in a browser; no network needed)", reports.display());
-    println!("The web portal and API arrive with `haechi serve`; this demo runs the simulator only.");
-    Ok(())
-}
-
-/// One table row: the first column left-aligned, the rest right-aligned, padded by terminal
-/// display width (Hangul takes two columns).
-fn row(cells: &[String; 6]) -> String {
-    const WIDTHS: [usize; 6] = [20, 16, 10, 8, 10, 7];
-    let width = |s: &str| s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum::<usize>();
-    let mut out = String::new();
-    for (i, (cell, w)) in cells.iter().zip(WIDTHS).enumerate() {
-        let pad = " ".repeat(w.saturating_sub(width(cell)));
-        if i == 0 {
-            out.push_str(cell);
-            out.push_str(&pad);
-        } else {
-            out.push(' ');
-            out.push_str(&pad);
-            out.push_str(cell);
-        }
-    }
-    out
 }

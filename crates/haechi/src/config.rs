@@ -57,6 +57,11 @@ const DEFAULT_SESSION_ABSOLUTE_HOURS: u32 = 12;
 const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
 const DEFAULT_LOGIN_MAX_FAILURES: u32 = 5;
 const DEFAULT_LOGIN_LOCK_MINUTES: u32 = 15;
+const DEFAULT_S3_REGION: &str = "us-east-1";
+const DEFAULT_JOB_MAX_ATTEMPTS: u32 = 3;
+const DEFAULT_JOB_TIMEOUT_SECS: u32 = 1800;
+const DEFAULT_QUEUE_NAME: &str = "haechi";
+const DEFAULT_JOB_ORPHAN_SECS: u32 = 30;
 
 /// Key names, shared by the file, the environment, errors and `render` so they cannot drift apart.
 mod key {
@@ -72,6 +77,20 @@ mod key {
     pub const LOGIN_LOCK_MINUTES: &str = "login_lock_minutes";
     pub const TRUSTED_PROXY: &str = "trusted_proxy";
     pub const LOG_FORMAT: &str = "log_format";
+    pub const REDIS_URL: &str = "redis_url";
+    pub const OBJECT_STORE: &str = "object_store";
+    pub const S3_ENDPOINT: &str = "s3_endpoint";
+    pub const S3_REGION: &str = "s3_region";
+    pub const S3_ACCESS_KEY: &str = "s3_access_key";
+    pub const S3_SECRET_KEY: &str = "s3_secret_key";
+    pub const S3_PATH_STYLE: &str = "s3_path_style";
+    pub const S3_ALLOW_HTTP: &str = "s3_allow_http";
+    pub const WORKERS: &str = "workers";
+    pub const JOB_MAX_ATTEMPTS: &str = "job_max_attempts";
+    pub const JOB_TIMEOUT_SECS: &str = "job_timeout_secs";
+    pub const RUN_SESSION_DELAY_US: &str = "run_session_delay_us";
+    pub const QUEUE_NAME: &str = "queue_name";
+    pub const JOB_ORPHAN_SECS: &str = "job_orphan_secs";
 }
 
 struct KeySpec {
@@ -80,7 +99,7 @@ struct KeySpec {
     secret: bool,
 }
 
-const KEYS: [KeySpec; 12] = [
+const KEYS: [KeySpec; 26] = [
     KeySpec { name: key::DATABASE_URL, secret: true },
     KeySpec { name: key::ADDR, secret: false },
     KeySpec { name: key::DATA_DIR, secret: false },
@@ -93,6 +112,20 @@ const KEYS: [KeySpec; 12] = [
     KeySpec { name: key::LOGIN_LOCK_MINUTES, secret: false },
     KeySpec { name: key::TRUSTED_PROXY, secret: false },
     KeySpec { name: key::LOG_FORMAT, secret: false },
+    KeySpec { name: key::REDIS_URL, secret: true },
+    KeySpec { name: key::OBJECT_STORE, secret: false },
+    KeySpec { name: key::S3_ENDPOINT, secret: false },
+    KeySpec { name: key::S3_REGION, secret: false },
+    KeySpec { name: key::S3_ACCESS_KEY, secret: true },
+    KeySpec { name: key::S3_SECRET_KEY, secret: true },
+    KeySpec { name: key::S3_PATH_STYLE, secret: false },
+    KeySpec { name: key::S3_ALLOW_HTTP, secret: false },
+    KeySpec { name: key::WORKERS, secret: false },
+    KeySpec { name: key::JOB_MAX_ATTEMPTS, secret: false },
+    KeySpec { name: key::JOB_TIMEOUT_SECS, secret: false },
+    KeySpec { name: key::RUN_SESSION_DELAY_US, secret: false },
+    KeySpec { name: key::QUEUE_NAME, secret: false },
+    KeySpec { name: key::JOB_ORPHAN_SECS, secret: false },
 ];
 
 fn env_var(key: &str) -> String {
@@ -111,7 +144,6 @@ pub struct Secret(String);
 
 impl Secret {
     /// The raw value; call it only where the secret is used, never to print it.
-    #[allow(dead_code, reason = "the session layer that signs with the key is not wired in yet")]
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -180,6 +212,38 @@ pub struct Settings {
     pub trusted_proxy: bool,
     /// Log line format. Default text.
     pub log_format: LogFormat,
+    /// Redis for the job queue (`redis://…`). Unset: the embedded SQLite queue in `data_dir`,
+    /// shared by processes on this machine only.
+    pub redis_url: Option<Secret>,
+    /// Object storage for reports and raw data: a folder (`file:///srv/haechi` or a path), or
+    /// `s3://bucket[/prefix]` with the `s3_*` settings. Unset: `data_dir/objects`.
+    pub object_store: Option<String>,
+    /// S3-compatible endpoint (MinIO: `http://minio:9000`); unset means AWS.
+    pub s3_endpoint: Option<String>,
+    /// Default `us-east-1`.
+    pub s3_region: String,
+    pub s3_access_key: Option<Secret>,
+    pub s3_secret_key: Option<Secret>,
+    /// Path-style bucket addressing, which MinIO needs. Default false (AWS virtual-hosted).
+    pub s3_path_style: bool,
+    /// Allow a plain-HTTP endpoint. Default false.
+    pub s3_allow_http: bool,
+    /// Runs `serve` (and `demo`) execute in-process, 0..=64. Unset: 2 with the embedded queue,
+    /// 0 with Redis (separate `haechi worker` processes do the work).
+    pub workers: Option<u32>,
+    /// Attempts per job before a run is marked failed, 1..=20. Default 3.
+    pub job_max_attempts: u32,
+    /// Longest a run attempt may take, 1..=86400 seconds. Default 1800.
+    pub job_timeout_secs: u32,
+    /// Artificial delay per simulated session in microseconds, 0..=100000; for demos and tests
+    /// that watch progress or interrupt a run. Default 0.
+    pub run_session_delay_us: u32,
+    /// Namespace of the Redis queue, so several installations can share one Redis. Default
+    /// `haechi`.
+    pub queue_name: String,
+    /// Seconds without a heartbeat after which a worker counts as dead and its runs are taken
+    /// up by another, 2..=3600. Default 30.
+    pub job_orphan_secs: u32,
     /// Where each value came from; absent keys kept their default.
     origins: BTreeMap<&'static str, Origin>,
 }
@@ -199,6 +263,20 @@ impl Default for Settings {
             login_lock_minutes: DEFAULT_LOGIN_LOCK_MINUTES,
             trusted_proxy: false,
             log_format: LogFormat::default(),
+            redis_url: None,
+            object_store: None,
+            s3_endpoint: None,
+            s3_region: DEFAULT_S3_REGION.to_owned(),
+            s3_access_key: None,
+            s3_secret_key: None,
+            s3_path_style: false,
+            s3_allow_http: false,
+            workers: None,
+            job_max_attempts: DEFAULT_JOB_MAX_ATTEMPTS,
+            job_timeout_secs: DEFAULT_JOB_TIMEOUT_SECS,
+            run_session_delay_us: 0,
+            queue_name: DEFAULT_QUEUE_NAME.to_owned(),
+            job_orphan_secs: DEFAULT_JOB_ORPHAN_SECS,
             origins: BTreeMap::new(),
         }
     }
@@ -219,6 +297,18 @@ impl fmt::Debug for Settings {
             .field("login_lock_minutes", &self.login_lock_minutes)
             .field("trusted_proxy", &self.trusted_proxy)
             .field("log_format", &self.log_format)
+            .field("redis_url", &self.redis_url)
+            .field("object_store", &self.object_store)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field("s3_access_key", &self.s3_access_key)
+            .field("s3_secret_key", &self.s3_secret_key)
+            .field("workers", &self.workers)
+            .field("job_max_attempts", &self.job_max_attempts)
+            .field("job_timeout_secs", &self.job_timeout_secs)
+            .field("run_session_delay_us", &self.run_session_delay_us)
+            .field("queue_name", &self.queue_name)
+            .field("job_orphan_secs", &self.job_orphan_secs)
             .finish_non_exhaustive()
     }
 }
@@ -226,6 +316,25 @@ impl fmt::Debug for Settings {
 static DEFAULT_ORIGIN: Origin = Origin::Default;
 
 impl Settings {
+    /// The object store location: `object_store`, or the `objects` folder in `data_dir`.
+    pub fn object_store_url(&self) -> String {
+        self.object_store.clone().unwrap_or_else(|| self.data_dir.join("objects").to_string_lossy().into_owned())
+    }
+
+    /// Moves the data folder, and the embedded database with it unless one was configured.
+    pub fn set_data_dir(&mut self, dir: PathBuf) {
+        if !self.origins.contains_key(key::DATABASE_URL) {
+            self.database_url = format!("sqlite://{}/haechi.db", dir.display());
+        }
+        self.data_dir = dir;
+    }
+
+    /// In-process workers for `serve`: as configured, else 2 with the embedded queue and 0
+    /// with Redis.
+    pub fn serve_workers(&self) -> u32 {
+        self.workers.unwrap_or(if self.redis_url.is_some() { 0 } else { 2 })
+    }
+
     /// Where the value of `key` (a TOML key name) came from.
     pub fn origin(&self, key: &str) -> &Origin {
         self.origins.get(key).unwrap_or(&DEFAULT_ORIGIN)
@@ -235,7 +344,7 @@ impl Settings {
     /// what `haechi config check` prints.
     pub fn render(&self) -> String {
         let quoted = |s: &str| toml::Value::String(s.to_owned()).to_string();
-        let values: [(&str, Option<String>); 12] = [
+        let values: [(&str, Option<String>); 26] = [
             (key::DATABASE_URL, Some(quoted(&redact_url(&self.database_url)))),
             (key::ADDR, Some(quoted(&self.addr.to_string()))),
             (key::DATA_DIR, Some(quoted(&self.data_dir.to_string_lossy()))),
@@ -248,6 +357,20 @@ impl Settings {
             (key::LOGIN_LOCK_MINUTES, Some(self.login_lock_minutes.to_string())),
             (key::TRUSTED_PROXY, Some(self.trusted_proxy.to_string())),
             (key::LOG_FORMAT, Some(quoted(self.log_format.as_str()))),
+            (key::REDIS_URL, self.redis_url.as_ref().map(|u| quoted(&redact_url(u.expose())))),
+            (key::OBJECT_STORE, self.object_store.as_deref().map(quoted)),
+            (key::S3_ENDPOINT, self.s3_endpoint.as_deref().map(quoted)),
+            (key::S3_REGION, Some(quoted(&self.s3_region))),
+            (key::S3_ACCESS_KEY, self.s3_access_key.as_ref().map(|_| quoted(REDACTED))),
+            (key::S3_SECRET_KEY, self.s3_secret_key.as_ref().map(|_| quoted(REDACTED))),
+            (key::S3_PATH_STYLE, Some(self.s3_path_style.to_string())),
+            (key::S3_ALLOW_HTTP, Some(self.s3_allow_http.to_string())),
+            (key::WORKERS, self.workers.map(|w| w.to_string())),
+            (key::JOB_MAX_ATTEMPTS, Some(self.job_max_attempts.to_string())),
+            (key::JOB_TIMEOUT_SECS, Some(self.job_timeout_secs.to_string())),
+            (key::RUN_SESSION_DELAY_US, Some(self.run_session_delay_us.to_string())),
+            (key::QUEUE_NAME, Some(quoted(&self.queue_name))),
+            (key::JOB_ORPHAN_SECS, Some(self.job_orphan_secs.to_string())),
         ];
         values
             .into_iter()
@@ -681,6 +804,41 @@ fn validate(mut v: Validator) -> Result<Settings, ConfigErrors> {
         }
     });
 
+    let nonempty = |raw: RawValue| {
+        let t = text(raw)?;
+        if t.trim().is_empty() { Err(Problem::Empty) } else { Ok(Some(t.trim().to_owned())) }
+    };
+    let redis_url = v.field(key::REDIS_URL, None, |raw| {
+        let t = text(raw)?;
+        if t.starts_with("redis://") || t.starts_with("rediss://") {
+            Ok(Some(Secret(t)))
+        } else {
+            Err(Problem::Unparsable { value: redact_url(&t), expected: "a redis:// or rediss:// URL" })
+        }
+    });
+    let object_store = v.field(key::OBJECT_STORE, None, nonempty);
+    let s3_endpoint = v.field(key::S3_ENDPOINT, None, nonempty);
+    let s3_region = v.field(key::S3_REGION, DEFAULT_S3_REGION.to_owned(), |raw| {
+        nonempty(raw).map(Option::unwrap_or_default)
+    });
+    let s3_access_key = v.field(key::S3_ACCESS_KEY, None, |raw| Ok(Some(Secret(text(raw)?))));
+    let s3_secret_key = v.field(key::S3_SECRET_KEY, None, |raw| Ok(Some(Secret(text(raw)?))));
+    let s3_path_style = v.field(key::S3_PATH_STYLE, false, boolean);
+    let s3_allow_http = v.field(key::S3_ALLOW_HTTP, false, boolean);
+    let workers = v.field(key::WORKERS, None, |raw| integer(raw, 0..=64).map(Some));
+    let job_max_attempts = v.field(key::JOB_MAX_ATTEMPTS, DEFAULT_JOB_MAX_ATTEMPTS, |raw| integer(raw, 1..=20));
+    let job_timeout_secs = v.field(key::JOB_TIMEOUT_SECS, DEFAULT_JOB_TIMEOUT_SECS, |raw| integer(raw, 1..=86_400));
+    let run_session_delay_us = v.field(key::RUN_SESSION_DELAY_US, 0, |raw| integer(raw, 0..=100_000));
+    let job_orphan_secs = v.field(key::JOB_ORPHAN_SECS, DEFAULT_JOB_ORPHAN_SECS, |raw| integer(raw, 2..=3600));
+    let queue_name = v.field(key::QUEUE_NAME, DEFAULT_QUEUE_NAME.to_owned(), |raw| {
+        let t = text(raw)?;
+        if !t.is_empty() && t.len() <= 64 && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            Ok(t)
+        } else {
+            Err(Problem::Unparsable { value: t, expected: "1 to 64 letters, digits, '-', '_' or '.'" })
+        }
+    });
+
     if let (Some(idle), Some(hours)) = (session_idle_minutes, session_absolute_hours)
         && u64::from(hours) * 60 <= u64::from(idle)
     {
@@ -723,6 +881,12 @@ fn validate(mut v: Validator) -> Result<Settings, ConfigErrors> {
     if !v.errors.is_empty() {
         return Err(ConfigErrors(v.errors));
     }
+    // The embedded database lives in the data folder unless placed elsewhere explicitly.
+    let database_url = if v.origins.contains_key(key::DATABASE_URL) {
+        database_url
+    } else {
+        format!("sqlite://{}/haechi.db", data_dir.display())
+    };
     Ok(Settings {
         database_url,
         addr,
@@ -736,6 +900,21 @@ fn validate(mut v: Validator) -> Result<Settings, ConfigErrors> {
         login_lock_minutes,
         trusted_proxy,
         log_format,
+        // Each `None` here recorded an error, and errors returned above.
+        redis_url: redis_url.unwrap_or_default(),
+        object_store: object_store.unwrap_or_default(),
+        s3_endpoint: s3_endpoint.unwrap_or_default(),
+        s3_region: s3_region.unwrap_or_default(),
+        s3_access_key: s3_access_key.unwrap_or_default(),
+        s3_secret_key: s3_secret_key.unwrap_or_default(),
+        s3_path_style: s3_path_style.unwrap_or_default(),
+        s3_allow_http: s3_allow_http.unwrap_or_default(),
+        workers: workers.unwrap_or_default(),
+        job_max_attempts: job_max_attempts.unwrap_or(DEFAULT_JOB_MAX_ATTEMPTS),
+        job_timeout_secs: job_timeout_secs.unwrap_or(DEFAULT_JOB_TIMEOUT_SECS),
+        run_session_delay_us: run_session_delay_us.unwrap_or_default(),
+        queue_name: queue_name.unwrap_or_else(|| DEFAULT_QUEUE_NAME.to_owned()),
+        job_orphan_secs: job_orphan_secs.unwrap_or(DEFAULT_JOB_ORPHAN_SECS),
         origins: v.origins,
     })
 }
@@ -1040,10 +1219,66 @@ mod tests {
              login_max_failures = 5  # default\n\
              login_lock_minutes = 15  # default\n\
              trusted_proxy = false  # default\n\
-             log_format = \"json\"  # file {}:3\n",
+             log_format = \"json\"  # file {}:3\n\
+             # redis_url is not set  # default\n\
+             # object_store is not set  # default\n\
+             # s3_endpoint is not set  # default\n\
+             s3_region = \"us-east-1\"  # default\n\
+             # s3_access_key is not set  # default\n\
+             # s3_secret_key is not set  # default\n\
+             s3_path_style = false  # default\n\
+             s3_allow_http = false  # default\n\
+             # workers is not set  # default\n\
+             job_max_attempts = 3  # default\n\
+             job_timeout_secs = 1800  # default\n\
+             run_session_delay_us = 0  # default\n\
+             queue_name = \"haechi\"  # default\n\
+             job_orphan_secs = 30  # default\n",
             file.display()
         );
         assert_eq!(s.render(), expected);
+    }
+
+    #[test]
+    fn queue_storage_and_worker_settings_are_validated_and_redacted() {
+        let s = load_with(
+            None,
+            &[
+                ("HAECHI_DATA_DIR", "/srv/haechi"),
+                ("HAECHI_REDIS_URL", "redis://:hunter2@redis:6379/0"),
+                ("HAECHI_OBJECT_STORE", "s3://reports/prod"),
+                ("HAECHI_S3_SECRET_KEY", "s3-secret-value"),
+                ("HAECHI_WORKERS", "4"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.database_url, "sqlite:///srv/haechi/haechi.db", "the data folder holds the embedded database");
+        assert_eq!((s.workers, s.serve_workers()), (Some(4), 4));
+        assert_eq!(s.object_store_url(), "s3://reports/prod");
+        let shown = format!("{}{s:?}", s.render());
+        assert!(!shown.contains("hunter2") && !shown.contains("s3-secret-value"), "{shown}");
+        assert!(shown.contains("redis_url = \"redis://:[redacted]@redis:6379/0\""), "{shown}");
+
+        let d = load_with(None, &[("HAECHI_REDIS_URL", "redis://r:6379/")]).unwrap();
+        assert_eq!(d.serve_workers(), 0, "with Redis, separate worker processes do the work");
+        assert_eq!(Settings::default().serve_workers(), 2);
+        assert_eq!(Settings::default().object_store_url(), "./haechi-data/objects");
+
+        let errors = errors_of(load_with(
+            None,
+            &[
+                ("HAECHI_REDIS_URL", "http://x"),
+                ("HAECHI_WORKERS", "65"),
+                ("HAECHI_JOB_MAX_ATTEMPTS", "0"),
+                ("HAECHI_JOB_ORPHAN_SECS", "1"),
+                ("HAECHI_QUEUE_NAME", "no spaces"),
+                ("HAECHI_S3_PATH_STYLE", "maybe"),
+            ],
+        ));
+        assert_eq!(
+            keys_of(&errors),
+            vec!["redis_url", "s3_path_style", "workers", "job_max_attempts", "job_orphan_secs", "queue_name"]
+        );
     }
 
     #[test]

@@ -4,9 +4,12 @@
 use crate::config::{self, LogFormat, Settings};
 use anyhow::{Context as _, Result, bail};
 use haechi_db::{Db, NewUser};
-use haechi_web::WebSettings;
+use haechi_jobs::{MarketCache, Queue, QueueConfig, RunEvents, Runner, RunnerOptions, WorkerOptions};
+use haechi_objects::{ObjectStoreConfig, Objects};
+use haechi_web::{RunServices, WebSettings};
 use std::io::BufRead as _;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Loads settings from defaults, the optional file, `HAECHI_*` and `HAECHI_*_FILE`.
@@ -15,7 +18,7 @@ pub fn load_settings(file: Option<&Path>) -> Result<Settings> {
     config::load(&config::Sources { file, env: &env }).map_err(|e| anyhow::anyhow!("configuration:\n{e}"))
 }
 
-fn init_tracing(format: LogFormat) {
+pub(crate) fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("HAECHI_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
@@ -28,11 +31,11 @@ fn init_tracing(format: LogFormat) {
     };
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
 }
 
-async fn open_db(settings: &Settings) -> Result<Db> {
+pub(crate) async fn open_db(settings: &Settings) -> Result<Db> {
     let db = Db::connect(&settings.database_url)
         .await
         .with_context(|| format!("connecting to {}", haechi_db::redact_url(&settings.database_url)))?;
@@ -52,22 +55,175 @@ fn web_settings(s: &Settings) -> WebSettings {
     }
 }
 
+/// Everything a serving or working process holds: the database, object storage, the job
+/// queue, the in-process run notices and the market store cache.
+#[derive(Debug, Clone)]
+pub(crate) struct Platform {
+    pub db: Db,
+    pub objects: Objects,
+    pub queue: Queue,
+    pub events: RunEvents,
+    pub market: MarketCache,
+}
+
+fn object_config(s: &Settings) -> ObjectStoreConfig {
+    ObjectStoreConfig {
+        url: s.object_store_url(),
+        s3_endpoint: s.s3_endpoint.clone(),
+        s3_region: s.s3_region.clone(),
+        s3_access_key: s.s3_access_key.as_ref().map(|k| k.expose().to_owned()),
+        s3_secret_key: s.s3_secret_key.as_ref().map(|k| k.expose().to_owned()),
+        s3_path_style: s.s3_path_style,
+        s3_allow_http: s.s3_allow_http,
+    }
+}
+
+pub(crate) fn queue_config(s: &Settings) -> QueueConfig {
+    match &s.redis_url {
+        Some(url) => QueueConfig::Redis { url: url.expose().to_owned(), namespace: s.queue_name.clone() },
+        None => QueueConfig::Sqlite { path: s.data_dir.join("queue.db") },
+    }
+}
+
+pub(crate) async fn open_platform(settings: &Settings) -> Result<Platform> {
+    let db = open_db(settings).await?;
+    let objects = Objects::open(&object_config(settings)).context("opening object storage")?;
+    objects.check().await.with_context(|| format!("object storage {} is not reachable", objects.describe()))?;
+    let queue = Queue::connect(&queue_config(settings)).await.context("connecting to the job queue")?;
+    Ok(Platform { db, objects, queue, events: haechi_jobs::run_events(), market: MarketCache::default() })
+}
+
+fn worker_options(settings: &Settings, concurrency: u32) -> WorkerOptions {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+    WorkerOptions {
+        name: format!("haechi-{host}-{}", std::process::id()),
+        concurrency: concurrency.max(1) as usize,
+        max_attempts: settings.job_max_attempts,
+        timeout: Duration::from_secs(u64::from(settings.job_timeout_secs)),
+        orphan_after: Duration::from_secs(u64::from(settings.job_orphan_secs)),
+        ..WorkerOptions::default()
+    }
+}
+
+fn runner(p: &Platform, settings: &Settings) -> Runner {
+    Runner::new(
+        p.db.clone(),
+        p.objects.clone(),
+        p.market.clone(),
+        p.events.clone(),
+        RunnerOptions {
+            session_delay: Duration::from_micros(u64::from(settings.run_session_delay_us)),
+            ..RunnerOptions::default()
+        },
+    )
+}
+
+/// Starts `n` in-process workers; they stop (finishing what they hold) when `stop` fires.
+pub(crate) fn spawn_workers(
+    p: &Platform,
+    settings: &Settings,
+    n: u32,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if n == 0 {
+        return None;
+    }
+    let (queue, opts, handler) = (p.queue.clone(), worker_options(settings, n), Arc::new(runner(p, settings)));
+    Some(tokio::spawn(async move {
+        let mut stop = stop;
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = haechi_jobs::run_workers(&queue, opts, handler, shutdown).await {
+            tracing::error!(error = %e, "in-process workers stopped");
+        }
+    }))
+}
+
+pub(crate) fn run_services(p: &Platform) -> RunServices {
+    RunServices { queue: p.queue.clone(), objects: p.objects.clone(), events: p.events.clone() }
+}
+
+/// Serves HTTP on `listener` with `workers` in-process workers until a shutdown signal.
+pub(crate) async fn serve_platform(
+    p: Platform,
+    settings: &Settings,
+    listener: tokio::net::TcpListener,
+    workers: u32,
+) -> Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker_task = spawn_workers(&p, settings, workers, stop_rx);
+    let gauge = tokio::spawn(queue_gauge(p.queue.clone()));
+    let app = haechi_web::build(p.db.clone(), web_settings(settings), run_services(&p));
+    haechi_web::serve(listener, app, shutdown_signal()).await.context("serving")?;
+    gauge.abort();
+    let _ = stop_tx.send(true);
+    if let Some(t) = worker_task {
+        let _ = t.await;
+    }
+    tracing::info!("shut down cleanly");
+    p.db.close().await.context("closing the database")?;
+    Ok(())
+}
+
+/// Keeps `haechi_queue_depth` current in processes that run no worker (which update it
+/// themselves).
+async fn queue_gauge(queue: Queue) {
+    loop {
+        if let Ok(s) = queue.stats().await {
+            metrics::gauge!("haechi_queue_depth").set(s.pending as f64);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
 pub fn serve(file: Option<&Path>) -> Result<()> {
     let settings = load_settings(file)?;
     init_tracing(settings.log_format);
     runtime()?.block_on(async {
-        let db = open_db(&settings).await?;
-        let app = haechi_web::build(db.clone(), web_settings(&settings));
-        let listener = tokio::net::TcpListener::bind(settings.addr).await.with_context(|| format!("binding {}", settings.addr))?;
-        tracing::info!(addr = %settings.addr, db = %haechi_db::redact_url(&settings.database_url), "haechi serve listening; docs at /api/docs");
-        haechi_web::serve(listener, app, shutdown_signal()).await.context("serving")?;
-        tracing::info!("shut down cleanly");
-        db.close().await.context("closing the database")?;
+        let p = open_platform(&settings).await?;
+        let listener =
+            tokio::net::TcpListener::bind(settings.addr).await.with_context(|| format!("binding {}", settings.addr))?;
+        tracing::info!(
+            addr = %settings.addr,
+            db = %haechi_db::redact_url(&settings.database_url),
+            objects = %p.objects.describe(),
+            queue = if settings.redis_url.is_some() { "redis" } else { "sqlite" },
+            workers = settings.serve_workers(),
+            "haechi serve listening; docs at /api/docs"
+        );
+        let workers = settings.serve_workers();
+        serve_platform(p, &settings, listener, workers).await
+    })
+}
+
+/// `haechi worker`: runs jobs until SIGTERM/Ctrl-C, then finishes the ones it holds. With
+/// `metrics_addr`, serves `/metrics` there for Prometheus.
+pub fn worker(file: Option<&Path>, concurrency: u32, metrics_addr: Option<std::net::SocketAddr>) -> Result<()> {
+    let settings = load_settings(file)?;
+    init_tracing(settings.log_format);
+    runtime()?.block_on(async {
+        let p = open_platform(&settings).await?;
+        if let Some(addr) = metrics_addr {
+            let handle = haechi_web::metrics_handle();
+            let app = axum::Router::new().route("/metrics", axum::routing::get(move || async move { handle.render() }));
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+        }
+        let opts = worker_options(&settings, concurrency);
+        tracing::info!(name = %opts.name, concurrency, queue = if settings.redis_url.is_some() { "redis" } else { "sqlite" }, "haechi worker started");
+        haechi_jobs::run_workers(&p.queue, opts, Arc::new(runner(&p, &settings)), shutdown_signal())
+            .await
+            .context("running workers")?;
+        tracing::info!("worker stopped cleanly");
+        p.db.close().await.context("closing the database")?;
         Ok(())
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

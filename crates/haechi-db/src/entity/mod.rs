@@ -4,8 +4,16 @@
 pub mod access_log;
 pub mod api_token;
 pub mod audit_log;
+pub mod daily_bar;
+pub mod data_version;
+pub mod index_close;
+pub mod instrument;
 pub mod login_throttle;
 pub mod recovery_code;
 pub mod role_policy;
+pub mod run;
+pub mod scenario;
+pub mod scenario_share;
+pub mod scenario_version;
 pub mod session;
 pub mod user;

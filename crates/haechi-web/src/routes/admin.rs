@@ -23,14 +23,14 @@ pub struct PageParams {
     pub per_page: Option<u64>,
 }
 
-fn per_page(p: Option<u64>) -> u64 {
+pub(crate) fn per_page(p: Option<u64>) -> u64 {
     p.unwrap_or(50).clamp(1, 200)
 }
 
 /// Pages beyond this are refused: page × per_page must stay a valid SQL offset.
 const MAX_PAGE: u64 = 1_000_000;
 
-fn page(p: Option<u64>) -> Result<u64, ApiError> {
+pub(crate) fn page(p: Option<u64>) -> Result<u64, ApiError> {
     match p.unwrap_or(0) {
         n if n <= MAX_PAGE => Ok(n),
         _ => Err(ApiError::Validation(vec![FieldError::new("page", format!("must be at most {MAX_PAGE}"))])),

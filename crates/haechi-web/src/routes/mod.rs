@@ -4,6 +4,8 @@ pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod me;
+pub mod runs;
+pub mod scenarios;
 
 use crate::auth::extract::ClientInfo;
 use crate::state::AppState;

@@ -2,7 +2,11 @@
 //! `HAECHI_TEST_MYSQL_URL` is set), and a few client helpers.
 
 use haechi_db::testkit::TestDb;
-use haechi_web::WebSettings;
+use haechi_jobs::{MarketCache, Queue, QueueConfig, Runner, RunnerOptions, WorkerOptions};
+use haechi_objects::Objects;
+use haechi_objects::testkit::{TestObjects, TestObjectsGuard};
+use haechi_web::{RunServices, WebSettings};
+use std::sync::Arc;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -10,6 +14,10 @@ use std::time::Duration;
 pub struct TestApp {
     pub base: String,
     pub test_db: TestDb,
+    pub objects: Objects,
+    _objects_guard: TestObjectsGuard,
+    _queue_dir: tempfile::TempDir,
+    stop_workers: tokio::sync::watch::Sender<bool>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -19,23 +27,101 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        let _ = self.stop_workers.send(true);
     }
 }
+
+/// The Redis server for queue tests, e.g. `redis://127.0.0.1:6379/`; unset: the SQLite queue.
+pub const REDIS_ENV: &str = "HAECHI_TEST_REDIS_URL";
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(WebSettings::default()).await
 }
 
 pub async fn spawn_app_with(settings: WebSettings) -> TestApp {
+    spawn_full(settings, RunnerOptions::default(), 0).await
+}
+
+/// A test queue: a fresh SQLite file, or a unique namespace on `HAECHI_TEST_REDIS_URL`.
+pub async fn test_queue(dir: &std::path::Path) -> Queue {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let cfg = match std::env::var(REDIS_ENV) {
+        Ok(url) if !url.trim().is_empty() => QueueConfig::Redis {
+            url: url.trim().to_owned(),
+            namespace: format!(
+                "haechi-test-{}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                unix_now()
+            ),
+        },
+        _ => QueueConfig::Sqlite { path: dir.join("queue.db") },
+    };
+    Queue::connect(&cfg).await.expect("test queue (is HAECHI_TEST_REDIS_URL reachable?)")
+}
+
+/// The server with `workers` in-process workers running jobs with `runner` options.
+pub async fn spawn_full(settings: WebSettings, runner: RunnerOptions, workers: usize) -> TestApp {
     let test_db = TestDb::new().await.expect("test database (is HAECHI_TEST_MYSQL_URL reachable?)");
-    let app = haechi_web::build(test_db.db.clone(), settings);
+    let (objects, objects_guard) = TestObjects::new().await;
+    let queue_dir = tempfile::tempdir().unwrap();
+    let queue = test_queue(queue_dir.path()).await;
+    let events = haechi_jobs::run_events();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    if workers > 0 {
+        let handler = Arc::new(Runner::new(
+            test_db.db.clone(),
+            objects.clone(),
+            MarketCache::default(),
+            events.clone(),
+            runner,
+        ));
+        let opts = WorkerOptions {
+            name: "test".into(),
+            concurrency: workers,
+            max_attempts: 2,
+            ..WorkerOptions::default()
+        };
+        let q = queue.clone();
+        tokio::spawn(async move {
+            let _ = haechi_jobs::run_workers(&q, opts, handler, async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            })
+            .await;
+        });
+    }
+    let services = RunServices { queue, objects: objects.clone(), events };
+    let app = haechi_web::build(test_db.db.clone(), settings, services);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(haechi_web::serve(listener, app, async move {
         let _ = rx.await;
     }));
-    TestApp { base: format!("http://{addr}"), test_db, shutdown: Some(tx), server: Some(server) }
+    TestApp {
+        base: format!("http://{addr}"),
+        test_db,
+        objects,
+        _objects_guard: objects_guard,
+        _queue_dir: queue_dir,
+        stop_workers: stop_tx,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+/// A server with two workers and a small synthetic market (`tickers` names, 2019–2021).
+pub async fn spawn_sim_app(tickers: usize, runner: RunnerOptions) -> TestApp {
+    let app = spawn_full(WebSettings::default(), runner, 2).await;
+    let cfg = haechi_data::synth::SynthConfig {
+        seed: 7,
+        tickers,
+        from: chrono::NaiveDate::from_ymd_opt(2019, 1, 1).unwrap(),
+        to: chrono::NaiveDate::from_ymd_opt(2021, 12, 31).unwrap(),
+    };
+    let store = haechi_data::synth::generate(&cfg).unwrap();
+    haechi_jobs::market::load_store_into_db(&app.test_db.db, &store, "synthetic", true, "test").await.unwrap();
+    app
 }
 
 /// A browser-like client: keeps cookies, remembers the CSRF token from login.
@@ -111,6 +197,19 @@ impl Browser {
 
     pub async fn post(&self, path: &str, body: Value) -> Response {
         self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Response {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    /// GET and parse JSON, asserting 200.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.get(path).await;
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "GET {path}: {text}");
+        serde_json::from_str(&text).unwrap()
     }
 
     pub async fn delete(&self, path: &str) -> Response {

@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
 
 mod helpers;
+mod runs;
+mod scenarios;
 
 use haechi_web::WebSettings;
 use helpers::{PASSWORD, bearer, problem, spawn_app, spawn_app_with};

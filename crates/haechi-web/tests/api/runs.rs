@@ -1,0 +1,210 @@
+//! The run life cycle over HTTP with real in-process workers: queued → running → succeeded
+//! with a report in object storage; failure with a reason; cancel; compare; live events;
+//! authorisation.
+
+use crate::helpers::{Browser, problem, spawn_app, spawn_sim_app};
+use crate::scenarios::sma_spec;
+use futures_util::StreamExt as _;
+use haechi_jobs::RunnerOptions;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+async fn scenario(b: &Browser, spec: Value) -> i64 {
+    let r = b.post("/api/v1/scenarios", json!({"spec": spec})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+}
+
+async fn start(b: &Browser, scenario_id: i64) -> Value {
+    let r = b.post(&format!("/api/v1/scenarios/{scenario_id}/runs"), json!({})).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED, "{}", r.text().await.unwrap());
+    r.json().await.unwrap()
+}
+
+/// Polls until the run reaches a final state.
+pub async fn wait_final(b: &Browser, run_id: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let run = b.get_json(&format!("/api/v1/runs/{run_id}")).await;
+        if ["succeeded", "failed", "cancelled"].contains(&run["state"].as_str().unwrap()) {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "run {run_id} stuck: {run}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_run_goes_from_queued_to_succeeded_with_one_report_in_object_storage() {
+    let app = spawn_sim_app(12, RunnerOptions::default()).await;
+    let (a, a_id) = app.user("runner@example.com").await;
+    let sid = scenario(&a, sma_spec("run me")).await;
+    let queued = start(&a, sid).await;
+    assert_eq!(queued["state"], "queued");
+    assert_eq!(queued["scenario_version"], 1);
+    assert!(queued["data_version"].as_i64().unwrap() >= 1);
+    let run_id = queued["id"].as_i64().unwrap();
+
+    let done = wait_final(&a, run_id).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["progress"], 1.0);
+    assert_eq!(done["attempts"], 1);
+    let f = &done["figures"];
+    assert!(f["total_return"].is_f64() && f["max_drawdown"].as_f64().unwrap() <= 0.0, "{f}");
+    assert!(f["final_equity"].as_i64().unwrap() > 0);
+
+    // The report, from object storage, matches the figures kept in SQL.
+    let report = a.get_json(&format!("/api/v1/runs/{run_id}/report")).await;
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["summary"]["final_equity"], f["final_equity"]);
+    assert_eq!(report["summary"]["total_return"], f["total_return"]);
+    let r = a.get(&format!("/api/v1/runs/{run_id}/report?format=html&download=true")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(r.headers()["content-disposition"].to_str().unwrap().contains("attachment"));
+    assert!(r.text().await.unwrap().contains("<svg"));
+    let keys: Vec<String> =
+        app.objects.list(&format!("reports/{a_id}/{run_id}/")).await.unwrap().into_iter().map(|o| o.key).collect();
+    assert_eq!(keys, vec![format!("reports/{a_id}/{run_id}/report.html"), format!("reports/{a_id}/{run_id}/report.json")]);
+
+    // Listing and filtering.
+    let second = start(&a, sid).await["id"].as_i64().unwrap();
+    wait_final(&a, second).await;
+    let list = a.get_json("/api/v1/runs?state=succeeded").await;
+    assert_eq!(list["total"], 2);
+    assert_eq!(list["items"][0]["id"], second, "newest first");
+    assert_eq!(a.get_json(&format!("/api/v1/scenarios/{sid}/runs")).await["total"], 2);
+    assert_eq!(a.get_json("/api/v1/runs?state=failed").await["total"], 0);
+    assert_eq!(problem(a.get("/api/v1/runs?state=bogus").await).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Another user sees nothing of it.
+    let (b, _) = app.user("other@example.com").await;
+    for path in [format!("/api/v1/runs/{run_id}"), format!("/api/v1/runs/{run_id}/report")] {
+        assert_eq!(b.get(&path).await.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(problem(b.post(&format!("/api/v1/runs/{run_id}/cancel"), json!({})).await).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(b.get_json("/api/v1/runs").await["total"], 0);
+    assert_eq!(problem(b.get(&format!("/api/v1/runs/compare?ids={run_id}")).await).await.0, StatusCode::NOT_FOUND);
+    // A finished run cannot be cancelled.
+    assert_eq!(problem(a.post(&format!("/api/v1/runs/{run_id}/cancel"), json!({})).await).await.0, StatusCode::CONFLICT);
+
+    let m = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    for name in ["haechi_runs_total", "haechi_run_wait_seconds_bucket", "haechi_run_duration_seconds_bucket"] {
+        assert!(m.contains(name), "{name} missing from /metrics");
+    }
+}
+
+#[tokio::test]
+async fn compare_up_to_five_runs_side_by_side() {
+    let app = spawn_sim_app(12, RunnerOptions::default()).await;
+    let (a, _) = app.user("cmp@example.com").await;
+    let s1 = scenario(&a, sma_spec("fast")).await;
+    let mut slow = sma_spec("slow");
+    slow["strategy"] = json!({"type": "buy_and_hold"});
+    let s2 = scenario(&a, slow).await;
+    let r1 = start(&a, s1).await["id"].as_i64().unwrap();
+    let r2 = start(&a, s2).await["id"].as_i64().unwrap();
+    wait_final(&a, r1).await;
+    wait_final(&a, r2).await;
+    let cmp = a.get_json(&format!("/api/v1/runs/compare?ids={r1},{r2}")).await;
+    let rows = cmp.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0]["id"].as_i64(), rows[0]["scenario_name"].as_str()), (Some(r1), Some("fast")));
+    assert_eq!((rows[1]["id"].as_i64(), rows[1]["scenario_name"].as_str()), (Some(r2), Some("slow")));
+    assert_ne!(rows[0]["figures"]["total_return"], rows[1]["figures"]["total_return"]);
+    let (status, body) = problem(a.get("/api/v1/runs/compare?ids=1,2,3,4,5,6").await).await;
+    assert_eq!((status, body["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("ids")));
+    let (status, body) = problem(a.get("/api/v1/runs/compare?ids=1,x").await).await;
+    assert_eq!((status, body["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("ids[1]")));
+}
+
+#[tokio::test]
+async fn a_run_that_does_not_fit_the_data_fails_with_the_reason() {
+    let app = spawn_sim_app(6, RunnerOptions::default()).await;
+    let (a, _) = app.user("fail@example.com").await;
+    let mut spec = sma_spec("missing ticker");
+    spec["universe"]["tickers"] = json!(["100010", "999990"]);
+    let sid = scenario(&a, spec).await;
+    let run = start(&a, sid).await;
+    let done = wait_final(&a, run["id"].as_i64().unwrap()).await;
+    assert_eq!(done["state"], "failed");
+    let reason = done["error"].as_str().unwrap();
+    assert!(reason.contains("universe.tickers[1]") && reason.contains("999990"), "{reason}");
+    assert!(done.get("report").is_none());
+    assert_eq!(problem(a.get(&format!("/api/v1/runs/{}/report", done["id"])).await).await.0, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn a_running_run_can_be_cancelled() {
+    // 2 ms per session: the ~640-session run takes over a second, long enough to cancel.
+    let app = spawn_sim_app(6, RunnerOptions { session_delay: Duration::from_millis(2), ..RunnerOptions::default() }).await;
+    let (a, a_id) = app.user("cancel@example.com").await;
+    let sid = scenario(&a, sma_spec("long")).await;
+    let run_id = start(&a, sid).await["id"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let run = a.get_json(&format!("/api/v1/runs/{run_id}")).await;
+        if run["state"] == "running" && run["progress"].as_f64().unwrap() > 0.05 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never saw it running: {run}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = a.post(&format!("/api/v1/runs/{run_id}/cancel"), json!({})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["cancel_requested"], true);
+    let done = wait_final(&a, run_id).await;
+    assert_eq!(done["state"], "cancelled", "{done}");
+    assert!(done["progress"].as_f64().unwrap() < 1.0);
+    assert!(app.objects.list(&format!("reports/{a_id}/{run_id}/")).await.unwrap().is_empty(), "no report for a cancelled run");
+}
+
+#[tokio::test]
+async fn live_events_follow_the_owners_runs() {
+    let app = spawn_sim_app(6, RunnerOptions { session_delay: Duration::from_micros(300), ..RunnerOptions::default() }).await;
+    let (a, _) = app.user("sse@example.com").await;
+    let (b, _) = app.user("sse-other@example.com").await;
+    let sid = scenario(&a, sma_spec("watched")).await;
+    let b_sid = scenario(&b, sma_spec("not yours")).await;
+    let stream = a.client.get(format!("{}/api/v1/runs/events", a.base)).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(stream.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let b_run = start(&b, b_sid).await["id"].as_i64().unwrap();
+    let run_id = start(&a, sid).await["id"].as_i64().unwrap();
+    let mut body = stream.bytes_stream();
+    let mut buf = String::new();
+    let mut states = Vec::new();
+    let mut progress = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !states.contains(&"succeeded".to_owned()) {
+        assert!(Instant::now() < deadline, "no final event; saw {states:?}");
+        let chunk = tokio::time::timeout(Duration::from_secs(30), body.next()).await.unwrap().unwrap().unwrap();
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) else { continue };
+            let run: Value = serde_json::from_str(data.trim()).unwrap();
+            assert_ne!(run["id"], b_run, "another user's run leaked into the stream");
+            if run["id"] == run_id {
+                states.push(run["state"].as_str().unwrap().to_owned());
+                progress.push(run["progress"].as_f64().unwrap());
+            }
+        }
+    }
+    assert!(states.contains(&"running".to_owned()), "{states:?}");
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "progress went backwards: {progress:?}");
+    assert_eq!(progress.last(), Some(&1.0));
+}
+
+#[tokio::test]
+async fn runs_need_market_data() {
+    let app = spawn_app().await;
+    let (a, _) = app.user("nodata@example.com").await;
+    let sid = scenario(&a, sma_spec("no data")).await;
+    let (status, body) = problem(a.post(&format!("/api/v1/scenarios/{sid}/runs"), json!({})).await).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body["detail"].as_str().unwrap().contains("market data"));
+    let (status, body) = problem(a.post(&format!("/api/v1/scenarios/{sid}/runs"), json!({"version": 9})).await).await;
+    assert_eq!((status, body["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("version")));
+}

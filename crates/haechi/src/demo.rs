@@ -1,0 +1,278 @@
+//! `haechi demo` and `haechi data load`: a working installation from nothing, and market
+//! data into the database.
+//!
+//! The demo keeps everything in one folder (`haechi-data` by default): the SQLite database,
+//! the queue, the object store and a `demo-credentials.txt` (mode 0600) with the generated
+//! password. Run again, it reuses the folder; `--reset` starts over, but only deletes a
+//! folder the demo created (it carries a `.haechi-demo` marker).
+
+use crate::server::{self, Platform};
+use anyhow::{Context as _, Result, bail};
+use chrono::NaiveDate;
+use haechi_data::csv::{LoadOptions, load_dir};
+use haechi_data::synth::{self, SynthConfig};
+use haechi_db::{NewRun, NewUser, NewVersion, ScenarioQuery, state};
+use haechi_jobs::RunJob;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const MARKER: &str = ".haechi-demo";
+const CREDENTIALS: &str = "demo-credentials.txt";
+pub const DEMO_EMAIL: &str = "demo@haechi.local";
+
+/// The three example scenarios the demo user starts with.
+const DEMO_SCENARIOS: &[(&str, &str)] = &[
+    ("buy_and_hold.toml", include_str!("../../../examples/buy_and_hold.toml")),
+    ("sma_cross.toml", include_str!("../../../examples/sma_cross.toml")),
+    ("momentum_rotation.toml", include_str!("../../../examples/momentum_rotation.toml")),
+];
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub dir: Option<PathBuf>,
+    pub reset: bool,
+    /// Prepare everything, then exit instead of serving.
+    pub no_serve: bool,
+}
+
+fn reset_dir(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let empty = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.next().is_none();
+    if !empty && !dir.join(MARKER).exists() {
+        bail!(
+            "will not delete {}: it was not created by `haechi demo` (no {MARKER} marker)",
+            dir.display()
+        );
+    }
+    std::fs::remove_dir_all(dir).with_context(|| format!("deleting {}", dir.display()))
+}
+
+/// A password a person can type: 4 groups of 4 from an alphabet without look-alikes.
+fn generate_password() -> Result<String> {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let chars: Vec<char> = bytes.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect();
+    Ok(chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-"))
+}
+
+fn write_secret(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Loads a store into the database as a new data version, printing what happened.
+pub(crate) async fn load_store(p: &Platform, store: &haechi_core::MarketStore, source: &str, synthetic: bool, note: &str) -> Result<i64> {
+    let t = Instant::now();
+    let v = haechi_jobs::market::load_store_into_db(&p.db, store, source, synthetic, note)
+        .await
+        .context("writing market data to the database")?;
+    println!(
+        "시장 데이터 적재 Market data loaded: {} instruments, {} bars, data version {v} ({:.1} s)",
+        store.n_instruments(),
+        store.bar_count(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(v)
+}
+
+fn demo_synth() -> SynthConfig {
+    SynthConfig {
+        seed: 42,
+        tickers: 200,
+        from: NaiveDate::from_ymd_opt(2015, 1, 1).unwrap_or_default(),
+        to: NaiveDate::from_ymd_opt(2024, 12, 31).unwrap_or_default(),
+    }
+}
+
+pub fn demo(file: Option<&Path>, opts: &DemoOptions) -> Result<()> {
+    let mut settings = server::load_settings(file)?;
+    if let Some(dir) = &opts.dir {
+        settings.set_data_dir(dir.clone());
+    }
+    crate::server::init_tracing(settings.log_format);
+    let dir = settings.data_dir.clone();
+    if opts.reset {
+        reset_dir(&dir)?;
+    }
+    let fresh = !dir.exists() || std::fs::read_dir(&dir).map(|mut d| d.next().is_none()).unwrap_or(true);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    if fresh {
+        std::fs::write(dir.join(MARKER), "created by `haechi demo`; `haechi demo --reset` may delete this folder\n")
+            .with_context(|| format!("writing {}", dir.join(MARKER).display()))?;
+    }
+    let started = Instant::now();
+    server::runtime()?.block_on(async {
+        let p = server::open_platform(&settings).await?;
+        if p.db.data_version().await?.is_none() {
+            let cfg = demo_synth();
+            let store = synth::generate(&cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
+            load_store(&p, &store, "synthetic", true, "haechi demo: seed 42, 200 tickers, 2015–2024").await?;
+        }
+        let password = ensure_demo_user(&p, &dir).await?;
+        // Workers run while the demo prepares its example runs, and keep running to serve.
+        let listener = tokio::net::TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("binding {} (set HAECHI_ADDR to use another address)", settings.addr))?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let seed_workers = server::spawn_workers(&p, &settings, 2, stop_rx);
+        ensure_demo_runs(&p).await?;
+        let _ = stop_tx.send(true);
+        if let Some(t) = seed_workers {
+            let _ = t.await;
+        }
+        let addr = listener.local_addr().context("reading the bound address")?;
+        println!();
+        println!("해치 Haechi 데모 demo — ready in {:.1} s", started.elapsed().as_secs_f64());
+        println!("  포털 Portal / API: http://{addr}/");
+        println!("  API 문서 docs:     http://{addr}/api/docs");
+        println!("  이메일 Email:      {DEMO_EMAIL}");
+        match &password {
+            Some(pw) => println!(
+                "  비밀번호 Password: {pw}   (shown once; also in {}, mode 0600)",
+                dir.join(CREDENTIALS).display()
+            ),
+            None => println!("  비밀번호 Password: see {}", dir.join(CREDENTIALS).display()),
+        }
+        println!("  데이터 Data folder: {} (`haechi demo --reset` starts over)", dir.display());
+        if opts.no_serve {
+            return Ok(());
+        }
+        println!("  Ctrl-C 로 종료 to stop");
+        let workers = settings.serve_workers().max(1);
+        server::serve_platform(p, &settings, listener, workers).await
+    })
+}
+
+/// Creates the demo user on first run and returns its new password (`None` when it existed).
+async fn ensure_demo_user(p: &Platform, dir: &Path) -> Result<Option<String>> {
+    if p.db.user_by_email(DEMO_EMAIL).await?.is_some() {
+        return Ok(None);
+    }
+    let password = generate_password()?;
+    let hash = haechi_web::auth::password::hash(password.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let user = p
+        .db
+        .create_user(NewUser {
+            email: DEMO_EMAIL.into(),
+            display_name: "데모 Demo".into(),
+            password_hash: hash,
+            // The demo shows every part of the product, the admin pages included.
+            role: "admin".into(),
+        })
+        .await
+        .context("creating the demo user")?;
+    write_secret(&dir.join(CREDENTIALS), &format!("email = {DEMO_EMAIL}\npassword = {password}\n"))?;
+    p.db.audit(haechi_db::NewAuditEntry {
+        user_id: Some(user.id),
+        event: "user_created_cli",
+        ip: "local".into(),
+        detail: serde_json::json!({"role": "admin", "via": "demo"}),
+        ..Default::default()
+    })
+    .await?;
+    Ok(Some(password))
+}
+
+/// Gives the demo user the example scenarios, each with one finished run.
+async fn ensure_demo_runs(p: &Platform) -> Result<()> {
+    let Some(user) = p.db.user_by_email(DEMO_EMAIL).await? else { bail!("the demo user is missing") };
+    let q = ScenarioQuery { viewer_id: user.id, per_page: 100, ..ScenarioQuery::default() };
+    let existing = p.db.list_scenarios(&q).await?;
+    let mut pending = Vec::new();
+    for (file, text) in DEMO_SCENARIOS {
+        let valid = haechi_web::spec::validate_toml(text, file).map_err(|errs| {
+            let list: Vec<String> = errs.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+            anyhow::anyhow!("examples/{file}: {}", list.join("; "))
+        })?;
+        let scenario = match existing.items.iter().find(|s| s.name == valid.scenario.name) {
+            Some(s) => s.clone(),
+            None => {
+                let nv = NewVersion {
+                    name: valid.scenario.name.clone(),
+                    description: valid.scenario.description.clone(),
+                    strategy: valid.scenario.strategy.name().to_owned(),
+                    spec: valid.json,
+                    author_id: user.id,
+                    message: format!("예제 example {file}"),
+                };
+                p.db.create_scenario(user.id, nv).await?.0
+            }
+        };
+        let runs = p
+            .db
+            .list_runs(&haechi_db::RunQuery {
+                scenario_id: Some(scenario.id),
+                state: Some(state::SUCCEEDED.into()),
+                per_page: 1,
+                ..Default::default()
+            })
+            .await?;
+        if runs.total > 0 {
+            continue;
+        }
+        let data = p.db.data_version().await?.map_or(0, |v| v.id);
+        let run = p
+            .db
+            .create_run(NewRun {
+                owner_id: user.id,
+                scenario_id: scenario.id,
+                scenario_version: scenario.current_version,
+                data_version: data,
+            })
+            .await?;
+        p.queue.enqueue(RunJob { run_id: run.id }).await.context("queueing a demo run")?;
+        pending.push((run.id, scenario.name.clone()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for (id, name) in pending {
+        loop {
+            let run = p.db.run_by_id(id).await?.context("a demo run disappeared")?;
+            if state::is_final(&run.state) {
+                let ret = run.total_return.map_or("-".to_owned(), |r| format!("{:+.2}%", r * 100.0));
+                println!("  실행 Run {id} {name}: {} (총수익률 return {ret})", run.state);
+                if run.state != state::SUCCEEDED {
+                    bail!("demo run {id} ({name}) ended {}: {}", run.state, run.error.unwrap_or_default());
+                }
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("demo run {id} ({name}) did not finish in time (state {})", run.state);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
+/// `haechi data load`: a synthetic market or a CSV folder into the database.
+pub fn data_load(file: Option<&Path>, csv: Option<&Path>, synth_cfg: SynthConfig) -> Result<()> {
+    let settings = server::load_settings(file)?;
+    server::runtime()?.block_on(async {
+        let p = server::open_platform(&settings).await?;
+        match csv {
+            Some(dir) => {
+                let loaded = load_dir(dir, &LoadOptions::default())
+                    .map_err(|e| anyhow::anyhow!("market data in {}:\n{e}", dir.display()))?;
+                let synthetic = dir.join("synthetic.json").exists();
+                load_store(&p, &loaded.store, "csv", synthetic, &format!("CSV import from {}", dir.display())).await?;
+            }
+            None => {
+                let store = synth::generate(&synth_cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let note = format!(
+                    "synthetic: seed {}, {} tickers, {} to {}",
+                    synth_cfg.seed, synth_cfg.tickers, synth_cfg.from, synth_cfg.to
+                );
+                load_store(&p, &store, "synthetic", true, &note).await?;
+            }
+        }
+        p.db.close().await.context("closing the database")
+    })
+}
