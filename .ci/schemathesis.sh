@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Property-based API check: schemathesis (PyPI) generates requests from /api/openapi.json and
 # fails if any answer is a 5xx or the connection breaks. Runs the debug `haechi` binary on a
-# throw-away SQLite database, authenticated with an all-scopes admin token.
+# throw-away SQLite database with a small market loaded, authenticated with an all-scopes
+# admin token. The SSE stream is left out: it never ends, by design.
 # Usage: bash .ci/schemathesis.sh   (after `cargo build --bin haechi`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +37,7 @@ echo "schemathesis against $base (5xx or broken connections fail the run)"
 status=0
 "$venv/bin/schemathesis" run "$base/api/openapi.json" --checks not_a_server_error \
   --header "Authorization: Bearer $token" --max-examples 40 --request-timeout 10 \
-  --generation-deterministic || status=$?
+  --generation-deterministic --exclude-path /api/v1/runs/events || status=$?
 if [ $status -ne 0 ]; then
   echo "--- server log (last 40 lines)"; tail -40 "$work/serve.log"
 fi

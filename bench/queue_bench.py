@@ -51,7 +51,9 @@ class Api:
             req.add_header("x-csrf-token", self.csrf)
         with self.opener.open(req, timeout=60) as r:
             text = r.read()
-            return json.loads(text) if text else None
+            if r.headers.get("content-type", "").startswith("application/json"):
+                return json.loads(text)
+            return text
 
     def login(self, email, password):
         self.csrf = self.call("POST", "/api/v1/auth/login", {"email": email, "password": password})["csrf_token"]
@@ -112,7 +114,7 @@ def main():
         subprocess.run([BIN, "data", "load", "--tickers", "200", "--from", "2019-01-01", "--to", "2023-12-31"],
                        env=env, check=True, stdout=subprocess.DEVNULL)
         print(f"market loaded in {time.time() - t:.1f} s")
-        pw = "bench-password-1234"
+        pw = "queue-timing-passphrase-9"
         subprocess.run([BIN, "user", "create", "--email", "bench@example.com"], env=dict(env, HAECHI_NEW_USER_PASSWORD=pw),
                        check=True, stdout=subprocess.DEVNULL)
         procs.append(subprocess.Popen([BIN, "serve"], env=env))

@@ -11,15 +11,15 @@
 //! ```
 
 pub mod entity;
-mod migration;
 mod market;
+mod migration;
 mod repo;
 mod runs;
 mod scenarios;
 pub mod testkit;
 
-pub use migration::Migrator;
 pub use market::*;
+pub use migration::Migrator;
 pub use repo::*;
 pub use runs::*;
 pub use scenarios::*;

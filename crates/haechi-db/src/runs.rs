@@ -11,7 +11,9 @@ use crate::entity::run;
 use crate::repo::Page;
 use crate::{Db, DbError, now_ms};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+};
 
 pub type Run = run::Model;
 
@@ -70,7 +72,7 @@ pub struct RunQuery {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
     /// This attempt owns the run now.
-    Claimed(Run),
+    Claimed(Box<Run>),
     /// Nothing to do: the run is finished or cancelled (or gone).
     Finished,
 }
@@ -196,7 +198,7 @@ impl Db {
             return Ok(Claim::Finished);
         }
         match self.run_by_id(id).await? {
-            Some(r) if r.lease.as_deref() == Some(lease) => Ok(Claim::Claimed(r)),
+            Some(r) if r.lease.as_deref() == Some(lease) => Ok(Claim::Claimed(Box::new(r))),
             _ => Ok(Claim::Finished),
         }
     }

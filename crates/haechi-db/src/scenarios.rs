@@ -183,8 +183,14 @@ impl Db {
             let pat = contains_pattern(&s.to_lowercase());
             cond = cond.add(
                 Condition::any()
-                    .add(Expr::expr(Func::lower(Expr::col(scenario::Column::Name))).like(LikeExpr::new(pat.clone()).escape('\\')))
-                    .add(Expr::expr(Func::lower(Expr::col(scenario::Column::Description))).like(LikeExpr::new(pat).escape('\\'))),
+                    .add(
+                        Expr::expr(Func::lower(Expr::col(scenario::Column::Name)))
+                            .like(LikeExpr::new(pat.clone()).escape('\\')),
+                    )
+                    .add(
+                        Expr::expr(Func::lower(Expr::col(scenario::Column::Description)))
+                            .like(LikeExpr::new(pat).escape('\\')),
+                    ),
             );
         }
         if let Some(st) = &q.strategy {

@@ -6,8 +6,7 @@ pub mod market;
 pub mod runner;
 
 pub use haechi_queue::{
-    AttemptInfo, HandlerError, JobError, Queue, QueueConfig, QueueStats, RunHandler, RunJob, WorkerOptions,
-    run_workers,
+    AttemptInfo, HandlerError, JobError, Queue, QueueConfig, QueueStats, RunHandler, RunJob, WorkerOptions, run_workers,
 };
 pub use market::{LoadedMarket, MarketCache, MarketError};
 pub use runner::{RunEvents, RunNotice, Runner, RunnerOptions, report_prefix, run_events};

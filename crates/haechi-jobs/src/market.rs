@@ -94,8 +94,7 @@ pub fn store_from_rows(rows: &MarketRows) -> Result<MarketStore, MarketError> {
     builder.reserve(n_tickers);
     for group in rows.bars.chunk_by(|a, b| a.ticker == b.ticker) {
         let code = group[0].ticker.as_str();
-        let ticker =
-            Ticker::parse(code).map_err(|e| MarketError::Inconsistent(format!("ticker {code:?}: {e}")))?;
+        let ticker = Ticker::parse(code).map_err(|e| MarketError::Inconsistent(format!("ticker {code:?}: {e}")))?;
         let (name, market, sector) = match meta.get(code) {
             Some(m) => (
                 m.name.clone(),

@@ -8,14 +8,14 @@
 //! second report behind.
 
 use crate::market::{MarketCache, MarketError};
-use haechi_queue::{AttemptInfo, HandlerError, RunHandler, RunJob};
 use bytes::Bytes;
 use haechi_db::{Claim, Db, Heartbeat, Run, RunSummary, state};
 use haechi_objects::Objects;
+use haechi_queue::{AttemptInfo, HandlerError, RunHandler, RunJob};
 use haechi_sim::engine::{self, EngineError};
+use haechi_sim::html;
 use haechi_sim::report::{self, ReportContext};
 use haechi_sim::scenario::{Format, Scenario};
-use haechi_sim::html;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -101,7 +101,7 @@ impl Runner {
     pub async fn execute(&self, run_id: i64, attempt: AttemptInfo) -> Result<(), HandlerError> {
         let lease = uuid::Uuid::new_v4().simple().to_string();
         let run = match self.db.claim_run(run_id, &lease).await {
-            Ok(Claim::Claimed(r)) => r,
+            Ok(Claim::Claimed(r)) => *r,
             Ok(Claim::Finished) => return Ok(()),
             Err(e) => return Err(HandlerError::Retryable(format!("claiming run {run_id}: {e}"))),
         };
@@ -132,9 +132,7 @@ impl Runner {
             }
         };
         if let Ok(Some(r)) = self.db.run_by_id(run.id).await {
-            if state::is_final(&r.state) && r.lease.as_deref() == Some(lease.as_str()) || r.state != state::RUNNING {
-                self.notify(&r);
-            }
+            self.notify(&r);
         }
         result
     }

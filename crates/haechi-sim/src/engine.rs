@@ -185,7 +185,7 @@ pub fn run_observed(
     let total = config.end - config.start + 1;
     for day in config.start..=config.end {
         let done = day - config.start;
-        if done % OBSERVE_EVERY == 0 && done > 0 && !observer(done, total) {
+        if done.is_multiple_of(OBSERVE_EVERY) && done > 0 && !observer(done, total) {
             return Err(EngineError::Stopped(done));
         }
         if !pending.is_empty() {

@@ -95,7 +95,10 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     } else {
         "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     };
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+    // A handler that set its own policy (the sandboxed HTML report) keeps it.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+    }
     // Browsers must not guess content types (a JSON body rendered as HTML is an XSS).
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     // Older browsers that ignore frame-ancestors: no framing (clickjacking).

@@ -30,7 +30,11 @@ pub fn validate_json(spec: &Value, prefix: &str) -> Result<ValidSpec, Vec<FieldE
             .problems
             .into_iter()
             .map(|p| {
-                let field = if p.path.is_empty() || p.path == prefix { prefix.to_owned() } else { format!("{prefix}.{}", p.path) };
+                let field = if p.path.is_empty() || p.path == prefix {
+                    prefix.to_owned()
+                } else {
+                    format!("{prefix}.{}", p.path)
+                };
                 FieldError::new(field, p.message)
             })
             .collect()),
@@ -132,8 +136,12 @@ fn diff_into(a: &Value, b: &Value, path: String, out: &mut Vec<Change>) {
                 let p = join(&path, k);
                 match (x.get(k), y.get(k)) {
                     (Some(va), Some(vb)) => diff_into(va, vb, p, out),
-                    (Some(va), None) => out.push(Change { path: p, op: "removed", before: Some(va.clone()), after: None }),
-                    (None, Some(vb)) => out.push(Change { path: p, op: "added", before: None, after: Some(vb.clone()) }),
+                    (Some(va), None) => {
+                        out.push(Change { path: p, op: "removed", before: Some(va.clone()), after: None })
+                    }
+                    (None, Some(vb)) => {
+                        out.push(Change { path: p, op: "added", before: None, after: Some(vb.clone()) })
+                    }
                     (None, None) => {}
                 }
             }
@@ -143,8 +151,12 @@ fn diff_into(a: &Value, b: &Value, path: String, out: &mut Vec<Change>) {
                 let p = format!("{path}[{i}]");
                 match (x.get(i), y.get(i)) {
                     (Some(va), Some(vb)) => diff_into(va, vb, p, out),
-                    (Some(va), None) => out.push(Change { path: p, op: "removed", before: Some(va.clone()), after: None }),
-                    (None, Some(vb)) => out.push(Change { path: p, op: "added", before: None, after: Some(vb.clone()) }),
+                    (Some(va), None) => {
+                        out.push(Change { path: p, op: "removed", before: Some(va.clone()), after: None })
+                    }
+                    (None, Some(vb)) => {
+                        out.push(Change { path: p, op: "added", before: None, after: Some(vb.clone()) })
+                    }
                     (None, None) => {}
                 }
             }

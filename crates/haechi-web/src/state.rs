@@ -4,9 +4,9 @@ use crate::cache::AuthCache;
 use crate::settings::WebSettings;
 use haechi_db::Db;
 use haechi_db::entity::access_log;
-use metrics_exporter_prometheus::PrometheusHandle;
 use haechi_jobs::{Queue, RunEvents, RunNotice};
 use haechi_objects::Objects;
+use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 

@@ -818,9 +818,8 @@ fn validate(mut v: Validator) -> Result<Settings, ConfigErrors> {
     });
     let object_store = v.field(key::OBJECT_STORE, None, nonempty);
     let s3_endpoint = v.field(key::S3_ENDPOINT, None, nonempty);
-    let s3_region = v.field(key::S3_REGION, DEFAULT_S3_REGION.to_owned(), |raw| {
-        nonempty(raw).map(Option::unwrap_or_default)
-    });
+    let s3_region =
+        v.field(key::S3_REGION, DEFAULT_S3_REGION.to_owned(), |raw| nonempty(raw).map(Option::unwrap_or_default));
     let s3_access_key = v.field(key::S3_ACCESS_KEY, None, |raw| Ok(Some(Secret(text(raw)?))));
     let s3_secret_key = v.field(key::S3_SECRET_KEY, None, |raw| Ok(Some(Secret(text(raw)?))));
     let s3_path_style = v.field(key::S3_PATH_STYLE, false, boolean);
@@ -832,7 +831,10 @@ fn validate(mut v: Validator) -> Result<Settings, ConfigErrors> {
     let job_orphan_secs = v.field(key::JOB_ORPHAN_SECS, DEFAULT_JOB_ORPHAN_SECS, |raw| integer(raw, 2..=3600));
     let queue_name = v.field(key::QUEUE_NAME, DEFAULT_QUEUE_NAME.to_owned(), |raw| {
         let t = text(raw)?;
-        if !t.is_empty() && t.len() <= 64 && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        if !t.is_empty()
+            && t.len() <= 64
+            && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
             Ok(t)
         } else {
             Err(Problem::Unparsable { value: t, expected: "1 to 64 letters, digits, '-', '_' or '.'" })

@@ -41,10 +41,7 @@ fn reset_dir(dir: &Path) -> Result<()> {
     }
     let empty = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.next().is_none();
     if !empty && !dir.join(MARKER).exists() {
-        bail!(
-            "will not delete {}: it was not created by `haechi demo` (no {MARKER} marker)",
-            dir.display()
-        );
+        bail!("will not delete {}: it was not created by `haechi demo` (no {MARKER} marker)", dir.display());
     }
     std::fs::remove_dir_all(dir).with_context(|| format!("deleting {}", dir.display()))
 }
@@ -69,7 +66,13 @@ fn write_secret(path: &Path, text: &str) -> Result<()> {
 }
 
 /// Loads a store into the database as a new data version, printing what happened.
-pub(crate) async fn load_store(p: &Platform, store: &haechi_core::MarketStore, source: &str, synthetic: bool, note: &str) -> Result<i64> {
+pub(crate) async fn load_store(
+    p: &Platform,
+    store: &haechi_core::MarketStore,
+    source: &str,
+    synthetic: bool,
+    note: &str,
+) -> Result<i64> {
     let t = Instant::now();
     let v = haechi_jobs::market::load_store_into_db(&p.db, store, source, synthetic, note)
         .await
@@ -131,7 +134,7 @@ pub fn demo(file: Option<&Path>, opts: &DemoOptions) -> Result<()> {
         let addr = listener.local_addr().context("reading the bound address")?;
         println!();
         println!("해치 Haechi 데모 demo — ready in {:.1} s", started.elapsed().as_secs_f64());
-        println!("  포털 Portal / API: http://{addr}/");
+        println!("  주소 Address:      http://{addr}  (REST API under /api/v1; the web portal is not built yet)");
         println!("  API 문서 docs:     http://{addr}/api/docs");
         println!("  이메일 Email:      {DEMO_EMAIL}");
         match &password {
@@ -158,9 +161,8 @@ async fn ensure_demo_user(p: &Platform, dir: &Path) -> Result<Option<String>> {
     }
     let password = generate_password()?;
     let hash = haechi_web::auth::password::hash(password.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let user = p
-        .db
-        .create_user(NewUser {
+    let user =
+        p.db.create_user(NewUser {
             email: DEMO_EMAIL.into(),
             display_name: "데모 Demo".into(),
             password_hash: hash,
@@ -206,9 +208,8 @@ async fn ensure_demo_runs(p: &Platform) -> Result<()> {
                 p.db.create_scenario(user.id, nv).await?.0
             }
         };
-        let runs = p
-            .db
-            .list_runs(&haechi_db::RunQuery {
+        let runs =
+            p.db.list_runs(&haechi_db::RunQuery {
                 scenario_id: Some(scenario.id),
                 state: Some(state::SUCCEEDED.into()),
                 per_page: 1,
@@ -219,9 +220,8 @@ async fn ensure_demo_runs(p: &Platform) -> Result<()> {
             continue;
         }
         let data = p.db.data_version().await?.map_or(0, |v| v.id);
-        let run = p
-            .db
-            .create_run(NewRun {
+        let run =
+            p.db.create_run(NewRun {
                 owner_id: user.id,
                 scenario_id: scenario.id,
                 scenario_version: scenario.current_version,

@@ -136,8 +136,11 @@ async fn killed_worker_mid_run_loses_nothing_and_duplicates_nothing() {
         if runs.iter().all(|r| state::is_final(&r.state)) {
             break;
         }
-        assert!(killed_at.elapsed() < Duration::from_secs(180), "runs left unfinished after the kill: {:?}",
-            runs.iter().filter(|r| !state::is_final(&r.state)).map(|r| (r.id, r.state.clone())).collect::<Vec<_>>());
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(180),
+            "runs left unfinished after the kill: {:?}",
+            runs.iter().filter(|r| !state::is_final(&r.state)).map(|r| (r.id, r.state.clone())).collect::<Vec<_>>()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!("all {RUNS} runs final {:.1} s after the kill", killed_at.elapsed().as_secs_f64());
@@ -146,13 +149,8 @@ async fn killed_worker_mid_run_loses_nothing_and_duplicates_nothing() {
     assert_eq!(runs.len(), RUNS);
     for r in &runs {
         assert_eq!(r.state, state::SUCCEEDED, "run {} ended {} ({:?})", r.id, r.state, r.error);
-        let keys: Vec<String> = objects
-            .list(&format!("reports/{}/{}/", user.id, r.id))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|o| o.key)
-            .collect();
+        let keys: Vec<String> =
+            objects.list(&format!("reports/{}/{}/", user.id, r.id)).await.unwrap().into_iter().map(|o| o.key).collect();
         assert_eq!(keys.len(), 2, "run {}: {keys:?}", r.id);
         assert!(r.final_equity.is_some() && r.report_key.is_some());
     }

@@ -155,7 +155,10 @@ pub async fn create(
     let s = owned(&state, &p, id, false).await?;
     let version = req.version.unwrap_or(s.current_version);
     if state.db().scenario_version(s.id, version).await?.is_none() {
-        return Err(ApiError::Validation(vec![FieldError::new("version", format!("version {version} does not exist"))]));
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "version",
+            format!("version {version} does not exist"),
+        )]));
     }
     let Some(data) = state.db().data_version().await? else {
         return Err(ApiError::Conflict("no market data is loaded yet (run `haechi data load`)".into()));
@@ -176,8 +179,15 @@ pub async fn create(
     }
     metrics::counter!("haechi_runs_enqueued_total").increment(1);
     state.notify_run(p.user.id, run.id);
-    audit(&state, &client, "run_created", Some(p.user.id), Some(p.user.id), json!({"run": run.id, "scenario": s.id, "version": version}))
-        .await;
+    audit(
+        &state,
+        &client,
+        "run_created",
+        Some(p.user.id),
+        Some(p.user.id),
+        json!({"run": run.id, "scenario": s.id, "version": version}),
+    )
+    .await;
     let mut resp = (StatusCode::ACCEPTED, axum::Json(RunView::from(&run))).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/runs/{}", run.id)) {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -207,7 +217,10 @@ async fn list_runs(state: &AppState, p: &Principal, q: RunListParams) -> ApiResu
     if let Some(s) = &q.state
         && !run_state::ALL.contains(&s.as_str())
     {
-        return Err(ApiError::Validation(vec![FieldError::new("state", format!("must be one of {}", run_state::ALL.join(", ")))]));
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "state",
+            format!("must be one of {}", run_state::ALL.join(", ")),
+        )]));
     }
     let (page, per) = (page(q.page)?, per_page(q.per_page));
     let owner_id = match q.scenario_id {
@@ -324,6 +337,16 @@ pub async fn report(
         .await
         .map_err(|e| ApiError::Internal(format!("reading the report of run {id}: {e}")))?;
     let mut resp = ([(header::CONTENT_TYPE, HeaderValue::from_static(ct))], bytes).into_response();
+    if file == "report.html" {
+        // The report is self-contained (inline styles and SVG, no script). Sandboxed, it runs
+        // as an opaque origin: even a flaw in its escaping could not reach the session.
+        resp.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox",
+            ),
+        );
+    }
     if q.download == Some(true)
         && let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"run-{id}-{file}\""))
     {
@@ -381,44 +404,47 @@ const POLL: Duration = Duration::from_millis(500);
 /// run as `GET /api/v1/runs/{id}` would return it.
 #[utoipa::path(get, path = "/api/v1/runs/events", tag = "runs",
     responses((status = 200, description = "text/event-stream of `run` events", content_type = "text/event-stream")))]
-pub async fn events(State(state): State<AppState>, p: Principal) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+pub async fn events(
+    State(state): State<AppState>,
+    p: Principal,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     p.require(Permission::Simulate)?;
     let owner = p.user.id;
     let rx = state.services().events.subscribe();
     // Start a moment back so a change racing the subscription is not missed.
     let cursor = now_ms() - 1_000;
     let init = (state, rx, cursor, HashMap::<i64, (i64, String, u64)>::new(), Vec::<Event>::new());
-    let stream = futures_util::stream::unfold(init, move |(state, mut rx, mut cursor, mut seen, mut pending)| async move {
-        loop {
-            if let Some(ev) = pending.pop() {
-                return Some((Ok(ev), (state, rx, cursor, seen, pending)));
-            }
-            let wait = async {
-                loop {
-                    match rx.recv().await {
-                        Ok(n) if n.owner_id == owner => return,
-                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                            std::future::pending::<()>().await;
+    let stream =
+        futures_util::stream::unfold(init, move |(state, mut rx, mut cursor, mut seen, mut pending)| async move {
+            loop {
+                if let Some(ev) = pending.pop() {
+                    return Some((Ok(ev), (state, rx, cursor, seen, pending)));
+                }
+                let wait = async {
+                    loop {
+                        match rx.recv().await {
+                            Ok(n) if n.owner_id == owner => return,
+                            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                                std::future::pending::<()>().await;
+                            }
                         }
                     }
-                }
-            };
-            let _ = tokio::time::timeout(POLL, wait).await;
-            let Ok(changed) = state.db().runs_changed_since(owner, cursor).await else { continue };
-            for r in changed.iter() {
-                cursor = cursor.max(r.updated_at);
-                let key = (r.updated_at, r.state.clone(), (r.progress * 1000.0) as u64);
-                if seen.get(&r.id) == Some(&key) {
-                    continue;
-                }
-                seen.insert(r.id, key);
-                if let Ok(ev) = Event::default().event("run").json_data(RunView::from(r)) {
-                    pending.insert(0, ev);
+                };
+                let _ = tokio::time::timeout(POLL, wait).await;
+                let Ok(changed) = state.db().runs_changed_since(owner, cursor).await else { continue };
+                for r in changed.iter() {
+                    cursor = cursor.max(r.updated_at);
+                    let key = (r.updated_at, r.state.clone(), (r.progress * 1000.0) as u64);
+                    if seen.get(&r.id) == Some(&key) {
+                        continue;
+                    }
+                    seen.insert(r.id, key);
+                    if let Ok(ev) = Event::default().event("run").json_data(RunView::from(r)) {
+                        pending.insert(0, ev);
+                    }
                 }
             }
-        }
-    });
+        });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
-

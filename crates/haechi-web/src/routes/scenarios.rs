@@ -277,7 +277,11 @@ pub async fn import(
 /// Reads a scenario with its current document.
 #[utoipa::path(get, path = "/api/v1/scenarios/{id}", tag = "scenarios", params(("id" = i64, Path)),
     responses((status = 200, body = ScenarioView), (status = 404, body = Problem)))]
-pub async fn get(State(state): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<axum::Json<ScenarioView>> {
+pub async fn get(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<ScenarioView>> {
     p.require(Permission::Simulate)?;
     let (s, access) = readable(&state, &p, id, false).await?;
     let v = current(&state, &s).await?;
@@ -322,8 +326,15 @@ pub async fn update(
     };
     let nv = new_version(valid, p.user.id, if message.is_empty() { "edited".into() } else { message })?;
     let (s, v) = state.db().add_scenario_version(s.id, req.base_version, nv).await?;
-    audit(&state, &client, "scenario_updated", Some(p.user.id), Some(p.user.id), json!({"scenario": s.id, "version": v.version}))
-        .await;
+    audit(
+        &state,
+        &client,
+        "scenario_updated",
+        Some(p.user.id),
+        Some(p.user.id),
+        json!({"scenario": s.id, "version": v.version}),
+    )
+    .await;
     Ok(axum::Json(view(&s, Access::Owner, &v)))
 }
 
@@ -459,10 +470,8 @@ pub async fn diff(
     let to = q.to.unwrap_or(s.current_version);
     let a = state.db().scenario_version(s.id, q.from).await?.ok_or(ApiError::NotFound)?;
     let b = state.db().scenario_version(s.id, to).await?.ok_or(ApiError::NotFound)?;
-    let (va, vb): (Value, Value) = (
-        serde_json::from_str(&a.spec).unwrap_or(Value::Null),
-        serde_json::from_str(&b.spec).unwrap_or(Value::Null),
-    );
+    let (va, vb): (Value, Value) =
+        (serde_json::from_str(&a.spec).unwrap_or(Value::Null), serde_json::from_str(&b.spec).unwrap_or(Value::Null));
     Ok(axum::Json(DiffView { from: q.from, to, changes: spec::diff(&va, &vb) }))
 }
 
@@ -509,7 +518,10 @@ pub async fn export(State(state): State<AppState>, p: Principal, Path(id): Path<
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("application/toml; charset=utf-8")),
-            (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment"))),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment")),
+            ),
         ],
         text,
     )
@@ -529,7 +541,11 @@ pub struct Shares {
 /// Lists who the scenario is shared with. Owner only.
 #[utoipa::path(get, path = "/api/v1/scenarios/{id}/shares", tag = "scenarios", params(("id" = i64, Path)),
     responses((status = 200, body = Shares), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn get_shares(State(state): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<axum::Json<Shares>> {
+pub async fn get_shares(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<Shares>> {
     p.require(Permission::Simulate)?;
     let s = owned(&state, &p, id, false).await?;
     let users = state.db().scenario_shares(s.id).await?;

@@ -6,9 +6,9 @@ use haechi_jobs::{MarketCache, Queue, QueueConfig, Runner, RunnerOptions, Worker
 use haechi_objects::Objects;
 use haechi_objects::testkit::{TestObjects, TestObjectsGuard};
 use haechi_web::{RunServices, WebSettings};
-use std::sync::Arc;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct TestApp {
@@ -69,19 +69,10 @@ pub async fn spawn_full(settings: WebSettings, runner: RunnerOptions, workers: u
     let events = haechi_jobs::run_events();
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     if workers > 0 {
-        let handler = Arc::new(Runner::new(
-            test_db.db.clone(),
-            objects.clone(),
-            MarketCache::default(),
-            events.clone(),
-            runner,
-        ));
-        let opts = WorkerOptions {
-            name: "test".into(),
-            concurrency: workers,
-            max_attempts: 2,
-            ..WorkerOptions::default()
-        };
+        let handler =
+            Arc::new(Runner::new(test_db.db.clone(), objects.clone(), MarketCache::default(), events.clone(), runner));
+        let opts =
+            WorkerOptions { name: "test".into(), concurrency: workers, max_attempts: 2, ..WorkerOptions::default() };
         let q = queue.clone();
         tokio::spawn(async move {
             let _ = haechi_jobs::run_workers(&q, opts, handler, async move {

@@ -63,10 +63,18 @@ async fn a_run_goes_from_queued_to_succeeded_with_one_report_in_object_storage()
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(r.headers()["content-disposition"].to_str().unwrap().contains("attachment"));
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("sandbox") && csp.contains("style-src 'unsafe-inline'") && !csp.contains("script-src"),
+        "{csp}"
+    );
     assert!(r.text().await.unwrap().contains("<svg"));
     let keys: Vec<String> =
         app.objects.list(&format!("reports/{a_id}/{run_id}/")).await.unwrap().into_iter().map(|o| o.key).collect();
-    assert_eq!(keys, vec![format!("reports/{a_id}/{run_id}/report.html"), format!("reports/{a_id}/{run_id}/report.json")]);
+    assert_eq!(
+        keys,
+        vec![format!("reports/{a_id}/{run_id}/report.html"), format!("reports/{a_id}/{run_id}/report.json")]
+    );
 
     // Listing and filtering.
     let second = start(&a, sid).await["id"].as_i64().unwrap();
@@ -83,11 +91,17 @@ async fn a_run_goes_from_queued_to_succeeded_with_one_report_in_object_storage()
     for path in [format!("/api/v1/runs/{run_id}"), format!("/api/v1/runs/{run_id}/report")] {
         assert_eq!(b.get(&path).await.status(), StatusCode::NOT_FOUND, "{path}");
     }
-    assert_eq!(problem(b.post(&format!("/api/v1/runs/{run_id}/cancel"), json!({})).await).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        problem(b.post(&format!("/api/v1/runs/{run_id}/cancel"), json!({})).await).await.0,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(b.get_json("/api/v1/runs").await["total"], 0);
     assert_eq!(problem(b.get(&format!("/api/v1/runs/compare?ids={run_id}")).await).await.0, StatusCode::NOT_FOUND);
     // A finished run cannot be cancelled.
-    assert_eq!(problem(a.post(&format!("/api/v1/runs/{run_id}/cancel"), json!({})).await).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        problem(a.post(&format!("/api/v1/runs/{run_id}/cancel"), json!({})).await).await.0,
+        StatusCode::CONFLICT
+    );
 
     let m = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
     for name in ["haechi_runs_total", "haechi_run_wait_seconds_bucket", "haechi_run_duration_seconds_bucket"] {
@@ -138,7 +152,8 @@ async fn a_run_that_does_not_fit_the_data_fails_with_the_reason() {
 #[tokio::test]
 async fn a_running_run_can_be_cancelled() {
     // 2 ms per session: the ~640-session run takes over a second, long enough to cancel.
-    let app = spawn_sim_app(6, RunnerOptions { session_delay: Duration::from_millis(2), ..RunnerOptions::default() }).await;
+    let app =
+        spawn_sim_app(6, RunnerOptions { session_delay: Duration::from_millis(2), ..RunnerOptions::default() }).await;
     let (a, a_id) = app.user("cancel@example.com").await;
     let sid = scenario(&a, sma_spec("long")).await;
     let run_id = start(&a, sid).await["id"].as_i64().unwrap();
@@ -157,12 +172,16 @@ async fn a_running_run_can_be_cancelled() {
     let done = wait_final(&a, run_id).await;
     assert_eq!(done["state"], "cancelled", "{done}");
     assert!(done["progress"].as_f64().unwrap() < 1.0);
-    assert!(app.objects.list(&format!("reports/{a_id}/{run_id}/")).await.unwrap().is_empty(), "no report for a cancelled run");
+    assert!(
+        app.objects.list(&format!("reports/{a_id}/{run_id}/")).await.unwrap().is_empty(),
+        "no report for a cancelled run"
+    );
 }
 
 #[tokio::test]
 async fn live_events_follow_the_owners_runs() {
-    let app = spawn_sim_app(6, RunnerOptions { session_delay: Duration::from_micros(300), ..RunnerOptions::default() }).await;
+    let app =
+        spawn_sim_app(6, RunnerOptions { session_delay: Duration::from_micros(300), ..RunnerOptions::default() }).await;
     let (a, _) = app.user("sse@example.com").await;
     let (b, _) = app.user("sse-other@example.com").await;
     let sid = scenario(&a, sma_spec("watched")).await;

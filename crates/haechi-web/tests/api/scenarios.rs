@@ -38,7 +38,8 @@ async fn crud_versions_diff_restore_and_bin() {
     // Edit twice: each save is a new immutable version.
     let mut spec = sma_spec("SMA 교차 v2");
     spec["strategy"]["slow"] = json!(30);
-    let r = a.put(&format!("/api/v1/scenarios/{id}"), json!({"spec": spec, "message": "slower", "base_version": 1})).await;
+    let r =
+        a.put(&format!("/api/v1/scenarios/{id}"), json!({"spec": spec, "message": "slower", "base_version": 1})).await;
     assert_eq!(r.status(), StatusCode::OK);
     let v2: Value = r.json().await.unwrap();
     assert_eq!((v2["current_version"].as_i64(), v2["name"].as_str()), (Some(2), Some("SMA 교차 v2")));
@@ -214,7 +215,9 @@ async fn scenarios_are_private_until_shared_read_only() {
     assert_eq!(b.get_json("/api/v1/scenarios").await["total"], 0);
 
     // Share with Bob by email; unknown emails are named by index and change nothing.
-    let r = a.put(&format!("/api/v1/scenarios/{id}/shares"), json!({"emails": ["bob@example.com", "nobody@example.com"]})).await;
+    let r = a
+        .put(&format!("/api/v1/scenarios/{id}/shares"), json!({"emails": ["bob@example.com", "nobody@example.com"]}))
+        .await;
     let (status, body) = problem(r).await;
     assert_eq!((status, body["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("emails[1]")));
     assert_eq!(b.get(&format!("/api/v1/scenarios/{id}")).await.status(), StatusCode::NOT_FOUND);
@@ -230,7 +233,10 @@ async fn scenarios_are_private_until_shared_read_only() {
     let r = b.put(&format!("/api/v1/scenarios/{id}"), json!({"spec": sma_spec("mine now")})).await;
     assert_eq!(problem(r).await.0, StatusCode::FORBIDDEN);
     assert_eq!(problem(b.delete(&format!("/api/v1/scenarios/{id}")).await).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(problem(b.post(&format!("/api/v1/scenarios/{id}/runs"), json!({})).await).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        problem(b.post(&format!("/api/v1/scenarios/{id}/runs"), json!({})).await).await.0,
+        StatusCode::FORBIDDEN
+    );
     let r = b.post(&format!("/api/v1/scenarios/{id}/duplicate"), json!({})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(r.json::<Value>().await.unwrap()["access"], "owner");
@@ -254,10 +260,7 @@ async fn api_tokens_need_the_trade_scope_to_change_scenarios() {
     let mut tokens = Vec::new();
     for scopes in [json!(["read"]), json!(["read", "trade"])] {
         let r = a
-            .post(
-                "/api/v1/me/tokens",
-                json!({"name": "t", "scopes": scopes, "password": crate::helpers::PASSWORD}),
-            )
+            .post("/api/v1/me/tokens", json!({"name": "t", "scopes": scopes, "password": crate::helpers::PASSWORD}))
             .await;
         assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
         tokens.push(r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned());
