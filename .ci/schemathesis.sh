@@ -2,7 +2,9 @@
 # Property-based API check: schemathesis (PyPI) generates requests from /api/openapi.json and
 # fails if any answer is a 5xx or the connection breaks. Runs the debug `haechi` binary on a
 # throw-away SQLite database with a small market loaded, authenticated with an all-scopes
-# admin token. The SSE stream is left out: it never ends, by design.
+# admin token. Left out: the SSE stream (it never ends, by design), and revoking tokens and
+# changing the password or requiring MFA for admins, which would lock this run's own
+# credentials out halfway (the HTTP tests cover those).
 # Usage: bash .ci/schemathesis.sh   (after `cargo build --bin haechi`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +39,9 @@ echo "schemathesis against $base (5xx or broken connections fail the run)"
 status=0
 "$venv/bin/schemathesis" run "$base/api/openapi.json" --checks not_a_server_error \
   --header "Authorization: Bearer $token" --max-examples 40 --request-timeout 10 \
-  --generation-deterministic --exclude-path /api/v1/runs/events || status=$?
+  --generation-deterministic --exclude-path /api/v1/runs/events \
+  --exclude-operation-id revoke_token --exclude-operation-id change_password \
+  --exclude-operation-id set_role_mfa || status=$?
 if [ $status -ne 0 ]; then
   echo "--- server log (last 40 lines)"; tail -40 "$work/serve.log"
 fi

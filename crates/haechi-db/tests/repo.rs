@@ -143,3 +143,76 @@ async fn readiness_ping_works() {
     t.db.ping().await.unwrap();
     t.db.migrate().await.unwrap(); // idempotent
 }
+
+async fn scenario_and_run(t: &TestDb) -> (i64, haechi_db::Run) {
+    let u = t.db.create_user(new_user("runs@example.com")).await.unwrap();
+    let (s, _) =
+        t.db.create_scenario(
+            u.id,
+            haechi_db::NewVersion {
+                name: "s".into(),
+                description: None,
+                strategy: "buy_and_hold".into(),
+                spec: "{}".into(),
+                author_id: u.id,
+                message: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let run =
+        t.db.create_run(haechi_db::NewRun { owner_id: u.id, scenario_id: s.id, scenario_version: 1, data_version: 1 })
+            .await
+            .unwrap();
+    (u.id, run)
+}
+
+/// The exactly-once rule: a run taken over by a second attempt can only be finished by it.
+#[tokio::test]
+async fn a_superseded_attempt_can_neither_progress_nor_finish_a_run() {
+    use haechi_db::{Claim, Heartbeat, RunSummary, state};
+    let t = TestDb::new().await.unwrap();
+    let (_, run) = scenario_and_run(&t).await;
+    let Claim::Claimed(first) = t.db.claim_run(run.id, "lease-a").await.unwrap() else { panic!("not claimed") };
+    assert_eq!((first.state.as_str(), first.attempts), (state::RUNNING, 1));
+    assert_eq!(t.db.run_progress(run.id, "lease-a", 0.5, "simulating").await.unwrap(), Heartbeat::Continue);
+    // The queue hands the job to another worker (the first one looked dead).
+    let Claim::Claimed(second) = t.db.claim_run(run.id, "lease-b").await.unwrap() else { panic!("not taken over") };
+    assert_eq!(second.attempts, 2);
+    assert_eq!(t.db.run_progress(run.id, "lease-a", 0.9, "simulating").await.unwrap(), Heartbeat::LeaseLost);
+    let summary = RunSummary { report_key: "reports/x/".into(), final_equity: 7, ..RunSummary::default() };
+    assert!(!t.db.finish_run(run.id, "lease-a", summary.clone()).await.unwrap(), "the old attempt cannot finish");
+    assert!(!t.db.end_run(run.id, Some("lease-a"), state::FAILED, "late").await.unwrap());
+    assert!(t.db.finish_run(run.id, "lease-b", summary.clone()).await.unwrap());
+    assert!(!t.db.finish_run(run.id, "lease-b", summary).await.unwrap(), "finishing twice changes nothing");
+    let done = t.db.run_by_id(run.id).await.unwrap().unwrap();
+    assert_eq!((done.state.as_str(), done.final_equity, done.progress), (state::SUCCEEDED, Some(7), 1.0));
+    // A finished run is never claimed again.
+    assert_eq!(t.db.claim_run(run.id, "lease-c").await.unwrap(), Claim::Finished);
+}
+
+#[tokio::test]
+async fn cancelling_ends_a_queued_run_at_once_and_a_running_one_at_its_next_heartbeat() {
+    use haechi_db::{Claim, Heartbeat, state};
+    let t = TestDb::new().await.unwrap();
+    let (_, queued) = scenario_and_run(&t).await;
+    let after = t.db.request_cancel(queued.id).await.unwrap().unwrap();
+    assert_eq!((after.state.as_str(), after.cancel_requested), (state::CANCELLED, true));
+    assert_eq!(t.db.claim_run(queued.id, "l").await.unwrap(), Claim::Finished, "a cancelled run never starts");
+
+    let running =
+        t.db.create_run(haechi_db::NewRun {
+            owner_id: queued.owner_id,
+            scenario_id: queued.scenario_id,
+            scenario_version: 1,
+            data_version: 1,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(t.db.claim_run(running.id, "l").await.unwrap(), Claim::Claimed(_)));
+    let after = t.db.request_cancel(running.id).await.unwrap().unwrap();
+    assert_eq!((after.state.as_str(), after.cancel_requested), (state::RUNNING, true));
+    assert_eq!(t.db.run_progress(running.id, "l", 0.3, "simulating").await.unwrap(), Heartbeat::CancelRequested);
+    assert!(t.db.end_run(running.id, Some("l"), state::CANCELLED, "cancelled by the owner").await.unwrap());
+    assert_eq!(t.db.count_runs_in_state(state::CANCELLED).await.unwrap(), 2);
+}

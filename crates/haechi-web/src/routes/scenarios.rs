@@ -254,7 +254,7 @@ async fn store_new(
 /// Creates a scenario from a TOML file (the body, `Content-Type: application/toml`).
 /// Syntax errors name `scenario.toml:line:column`.
 #[utoipa::path(post, path = "/api/v1/scenarios/import", tag = "scenarios",
-    request_body(content = String, content_type = "application/toml"),
+    request_body(content((String = "application/toml"), (String = "text/plain"))),
     responses((status = 201, body = ScenarioView), (status = 422, body = Problem)))]
 pub async fn import(
     State(state): State<AppState>,
