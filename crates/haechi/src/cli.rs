@@ -84,16 +84,10 @@ enum DataCommand {
 #[derive(Debug, Args)]
 struct LoadArgs {
     /// A CSV folder to import instead of generating a synthetic market.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["seed", "tickers", "from", "to"])]
     csv: Option<PathBuf>,
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    #[arg(long, default_value_t = 200)]
-    tickers: usize,
-    #[arg(long, default_value = "2015-01-01")]
-    from: NaiveDate,
-    #[arg(long, default_value = "2024-12-31")]
-    to: NaiveDate,
+    #[command(flatten)]
+    market: MarketArgs,
 }
 
 #[derive(Debug, Args)]
@@ -106,9 +100,10 @@ struct WorkerArgs {
     metrics_addr: Option<std::net::SocketAddr>,
 }
 
+/// What synthetic market to generate.
 #[derive(Debug, Args)]
-struct SynthArgs {
-    /// Random seed: the same seed always gives the same files.
+struct MarketArgs {
+    /// Random seed: the same seed always gives the same market.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Number of tickers.
@@ -120,6 +115,18 @@ struct SynthArgs {
     /// Last calendar day (YYYY-MM-DD).
     #[arg(long, default_value = "2024-12-31")]
     to: NaiveDate,
+}
+
+impl MarketArgs {
+    fn config(&self) -> SynthConfig {
+        SynthConfig { seed: self.seed, tickers: self.tickers, from: self.from, to: self.to }
+    }
+}
+
+#[derive(Debug, Args)]
+struct SynthArgs {
+    #[command(flatten)]
+    market: MarketArgs,
     /// Output directory (created if missing).
     #[arg(long)]
     out: PathBuf,
@@ -185,11 +192,9 @@ pub fn main() -> ExitCode {
             &crate::demo::DemoOptions { dir: args.dir, reset: args.reset, no_serve: args.no_serve },
         ),
         Command::Data { command: DataCommand::Synth(args) } => synth_cmd(&args),
-        Command::Data { command: DataCommand::Load(args) } => crate::demo::data_load(
-            cli.config.as_deref(),
-            args.csv.as_deref(),
-            SynthConfig { seed: args.seed, tickers: args.tickers, from: args.from, to: args.to },
-        ),
+        Command::Data { command: DataCommand::Load(args) } => {
+            crate::demo::data_load(cli.config.as_deref(), args.csv.as_deref(), args.market.config())
+        }
         Command::Worker(args) => crate::server::worker(cli.config.as_deref(), args.concurrency, args.metrics_addr),
         Command::Simulate(args) => simulate_cmd(&args),
         Command::Serve => crate::server::serve(cli.config.as_deref()),
@@ -215,7 +220,7 @@ pub fn main() -> ExitCode {
 }
 
 fn synth_cmd(args: &SynthArgs) -> Result<()> {
-    let cfg = SynthConfig { seed: args.seed, tickers: args.tickers, from: args.from, to: args.to };
+    let cfg = args.market.config();
     let store = synth::generate(&cfg).map_err(|e| InvalidInput(format!("{e}\n")))?;
     synth::write_dir(&store, &cfg, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
     println!(

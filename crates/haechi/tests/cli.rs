@@ -229,3 +229,30 @@ fn user_create_migrate_and_config_check() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("session_idle_minutes") && err.contains("login_max_failures"), "{err}");
 }
+
+#[test]
+fn data_load_puts_a_csv_market_into_the_database_as_a_new_version() {
+    let data = tempfile::tempdir().unwrap();
+    let load = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_haechi"))
+            .args(["data", "load"])
+            .args(args)
+            .env("HAECHI_DATA_DIR", data.path())
+            .env_remove("HAECHI_DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let csv = market().join("market");
+    let o = load(&["--csv", csv.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("40 instruments") && out.contains("data version 1"), "{out}");
+    // Loading again is idempotent for the bars and bumps the version.
+    let o = load(&["--csv", csv.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("data version 2"));
+    let o = load(&["--csv", "/no/such/market"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/no/such/market"), "{err}");
+    assert!(data.path().join("haechi.db").exists(), "the data folder holds the database");
+}

@@ -112,12 +112,18 @@ async fn current(state: &AppState, s: &Scenario) -> ApiResult<ScenarioVersion> {
         .ok_or_else(|| ApiError::Internal(format!("scenario {} lost version {}", s.id, s.current_version)))
 }
 
-fn check_message(m: Option<&str>, errs: &mut Vec<FieldError>) -> String {
-    let m = m.unwrap_or("").trim();
-    if m.chars().count() > MAX_MESSAGE {
+/// The validated document and version message, or every problem with both at once.
+fn validated(doc: &Value, message: Option<&str>) -> ApiResult<(ValidSpec, String)> {
+    let message = message.unwrap_or("").trim().to_owned();
+    let mut errs = match spec::validate_json(doc, "spec") {
+        Ok(valid) if message.chars().count() <= MAX_MESSAGE => return Ok((valid, message)),
+        Ok(_) => Vec::new(),
+        Err(e) => e,
+    };
+    if message.chars().count() > MAX_MESSAGE {
         errs.push(FieldError::new("message", format!("must be at most {MAX_MESSAGE} characters")));
     }
-    m.to_owned()
+    Err(ApiError::Validation(errs))
 }
 
 fn new_version(v: ValidSpec, author_id: i64, message: String) -> Result<NewVersion, ApiError> {
@@ -224,17 +230,7 @@ pub async fn create(
     ApiJson(req): ApiJson<ScenarioCreate>,
 ) -> ApiResult<Response> {
     p.require(Permission::Simulate)?;
-    let mut errs = Vec::new();
-    let message = check_message(req.message.as_deref(), &mut errs);
-    let valid = spec::validate_json(&req.spec, "spec");
-    let valid = match valid {
-        Ok(v) if errs.is_empty() => v,
-        Ok(_) => return Err(ApiError::Validation(errs)),
-        Err(mut e) => {
-            e.extend(errs);
-            return Err(ApiError::Validation(e));
-        }
-    };
+    let (valid, message) = validated(&req.spec, req.message.as_deref())?;
     store_new(&state, &client, &p, valid, if message.is_empty() { "created".into() } else { message }).await
 }
 
@@ -314,16 +310,7 @@ pub async fn update(
 ) -> ApiResult<axum::Json<ScenarioView>> {
     p.require(Permission::Simulate)?;
     let s = owned(&state, &p, id, false).await?;
-    let mut errs = Vec::new();
-    let message = check_message(req.message.as_deref(), &mut errs);
-    let valid = match spec::validate_json(&req.spec, "spec") {
-        Ok(v) if errs.is_empty() => v,
-        Ok(_) => return Err(ApiError::Validation(errs)),
-        Err(mut e) => {
-            e.extend(errs);
-            return Err(ApiError::Validation(e));
-        }
-    };
+    let (valid, message) = validated(&req.spec, req.message.as_deref())?;
     let nv = new_version(valid, p.user.id, if message.is_empty() { "edited".into() } else { message })?;
     let (s, v) = state.db().add_scenario_version(s.id, req.base_version, nv).await?;
     audit(
