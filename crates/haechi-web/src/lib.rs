@@ -141,6 +141,8 @@ pub fn build(db: Db, settings: WebSettings, services: RunServices) -> Router {
     let (router, spec) = api();
     router
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", spec))
+        // Until the portal exists, the site's root leads to the API documentation.
+        .route("/", axum::routing::get(|| async { axum::response::Redirect::to("/api/docs/") }))
         .fallback(|| async { error::ApiError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))
         // A bug must cost one request a 500, not the connection (inside `observe`, so the
