@@ -94,6 +94,28 @@ fn shared_condition(viewer_id: i64, analyst: bool) -> Condition {
     Condition::all().add(scenario::Column::OwnerId.ne(viewer_id)).add(c)
 }
 
+async fn insert_version(
+    c: &impl sea_orm::ConnectionTrait,
+    scenario_id: i64,
+    version: i32,
+    spec: String,
+    author_id: i64,
+    message: String,
+    at: i64,
+) -> Result<ScenarioVersion, DbError> {
+    Ok(scenario_version::ActiveModel {
+        scenario_id: Set(scenario_id),
+        version: Set(version),
+        spec: Set(spec),
+        author_id: Set(author_id),
+        message: Set(message),
+        created_at: Set(at),
+        ..Default::default()
+    }
+    .insert(c)
+    .await?)
+}
+
 impl Db {
     /// Creates a scenario with its first version.
     ///
@@ -116,17 +138,7 @@ impl Db {
         }
         .insert(&tx)
         .await?;
-        let ver = scenario_version::ActiveModel {
-            scenario_id: Set(s.id),
-            version: Set(1),
-            spec: Set(v.spec),
-            author_id: Set(v.author_id),
-            message: Set(v.message),
-            created_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&tx)
-        .await?;
+        let ver = insert_version(&tx, s.id, 1, v.spec, v.author_id, v.message, now).await?;
         tx.commit().await?;
         Ok((s, ver))
     }
@@ -238,17 +250,7 @@ impl Db {
         if res.rows_affected != 1 {
             return Err(DbError::Conflict("a newer version of this scenario"));
         }
-        let ver = scenario_version::ActiveModel {
-            scenario_id: Set(scenario_id),
-            version: Set(next),
-            spec: Set(v.spec),
-            author_id: Set(v.author_id),
-            message: Set(v.message),
-            created_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&tx)
-        .await?;
+        let ver = insert_version(&tx, scenario_id, next, v.spec, v.author_id, v.message, now).await?;
         let s = scenario::Entity::find_by_id(scenario_id).one(&tx).await?.ok_or(DbError::NotFound("scenario"))?;
         tx.commit().await?;
         Ok((s, ver))

@@ -324,7 +324,7 @@ impl Settings {
     /// Moves the data folder, and the embedded database with it unless one was configured.
     pub fn set_data_dir(&mut self, dir: PathBuf) {
         if !self.origins.contains_key(key::DATABASE_URL) {
-            self.database_url = format!("sqlite://{}/haechi.db", dir.display());
+            self.database_url = embedded_database_url(&dir);
         }
         self.data_dir = dir;
     }
@@ -884,11 +884,8 @@ fn validate(mut v: Validator) -> Result<Settings, ConfigErrors> {
         return Err(ConfigErrors(v.errors));
     }
     // The embedded database lives in the data folder unless placed elsewhere explicitly.
-    let database_url = if v.origins.contains_key(key::DATABASE_URL) {
-        database_url
-    } else {
-        format!("sqlite://{}/haechi.db", data_dir.display())
-    };
+    let database_url =
+        if v.origins.contains_key(key::DATABASE_URL) { database_url } else { embedded_database_url(&data_dir) };
     Ok(Settings {
         database_url,
         addr,
@@ -919,6 +916,11 @@ fn validate(mut v: Validator) -> Result<Settings, ConfigErrors> {
         job_orphan_secs: job_orphan_secs.unwrap_or(DEFAULT_JOB_ORPHAN_SECS),
         origins: v.origins,
     })
+}
+
+/// The SQLite database inside a data folder.
+fn embedded_database_url(data_dir: &Path) -> String {
+    format!("sqlite://{}/haechi.db", data_dir.display())
 }
 
 fn wrong_type(expected: &'static str, found: &RawValue) -> Problem {
