@@ -10,6 +10,7 @@
 //! # Ok(()) }
 //! ```
 
+mod collection;
 pub mod entity;
 mod market;
 mod migration;
@@ -18,6 +19,7 @@ mod runs;
 mod scenarios;
 pub mod testkit;
 
+pub use collection::*;
 pub use market::*;
 pub use migration::Migrator;
 pub use repo::*;

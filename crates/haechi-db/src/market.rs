@@ -144,7 +144,7 @@ impl Db {
     }
 }
 
-async fn upsert_bar_chunk(c: &impl ConnectionTrait, chunk: &[BarRow]) -> Result<(), DbError> {
+pub(crate) async fn upsert_bar_chunk(c: &impl ConnectionTrait, chunk: &[BarRow]) -> Result<(), DbError> {
     daily_bar::Entity::insert_many(chunk.iter().map(|r| daily_bar::ActiveModel {
         ticker: Set(r.ticker.clone()),
         day: Set(r.day),

@@ -35,6 +35,13 @@ enum Command {
     },
     /// Run one scenario file over a market data directory and report.
     Simulate(SimulateArgs),
+    /// Market data collection from the KIS Open API (or `haechi kis-fake`), and CSV import.
+    Etl {
+        #[command(subcommand)]
+        command: EtlCommand,
+    },
+    /// A fake KIS Open API server over a synthetic market, for demos and trying the ETL.
+    KisFake(crate::etl::FakeArgs),
     /// Serve the REST API (and, later, the portal), with in-process workers on the embedded queue.
     Serve,
     /// Run simulation jobs from the queue (Redis in production) until SIGTERM.
@@ -51,6 +58,39 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum EtlCommand {
+    /// Stock information (name, market, sector) into `instruments` (KIS real environment).
+    Instruments {
+        #[command(flatten)]
+        tickers: crate::etl::TickerArgs,
+    },
+    /// Daily bars: only the days not yet collected; safe to rerun or to resume after a crash.
+    Bars {
+        #[command(flatten)]
+        tickers: crate::etl::TickerArgs,
+        /// First day (YYYY-MM-DD).
+        #[arg(long)]
+        from: NaiveDate,
+        /// Last day (default: the last closed session).
+        #[arg(long)]
+        to: Option<NaiveDate>,
+        /// Tickers fetched at once; the rate limit sets the pace.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// Annual and quarterly statements and ratios into `financials` (KIS real environment).
+    Financials {
+        #[command(flatten)]
+        tickers: crate::etl::TickerArgs,
+    },
+    /// Import a CSV folder (the layout `data synth` writes) as a new data version, with a
+    /// data-quality report.
+    ImportCsv { dir: PathBuf },
+    /// The last 20 ETL runs.
+    Runs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,7 +142,7 @@ struct WorkerArgs {
 
 /// What synthetic market to generate.
 #[derive(Debug, Args)]
-struct MarketArgs {
+pub(crate) struct MarketArgs {
     /// Random seed: the same seed always gives the same market.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -118,7 +158,7 @@ struct MarketArgs {
 }
 
 impl MarketArgs {
-    fn config(&self) -> SynthConfig {
+    pub(crate) fn config(&self) -> SynthConfig {
         SynthConfig { seed: self.seed, tickers: self.tickers, from: self.from, to: self.to }
     }
 }
@@ -184,6 +224,15 @@ impl std::fmt::Display for InvalidInput {
 }
 impl std::error::Error for InvalidInput {}
 
+/// An error the user can fix, reported with exit status 2.
+pub(crate) fn invalid(message: String) -> anyhow::Error {
+    let mut m = message;
+    if !m.ends_with('\n') {
+        m.push('\n');
+    }
+    anyhow::Error::new(InvalidInput(m))
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -197,6 +246,16 @@ pub fn main() -> ExitCode {
         }
         Command::Worker(args) => crate::server::worker(cli.config.as_deref(), args.concurrency, args.metrics_addr),
         Command::Simulate(args) => simulate_cmd(&args),
+        Command::Etl { command } => match command {
+            EtlCommand::Instruments { tickers } => crate::etl::instruments(cli.config.as_deref(), &tickers),
+            EtlCommand::Bars { tickers, from, to, concurrency } => {
+                crate::etl::bars(cli.config.as_deref(), &tickers, from, to, concurrency)
+            }
+            EtlCommand::Financials { tickers } => crate::etl::financials(cli.config.as_deref(), &tickers),
+            EtlCommand::ImportCsv { dir } => crate::etl::import_csv(cli.config.as_deref(), &dir),
+            EtlCommand::Runs => crate::etl::runs(cli.config.as_deref()),
+        },
+        Command::KisFake(args) => crate::etl::kis_fake(&args),
         Command::Serve => crate::server::serve(cli.config.as_deref()),
         Command::Migrate => crate::server::migrate(cli.config.as_deref()),
         Command::Config { command: ConfigCommand::Check } => crate::server::config_check(cli.config.as_deref()),

@@ -700,6 +700,12 @@ fn read_env(env: &BTreeMap<String, String>, raw: &mut BTreeMap<&'static str, Raw
 }
 
 /// Reads a secret file, refusing one that other users could read or replace.
+/// Reads a secret from a file held to the same rules as `HAECHI_<KEY>_FILE` (mode 0600 or
+/// stricter, one trailing newline dropped), for secrets read outside [`Settings`].
+pub(crate) fn read_secret(path: &Path) -> Result<String, String> {
+    read_secret_file(path).map_err(|p| p.to_string())
+}
+
 fn read_secret_file(path: &Path) -> Result<String, Problem> {
     let unreadable = |error| Problem::Unreadable { path: path.to_owned(), error };
     let file = std::fs::File::open(path).map_err(unreadable)?;

@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod demo;
+mod etl;
 mod server;
 
 use std::process::ExitCode;

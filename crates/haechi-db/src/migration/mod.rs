@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_accounts;
 mod m20261127_000002_scenarios_runs;
+mod m20261127_000003_collection;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -12,6 +13,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_accounts::Migration), Box::new(m20261127_000002_scenarios_runs::Migration)]
+        vec![
+            Box::new(m20261127_000001_accounts::Migration),
+            Box::new(m20261127_000002_scenarios_runs::Migration),
+            Box::new(m20261127_000003_collection::Migration),
+        ]
     }
 }
