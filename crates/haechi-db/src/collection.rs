@@ -67,9 +67,9 @@ impl Db {
             lease_until: Set(0),
             updated_at: Set(now),
         })
-        .on_conflict(OnConflict::column(kis_token::Column::Key).do_nothing().to_owned())
         .exec_without_returning(self.connection())
-        .await?;
+        .await
+        .or_else(|e| if crate::repo::is_unique_violation(&e) { Ok(0) } else { Err(e) })?;
         let res = kis_token::Entity::update_many()
             .col_expr(kis_token::Column::LeaseHolder, Expr::value(holder))
             .col_expr(kis_token::Column::LeaseUntil, Expr::value(until))
@@ -368,11 +368,9 @@ impl Db {
             started_at: Set(now),
             finished_at: Set(None),
         })
-        .on_conflict(
-            OnConflict::columns([schedule_claim::Column::Name, schedule_claim::Column::Day]).do_nothing().to_owned(),
-        )
         .exec_without_returning(self.connection())
-        .await?;
+        .await
+        .or_else(|e| if crate::repo::is_unique_violation(&e) { Ok(0) } else { Err(e) })?;
         if inserted == 1 {
             return Ok(true);
         }

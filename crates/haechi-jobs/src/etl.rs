@@ -176,7 +176,10 @@ pub struct EtlSummary {
     pub tickers: usize,
     /// Tickers finished by an earlier, interrupted attempt of this run.
     pub skipped_done: usize,
+    /// Requests made by this attempt (a resumed run also counts earlier attempts in `etl_runs`).
     pub requests: i64,
+    /// Seconds spent fetching and storing, before the quality report.
+    pub fetch_secs: f64,
     pub rows_upserted: i64,
     pub failed: Vec<(String, String)>,
     pub findings: usize,
@@ -294,8 +297,9 @@ impl Etl {
             queue: Mutex::new(todo.into_iter().rev().collect()),
             done: Mutex::new(done.clone()),
             failed: Mutex::new(Vec::new()),
-            requests: AtomicI64::new(run.requests),
-            rows: AtomicI64::new(run.rows_upserted),
+            base: (run.requests, run.rows_upserted),
+            requests: AtomicI64::new(0),
+            rows: AtomicI64::new(0),
             lost: std::sync::atomic::AtomicBool::new(false),
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -351,19 +355,29 @@ impl Etl {
                 }
             }
         }
+        let fetch_secs = started.elapsed().as_secs_f64();
         let _ = stop_tx.send(true);
         let _ = heart.await;
         progress.finish();
         if shared.lost.load(Ordering::Relaxed) {
             return Err(EtlError::LostOwnership);
         }
-        let requests = shared.requests.load(Ordering::Relaxed);
-        let rows = shared.rows.load(Ordering::Relaxed);
+        let (requests, rows) = (shared.requests.load(Ordering::Relaxed), shared.rows.load(Ordering::Relaxed));
+        let (total_requests, total_rows) = shared.totals();
         let failed = shared.failed.lock().map(|f| f.clone()).unwrap_or_default();
         if let Some(e) = fatal {
             let _ = self
                 .db
-                .finish_etl_run(run.id, &self.owner, etl_state::FAILED, requests, rows, 0, None, Some(&e.to_string()))
+                .finish_etl_run(
+                    run.id,
+                    &self.owner,
+                    etl_state::FAILED,
+                    total_requests,
+                    total_rows,
+                    0,
+                    None,
+                    Some(&e.to_string()),
+                )
                 .await;
             return Err(e);
         }
@@ -411,6 +425,7 @@ impl Etl {
             tickers: tickers.len(),
             skipped_done: done.len(),
             requests,
+            fetch_secs,
             rows_upserted: rows,
             failed,
             findings,
@@ -458,7 +473,7 @@ impl Etl {
         if let Some((lo, hi)) = lower {
             let top = known.map_or(hi, |(_, last)| last);
             let mut pager = self.client.history(ticker, lo, hi);
-            loop {
+            while pager.remaining().is_some() {
                 let page = pager.next_page().await;
                 shared.requests.fetch_add(1, Ordering::Relaxed);
                 let Some(page) = page? else { break };
@@ -481,7 +496,7 @@ impl Etl {
         {
             let mut pager = self.client.history(ticker, lo, to);
             let mut pages = Vec::new();
-            loop {
+            while pager.remaining().is_some() {
                 let page = pager.next_page().await;
                 shared.requests.fetch_add(1, Ordering::Relaxed);
                 let Some(page) = page? else { break };
@@ -621,12 +636,20 @@ struct Shared {
     queue: Mutex<Vec<String>>,
     done: Mutex<BTreeSet<String>>,
     failed: Mutex<Vec<(String, String)>>,
+    /// Requests and rows of earlier attempts of a resumed run.
+    base: (i64, i64),
+    /// This attempt's.
     requests: AtomicI64,
     rows: AtomicI64,
     lost: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
+    /// Requests and rows of the whole run, every attempt.
+    fn totals(&self) -> (i64, i64) {
+        (self.base.0 + self.requests.load(Ordering::Relaxed), self.base.1 + self.rows.load(Ordering::Relaxed))
+    }
+
     fn checkpoint(&self) -> String {
         self.done.lock().map(|d| serde_json::to_string(&*d).unwrap_or_default()).unwrap_or_default()
     }

@@ -156,14 +156,15 @@ impl EtlProgress for Bar {
 }
 
 fn print_summary(what: &str, s: &EtlSummary) {
-    let rate = if s.elapsed_secs > 0.0 { s.requests as f64 / s.elapsed_secs } else { 0.0 };
+    let secs = if s.fetch_secs > 0.0 { s.fetch_secs } else { s.elapsed_secs };
+    let rate = if secs > 0.0 { s.requests as f64 / secs } else { 0.0 };
     println!(
         "{what}: run {} — {} tickers{}, {} requests in {:.1} s ({rate:.1}/s), {} rows upserted, {} quality findings{}",
         s.run_id,
         s.tickers,
         if s.resumed { format!(" (resumed; {} already done)", s.skipped_done) } else { String::new() },
         s.requests,
-        s.elapsed_secs,
+        secs,
         s.rows_upserted,
         s.findings,
         s.report_key.as_ref().map_or(String::new(), |k| format!(", report {k}")),
