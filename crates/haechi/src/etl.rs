@@ -321,3 +321,41 @@ pub(crate) fn kis_fake(args: &FakeArgs) -> Result<()> {
         Ok(())
     })
 }
+
+/// Starts the daily KIS collection in this process when KIS is configured. Every `serve` and
+/// `worker` process runs it; the schedule claim in the database makes exactly one of them
+/// collect each trading day. `HAECHI_KIS_DAILY_AT` (`HH:MM`, KST, default 16:30) sets the time.
+pub(crate) async fn spawn_daily(
+    settings: &Settings,
+    p: &Platform,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<Vec<NaiveDate>>>> {
+    if kis_config()?.is_none() {
+        return Ok(None);
+    }
+    let mut sched = haechi_jobs::schedule::DailySchedule::kis_daily();
+    if let Ok(at) = std::env::var("HAECHI_KIS_DAILY_AT")
+        && !at.trim().is_empty()
+    {
+        sched.at_kst = chrono::NaiveTime::parse_from_str(at.trim(), "%H:%M")
+            .map_err(|_| anyhow!("HAECHI_KIS_DAILY_AT: {at:?} is not HH:MM"))?;
+    }
+    let etl = Arc::new(open_etl(settings, p, 8).await?);
+    let db = p.db.clone();
+    tracing::info!(at_kst = %sched.at_kst, "daily KIS collection scheduled");
+    Ok(Some(tokio::spawn(async move {
+        haechi_jobs::schedule::run_daily(db, sched, move |_day| haechi_jobs::schedule::daily_bars(etl.clone()), stop)
+            .await
+    })))
+}
+
+/// Lets an idle daily loop exit; a collection in progress is abandoned rather than awaited (it
+/// resumes from its checkpoint in whichever process claims the day next).
+pub(crate) async fn stop_daily(task: Option<tokio::task::JoinHandle<Vec<NaiveDate>>>) {
+    if let Some(mut t) = task
+        && tokio::time::timeout(Duration::from_secs(2), &mut t).await.is_err()
+    {
+        t.abort();
+        tracing::warn!("daily KIS collection interrupted by shutdown; it resumes from its checkpoint");
+    }
+}

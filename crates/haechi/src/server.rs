@@ -152,6 +152,7 @@ pub(crate) async fn serve_platform(
     workers: u32,
 ) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let daily = crate::etl::spawn_daily(settings, &p, stop_rx.clone()).await?;
     let worker_task = spawn_workers(&p, settings, workers, stop_rx);
     let gauge = tokio::spawn(queue_gauge(p.queue.clone()));
     let app = haechi_web::build(p.db.clone(), web_settings(settings), run_services(&p));
@@ -161,6 +162,7 @@ pub(crate) async fn serve_platform(
     if let Some(t) = worker_task {
         let _ = t.await;
     }
+    crate::etl::stop_daily(daily).await;
     tracing::info!("shut down cleanly");
     p.db.close().await.context("closing the database")?;
     Ok(())
@@ -212,11 +214,15 @@ pub fn worker(file: Option<&Path>, concurrency: u32, metrics_addr: Option<std::n
                 let _ = axum::serve(listener, app).await;
             });
         }
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let daily = crate::etl::spawn_daily(&settings, &p, stop_rx).await?;
         let opts = worker_options(&settings, concurrency);
         tracing::info!(name = %opts.name, concurrency, queue = if settings.redis_url.is_some() { "redis" } else { "sqlite" }, "haechi worker started");
         haechi_jobs::run_workers(&p.queue, opts, Arc::new(runner(&p, &settings)), shutdown_signal())
             .await
             .context("running workers")?;
+        let _ = stop_tx.send(true);
+        crate::etl::stop_daily(daily).await;
         tracing::info!("worker stopped cleanly");
         p.db.close().await.context("closing the database")?;
         Ok(())
