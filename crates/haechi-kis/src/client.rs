@@ -973,3 +973,10 @@ mod tests {
         assert!(check_ticker("00593a").is_err());
     }
 }
+
+/// The REST client hands the WebSocket feed its approval keys (`POST /oauth2/Approval`).
+impl crate::ws::ApprovalSource for KisClient {
+    fn approval_key(&self) -> BoxFuture<'_, Result<String, KisError>> {
+        Box::pin(KisClient::approval_key(self))
+    }
+}

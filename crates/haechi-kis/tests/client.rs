@@ -294,3 +294,30 @@ async fn bad_credentials_are_kis_auth_errors() {
     let err = KisClient::builder(cfg).build().unwrap().quote(&fake.tickers()[0]).await.unwrap_err();
     assert!(matches!(&err, KisError::Auth { error_code, status: 403, .. } if error_code == "EGW00105"), "{err:?}");
 }
+
+/// REST approval key → WebSocket session → trades on the internal stream, against one fake.
+#[tokio::test]
+async fn the_quote_feed_runs_on_approval_keys_from_the_rest_client() {
+    let fake = fake(KisEnv::Mock, |f| f.ws.tick_interval = Duration::from_millis(20)).await;
+    let c = client(&fake, KisEnv::Mock);
+    let mut cfg = haechi_kis::ws::FeedConfig::new(fake.ws_url());
+    cfg.reconnect_min = Duration::from_millis(100);
+    let feed = haechi_kis::ws::QuoteFeed::start(cfg, vec![Arc::new(c)]);
+    let mut trades = feed.trades();
+    let tickers = fake.tickers();
+    for t in &tickers[..2] {
+        feed.subscribe(t).await.unwrap();
+    }
+    let mut seen = std::collections::HashSet::new();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while seen.len() < 2 {
+            let t = trades.recv().await.unwrap();
+            assert!(t.price > 0);
+            seen.insert(t.ticker);
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(fake.ws().stats().registrations, 2);
+    feed.shutdown().await;
+}

@@ -317,7 +317,24 @@ pub(crate) fn kis_fake(args: &FakeArgs) -> Result<()> {
             fake.tickers().len(),
             fake.market().n_days()
         );
+        // A line every 10 s while requests arrive: what the server saw, for benchmarks.
+        let stats = tokio::spawn(async move {
+            let mut last = 0;
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let n = fake.arrivals().len();
+                if n != last {
+                    println!(
+                        "fake KIS: {n} requests, {} answered EGW00201 (too fast), {} tokens issued",
+                        fake.rate_limited(),
+                        fake.issuances()
+                    );
+                    last = n;
+                }
+            }
+        });
         server::shutdown_signal().await;
+        stats.abort();
         Ok(())
     })
 }

@@ -259,6 +259,21 @@ pub fn migrate(file: Option<&Path>) -> Result<()> {
 pub fn config_check(file: Option<&Path>) -> Result<()> {
     let settings = load_settings(file)?;
     print!("{}", settings.render());
+    match crate::etl::kis_config()? {
+        None => println!("kis: off (HAECHI_KIS_APP_KEY not set)"),
+        Some(k) => println!(
+            "kis: {} environment, app key {}, secret [redacted], base {}, {} requests/s, real orders {}",
+            k.env,
+            k.credentials.fingerprint(k.env),
+            k.base_url,
+            k.rate_per_sec,
+            match (k.allow_real_orders, k.max_order_value) {
+                (true, Some(cap)) => format!("allowed up to {cap} won each"),
+                (true, None) => "refused (no HAECHI_KIS_MAX_ORDER_VALUE)".to_owned(),
+                _ => "refused".to_owned(),
+            }
+        ),
+    }
     Ok(())
 }
 
