@@ -952,6 +952,13 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(0.8 + r)
 }
 
+/// The REST client hands the WebSocket feed its approval keys (`POST /oauth2/Approval`).
+impl crate::ws::ApprovalSource for KisClient {
+    fn approval_key(&self) -> BoxFuture<'_, Result<String, KisError>> {
+        Box::pin(KisClient::approval_key(self))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -971,12 +978,5 @@ mod tests {
         assert!(check_ticker("Q500001").is_ok());
         assert!(check_ticker("5930").is_err());
         assert!(check_ticker("00593a").is_err());
-    }
-}
-
-/// The REST client hands the WebSocket feed its approval keys (`POST /oauth2/Approval`).
-impl crate::ws::ApprovalSource for KisClient {
-    fn approval_key(&self) -> BoxFuture<'_, Result<String, KisError>> {
-        Box::pin(KisClient::approval_key(self))
     }
 }
