@@ -462,3 +462,33 @@ impl Db {
         Ok(crate::entity::daily_bar::Entity::find().count(self.connection()).await?)
     }
 }
+
+impl Db {
+    /// Marks `from..=to` (`yyyymmdd`) as collected for every instrument without coverage: for
+    /// bars loaded by other means (the demo's synthetic market, a CSV import) so that collection
+    /// only looks for days outside them.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn seed_bar_coverage(&self, from: i32, to: i32) -> Result<u64, DbError> {
+        let have = self.bar_coverage().await?;
+        let now = now_ms();
+        let rows: Vec<bar_coverage::ActiveModel> = self
+            .instruments(None)
+            .await?
+            .into_iter()
+            .filter(|i| !have.contains_key(&i.ticker))
+            .map(|i| bar_coverage::ActiveModel {
+                ticker: Set(i.ticker),
+                first_day: Set(from),
+                last_day: Set(to),
+                updated_at: Set(now),
+            })
+            .collect();
+        let n = rows.len() as u64;
+        for chunk in rows.chunks(2_000) {
+            bar_coverage::Entity::insert_many(chunk.to_vec()).exec_without_returning(self.connection()).await?;
+        }
+        Ok(n)
+    }
+}

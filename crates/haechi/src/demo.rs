@@ -113,6 +113,15 @@ pub fn demo(file: Option<&Path>, opts: &DemoOptions) -> Result<()> {
     }
     let started = Instant::now();
     server::runtime()?.block_on(async {
+        // Without KIS keys the demo collects from its own fake KIS, started while it prepares.
+        let kis_keys = crate::etl::kis_config()?;
+        let fake = if kis_keys.is_none() {
+            let mut cfg = haechi_kis::fake::FakeKisConfig::new(haechi_kis::KisEnv::Real, demo_synth());
+            cfg.ws.tick_interval = std::time::Duration::from_secs(1);
+            Some(tokio::spawn(haechi_kis::fake::FakeKis::start(cfg, std::net::SocketAddr::from(([127, 0, 0, 1], 0)))))
+        } else {
+            None
+        };
         let p = server::open_platform(&settings).await?;
         if p.db.data_version().await?.is_none() {
             let cfg = demo_synth();
@@ -131,6 +140,27 @@ pub fn demo(file: Option<&Path>, opts: &DemoOptions) -> Result<()> {
         if let Some(t) = seed_workers {
             let _ = t.await;
         }
+        let fake = match fake {
+            Some(task) => Some(task.await.context("starting the fake KIS server")?.map_err(|e| anyhow::anyhow!("fake KIS: {e}"))?),
+            None => None,
+        };
+        let kis = match (&kis_keys, &fake) {
+            (Some(k), _) => Some(k.clone()),
+            (None, Some(f)) => {
+                // The market is already loaded from the same synthetic data: the daily collection
+                // only looks for days after it.
+                let cfg = demo_synth();
+                p.db.seed_bar_coverage(haechi_jobs::market::day_number(cfg.from), haechi_jobs::market::day_number(cfg.to)).await?;
+                let mut k = haechi_kis::KisConfig::new(
+                    haechi_kis::KisEnv::Real,
+                    haechi_kis::Credentials::new("demo-fake-key", "demo-fake-secret").map_err(|e| anyhow::anyhow!("{e}"))?,
+                );
+                k.base_url = f.base_url();
+                k.ws_url = f.ws_url();
+                Some(k)
+            }
+            (None, None) => None,
+        };
         let addr = listener.local_addr().context("reading the bound address")?;
         println!();
         println!("해치 Haechi 데모 demo — ready in {:.1} s", started.elapsed().as_secs_f64());
@@ -145,12 +175,22 @@ pub fn demo(file: Option<&Path>, opts: &DemoOptions) -> Result<()> {
             None => println!("  비밀번호 Password: see {}", dir.join(CREDENTIALS).display()),
         }
         println!("  데이터 Data folder: {} (`haechi demo --reset` starts over)", dir.display());
+        match &fake {
+            Some(f) => println!(
+                "  KIS: 가짜 fake KIS at {} (no HAECHI_KIS_APP_KEY; try `HAECHI_KIS_BASE_URL={} HAECHI_KIS_APP_KEY=demo HAECHI_KIS_APP_SECRET=demo HAECHI_KIS_ENV=real haechi etl bars --market KOSPI --from 2024-01-01`)",
+                f.base_url(),
+                f.base_url()
+            ),
+            None => println!("  KIS: {} (daily collection after 16:30 KST)", kis.as_ref().map_or("off".into(), |k| k.base_url.clone())),
+        }
         if opts.no_serve {
             return Ok(());
         }
         println!("  Ctrl-C 로 종료 to stop");
         let workers = settings.serve_workers().max(1);
-        server::serve_platform(p, &settings, listener, workers).await
+        let served = server::serve_platform(p, &settings, listener, workers, kis).await;
+        drop(fake);
+        served
     })
 }
 

@@ -345,11 +345,10 @@ pub(crate) fn kis_fake(args: &FakeArgs) -> Result<()> {
 pub(crate) async fn spawn_daily(
     settings: &Settings,
     p: &Platform,
+    kis: Option<KisConfig>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Option<tokio::task::JoinHandle<Vec<NaiveDate>>>> {
-    if kis_config()?.is_none() {
-        return Ok(None);
-    }
+    let Some(kis) = kis else { return Ok(None) };
     let mut sched = haechi_jobs::schedule::DailySchedule::kis_daily();
     if let Ok(at) = std::env::var("HAECHI_KIS_DAILY_AT")
         && !at.trim().is_empty()
@@ -357,7 +356,8 @@ pub(crate) async fn spawn_daily(
         sched.at_kst = chrono::NaiveTime::parse_from_str(at.trim(), "%H:%M")
             .map_err(|_| anyhow!("HAECHI_KIS_DAILY_AT: {at:?} is not HH:MM"))?;
     }
-    let etl = Arc::new(open_etl(settings, p, 8).await?);
+    let client = kis_client(settings, p, kis).await?;
+    let etl = Arc::new(Etl::new(p.db.clone(), p.objects.clone(), client, EtlOptions::default()));
     let db = p.db.clone();
     tracing::info!(at_kst = %sched.at_kst, "daily KIS collection scheduled");
     Ok(Some(tokio::spawn(async move {

@@ -150,9 +150,10 @@ pub(crate) async fn serve_platform(
     settings: &Settings,
     listener: tokio::net::TcpListener,
     workers: u32,
+    kis: Option<haechi_kis::KisConfig>,
 ) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let daily = crate::etl::spawn_daily(settings, &p, stop_rx.clone()).await?;
+    let daily = crate::etl::spawn_daily(settings, &p, kis, stop_rx.clone()).await?;
     let worker_task = spawn_workers(&p, settings, workers, stop_rx);
     let gauge = tokio::spawn(queue_gauge(p.queue.clone()));
     let app = haechi_web::build(p.db.clone(), web_settings(settings), run_services(&p));
@@ -195,7 +196,7 @@ pub fn serve(file: Option<&Path>) -> Result<()> {
             "haechi serve listening; docs at /api/docs"
         );
         let workers = settings.serve_workers();
-        serve_platform(p, &settings, listener, workers).await
+        serve_platform(p, &settings, listener, workers, crate::etl::kis_config()?).await
     })
 }
 
@@ -215,7 +216,7 @@ pub fn worker(file: Option<&Path>, concurrency: u32, metrics_addr: Option<std::n
             });
         }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let daily = crate::etl::spawn_daily(&settings, &p, stop_rx).await?;
+        let daily = crate::etl::spawn_daily(&settings, &p, crate::etl::kis_config()?, stop_rx).await?;
         let opts = worker_options(&settings, concurrency);
         tracing::info!(name = %opts.name, concurrency, queue = if settings.redis_url.is_some() { "redis" } else { "sqlite" }, "haechi worker started");
         haechi_jobs::run_workers(&p.queue, opts, Arc::new(runner(&p, &settings)), shutdown_signal())

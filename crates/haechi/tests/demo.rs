@@ -100,6 +100,35 @@ async fn demo_prepares_everything_serves_and_reuses_its_folder() {
     let password = field(&demo.printed, "Password");
     assert!(demo.printed.iter().any(|l| l.contains("demo@haechi.local")));
     check_api(&base, &password).await;
+    // Without KIS keys the demo runs its fake KIS: it issues tokens and serves the demo market.
+    let kis = field(&demo.printed, "fake KIS at");
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{kis}/oauth2/tokenP"))
+        .json(&json!({"grant_type": "client_credentials", "appkey": "k", "appsecret": "s"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = token["access_token"].as_str().unwrap();
+    let quote: Value = http
+        .get(format!(
+            "{kis}/uapi/domestic-stock/v1/quotations/inquire-price?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=100010"
+        ))
+        .header("authorization", format!("Bearer {bearer}"))
+        .header("appkey", "k")
+        .header("appsecret", "s")
+        .header("tr_id", "FHKST01010100")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(quote["rt_cd"], "0", "{quote}");
+    assert_ne!(quote["output"]["stck_prpr"], "0", "{quote}");
     let creds = std::fs::read_to_string(dir.join("demo-credentials.txt")).unwrap();
     assert!(creds.contains(&password));
     #[cfg(unix)]
