@@ -434,6 +434,16 @@ impl Etl {
         })
     }
 
+    /// Stock information and financial statements are real-environment TRs at KIS.
+    fn require_real(&self, what: &str) -> Result<(), EtlError> {
+        if self.client.env() == haechi_kis::KisEnv::Mock {
+            return Err(EtlError::Input(format!(
+                "etl {what} needs KIS's real environment (HAECHI_KIS_ENV=real): KIS does not offer these TRs on the mock environment; read-only quotations with real keys do not trade"
+            )));
+        }
+        Ok(())
+    }
+
     async fn save_checkpoint(&self, id: i64, shared: &Shared) -> Result<(), EtlError> {
         let cp = shared.checkpoint();
         if !self
@@ -530,6 +540,7 @@ impl Etl {
         progress: Arc<dyn EtlProgress>,
     ) -> Result<EtlSummary, EtlError> {
         let started = std::time::Instant::now();
+        self.require_real("instruments")?;
         let run = self.start_run("instruments", &serde_json::json!(tickers).to_string()).await?.run().clone();
         progress.start(tickers.len() as u64, 0);
         let mut failed = Vec::new();
@@ -573,6 +584,7 @@ impl Etl {
     /// Database failures; per-ticker KIS failures are listed in the summary.
     pub async fn financials(&self, tickers: &[String], progress: Arc<dyn EtlProgress>) -> Result<EtlSummary, EtlError> {
         let started = std::time::Instant::now();
+        self.require_real("financials")?;
         let run = self.start_run("financials", &serde_json::json!(tickers).to_string()).await?.run().clone();
         progress.start(tickers.len() as u64, 0);
         let mut failed = Vec::new();

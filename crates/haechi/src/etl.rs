@@ -322,7 +322,7 @@ pub(crate) fn kis_fake(args: &FakeArgs) -> Result<()> {
             let mut last = 0;
             loop {
                 tokio::time::sleep(Duration::from_secs(10)).await;
-                let n = fake.arrivals().len();
+                let n = fake.requests();
                 if n != last {
                     println!(
                         "fake KIS: {n} requests, {} answered EGW00201 (too fast), {} tokens issued",

@@ -67,6 +67,9 @@ impl FakeKisConfig {
     }
 }
 
+/// Arrivals a long-running fake keeps before dropping the oldest half.
+pub const ARRIVALS_KEPT: usize = 200_000;
+
 /// A failure the next requests will get, for retry tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -129,6 +132,7 @@ struct State {
     tokens: Mutex<Vec<TokenRec>>,
     last_issue: Mutex<HashMap<String, Instant>>,
     issuances: AtomicU64,
+    requests: AtomicU64,
     windows: Mutex<HashMap<String, VecDeque<Instant>>>,
     arrivals: Mutex<Vec<Arrival>>,
     faults: Mutex<VecDeque<Fault>>,
@@ -190,6 +194,7 @@ impl FakeKis {
             tokens: Mutex::new(Vec::new()),
             last_issue: Mutex::new(HashMap::new()),
             issuances: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
             windows: Mutex::new(HashMap::new()),
             arrivals: Mutex::new(Vec::new()),
             faults: Mutex::new(VecDeque::new()),
@@ -252,13 +257,20 @@ impl FakeKis {
         self.state.issuances.load(Ordering::Relaxed)
     }
 
+    /// REST requests served, OAuth excluded.
+    #[must_use]
+    pub fn requests(&self) -> u64 {
+        self.state.requests.load(Ordering::Relaxed)
+    }
+
     /// Requests answered with `EGW00201` because the limit was exceeded (injected faults excluded).
     #[must_use]
     pub fn rate_limited(&self) -> u64 {
         self.state.rate_limited.load(Ordering::Relaxed)
     }
 
-    /// Every REST request except the OAuth ones, in arrival order.
+    /// REST requests except the OAuth ones, in arrival order: every one in a test; the most
+    /// recent [`ARRIVALS_KEPT`] to [`ARRIVALS_KEPT`] × 2 in a long-running fake.
     #[must_use]
     pub fn arrivals(&self) -> Vec<Arrival> {
         self.state.arrivals.lock().map(|a| a.clone()).unwrap_or_default()

@@ -196,8 +196,12 @@ async fn api(
     let app_key = header(&headers, "appkey").to_owned();
     let (resp, code) = answer(&st, &method, &path, &headers, q.as_deref().unwrap_or(""), &body, at);
     if let Ok(mut a) = st.arrivals.lock() {
+        if a.len() >= 2 * super::ARRIVALS_KEPT {
+            a.drain(..super::ARRIVALS_KEPT);
+        }
         a.push(Arrival { at, path, tr_id, app_key, code });
     }
+    st.requests.fetch_add(1, Ordering::Relaxed);
     resp
 }
 
