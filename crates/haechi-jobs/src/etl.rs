@@ -232,11 +232,19 @@ fn host() -> String {
     std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_owned()).unwrap_or_else(|_| "localhost".into())
 }
 
-/// Whether `owner` names a process on this host that no longer exists.
+/// Whether `owner` names a process on this host that no longer runs. A killed process whose
+/// parent died with it stays a zombie until something reaps it, so `Z` counts as dead.
 fn owner_is_dead(owner: &str) -> bool {
     let mut parts = owner.split(':');
     let (Some(h), Some(pid)) = (parts.next(), parts.next()) else { return false };
-    h == host() && pid.parse::<u32>().is_ok() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    if h != host() || pid.parse::<u32>().is_err() {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // `pid (comm) S …`: the state follows the last parenthesis (comm may contain one).
+        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()).is_some_and(|c| matches!(c, 'Z' | 'X')),
+    }
 }
 
 impl Etl {
