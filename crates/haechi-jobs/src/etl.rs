@@ -243,7 +243,10 @@ fn owner_is_dead(owner: &str) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
         // `pid (comm) S …`: the state follows the last parenthesis (comm may contain one).
-        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()).is_some_and(|c| matches!(c, 'Z' | 'X')),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|c| matches!(c, 'Z' | 'X')),
     }
 }
 
