@@ -438,7 +438,13 @@ impl KisClient {
     /// Pages of daily bars from `to` back to `from` (KIS returns 100 a call, newest first).
     #[must_use]
     pub fn history(&self, ticker: &str, from: NaiveDate, to: NaiveDate) -> HistoryPager {
-        HistoryPager { client: self.clone(), ticker: ticker.to_owned(), from, cursor: Some(to) }
+        self.history_of(ticker, from, to, Period::Day)
+    }
+
+    /// Pages of weekly, monthly or yearly bars, as [`history`](Self::history).
+    #[must_use]
+    pub fn history_of(&self, ticker: &str, from: NaiveDate, to: NaiveDate, period: Period) -> HistoryPager {
+        HistoryPager { client: self.clone(), ticker: ticker.to_owned(), from, cursor: Some(to), period }
     }
 
     /// The whole daily history between `from` and `to`, oldest first.
@@ -451,7 +457,21 @@ impl KisClient {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<PeriodBar>, KisError> {
-        let mut pager = self.history(ticker, from, to);
+        self.period_history(ticker, from, to, Period::Day).await
+    }
+
+    /// The whole history of `period` bars between `from` and `to`, oldest first.
+    ///
+    /// # Errors
+    /// The first failing page's error.
+    pub async fn period_history(
+        &self,
+        ticker: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+        period: Period,
+    ) -> Result<Vec<PeriodBar>, KisError> {
+        let mut pager = self.history_of(ticker, from, to, period);
         let mut bars = Vec::new();
         while let Some(page) = pager.next_page().await? {
             bars.extend(page.bars);
@@ -843,7 +863,7 @@ impl Issuer for KisClient {
     }
 }
 
-/// Walks a long daily history backwards, one chart call per page.
+/// Walks a long history backwards, one chart call per page.
 #[derive(Debug)]
 pub struct HistoryPager {
     client: KisClient,
@@ -851,6 +871,7 @@ pub struct HistoryPager {
     from: NaiveDate,
     /// The newest date still to fetch; `None` when done.
     cursor: Option<NaiveDate>,
+    period: Period,
 }
 
 impl HistoryPager {
@@ -865,10 +886,12 @@ impl HistoryPager {
             self.cursor = None;
             return Ok(None);
         }
-        let page = self.client.chart_page(&self.ticker, self.from, to, Period::Day).await?;
+        let page = self.client.chart_page(&self.ticker, self.from, to, self.period).await?;
         let oldest = page.bars.iter().map(|b| b.date).min();
         self.cursor = match oldest {
-            Some(d) if page.bars.len() >= CHART_PAGE_ROWS && d > self.from => d.pred_opt(),
+            // Before the oldest bar's whole period: a week or month split over two pages would
+            // come back as two partial bars.
+            Some(d) if page.bars.len() >= CHART_PAGE_ROWS && d > self.from => period_start(d, self.period).pred_opt(),
             _ => None,
         };
         Ok(Some(page))
@@ -878,6 +901,17 @@ impl HistoryPager {
     #[must_use]
     pub fn remaining(&self) -> Option<(NaiveDate, NaiveDate)> {
         self.cursor.filter(|c| *c >= self.from).map(|c| (self.from, c))
+    }
+}
+
+/// The first day of the period (`Day`: the day itself) that contains `d`.
+fn period_start(d: NaiveDate, period: Period) -> NaiveDate {
+    use chrono::Datelike as _;
+    match period {
+        Period::Day => d,
+        Period::Week => d - chrono::Days::new(u64::from(d.weekday().num_days_from_monday())),
+        Period::Month => d.with_day(1).unwrap_or(d),
+        Period::Year => NaiveDate::from_ymd_opt(d.year(), 1, 1).unwrap_or(d),
     }
 }
 

@@ -64,6 +64,14 @@ async fn paging_assembles_a_ten_year_daily_history() {
     // Weekly bars come from the same TR.
     let weekly = c.chart_page(&ticker, d(2024, 1, 1), d(2024, 12, 31), haechi_kis::model::Period::Week).await.unwrap();
     assert!((50..=53).contains(&weekly.bars.len()), "{}", weekly.bars.len());
+    // Ten years of weeks take six pages, and come back whole.
+    let weeks =
+        c.period_history(&ticker, d(2015, 1, 1), d(2024, 12, 31), haechi_kis::model::Period::Week).await.unwrap();
+    assert!((515..=525).contains(&weeks.len()), "{}", weeks.len());
+    assert!(weeks.windows(2).all(|w| w[0].date < w[1].date));
+    let months =
+        c.period_history(&ticker, d(2015, 1, 1), d(2024, 12, 31), haechi_kis::model::Period::Month).await.unwrap();
+    assert_eq!(months.len(), 120);
 }
 
 #[tokio::test]
