@@ -312,6 +312,7 @@ impl Etl {
             requests: AtomicI64::new(0),
             rows: AtomicI64::new(0),
             lost: std::sync::atomic::AtomicBool::new(false),
+            earliest: Mutex::new(None),
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let heart = tokio::spawn(heartbeat(
@@ -393,8 +394,19 @@ impl Etl {
             return Err(e);
         }
         self.save_checkpoint(run.id, &shared).await?;
-        // The report covers every ticker of the run over the whole requested period.
-        let bars = self.db.bars_between(&tickers, day_number(params.from), day_number(params.to)).await?;
+        // The report covers the days this run (with earlier attempts) fetched, plus two weeks
+        // before them so gaps and jumps at the seam show; a run that fetched nothing checks nothing.
+        let earliest = shared.earliest.lock().ok().and_then(|e| *e);
+        let check_from = match (resumed, earliest) {
+            (true, _) => params.from,
+            (false, Some(d)) => (d - chrono::Days::new(14)).max(params.from),
+            (false, None) => params.to + chrono::Days::new(1),
+        };
+        let bars = if check_from > params.to {
+            Vec::new()
+        } else {
+            self.db.bars_between(&tickers, day_number(check_from), day_number(params.to)).await?
+        };
         let markets: HashMap<String, haechi_core::Market> = self
             .db
             .instruments(None)
@@ -402,7 +414,7 @@ impl Etl {
             .into_iter()
             .filter_map(|i| Some((i.ticker, i.market.parse().ok()?)))
             .collect();
-        let report = quality::check(run.id, &bars, &markets, params.from, params.to);
+        let report = quality::check(run.id, &bars, &markets, check_from.min(params.to), params.to);
         let report_key = self.write_report(run.id, &report).await?;
         let findings = report.findings.len();
         let state = if failed.is_empty() { etl_state::SUCCEEDED } else { etl_state::FAILED };
@@ -492,6 +504,7 @@ impl Etl {
             _ => None,
         };
         if let Some((lo, hi)) = lower {
+            note_range(shared, lo);
             let top = known.map_or(hi, |(_, last)| last);
             let mut pager = self.client.history(ticker, lo, hi);
             while pager.remaining().is_some() {
@@ -515,6 +528,7 @@ impl Etl {
             && to > last
             && let Some(lo) = last.succ_opt()
         {
+            note_range(shared, lo);
             let mut pager = self.client.history(ticker, lo, to);
             let mut pages = Vec::new();
             while pager.remaining().is_some() {
@@ -665,6 +679,8 @@ struct Shared {
     requests: AtomicI64,
     rows: AtomicI64,
     lost: std::sync::atomic::AtomicBool,
+    /// The oldest day any page of this attempt asked for.
+    earliest: Mutex<Option<NaiveDate>>,
 }
 
 impl Shared {
@@ -675,6 +691,12 @@ impl Shared {
 
     fn checkpoint(&self) -> String {
         self.done.lock().map(|d| serde_json::to_string(&*d).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+fn note_range(shared: &Shared, lo: NaiveDate) {
+    if let Ok(mut e) = shared.earliest.lock() {
+        *e = Some(e.map_or(lo, |d| d.min(lo)));
     }
 }
 

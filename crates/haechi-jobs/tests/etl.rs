@@ -94,6 +94,9 @@ async fn backfill_is_complete_idempotent_archived_and_checked() {
     let second = e.bars(&params, Arc::new(NoProgress)).await.unwrap();
     assert_eq!(second.requests, 0);
     assert_eq!(t.db.count_bars().await.unwrap(), bars);
+    let report: serde_json::Value =
+        serde_json::from_slice(&objects.get(second.report_key.as_deref().unwrap()).await.unwrap()).unwrap();
+    assert_eq!(report["bars"], 0, "nothing fetched, nothing to check again");
     assert_eq!(fake.issuances(), 1, "one token for both runs, from the database");
 }
 
