@@ -10,6 +10,7 @@ pub mod cache;
 pub mod error;
 pub mod json;
 pub mod middleware;
+pub mod portal;
 pub mod rbac;
 pub mod routes;
 pub mod settings;
@@ -141,8 +142,7 @@ pub fn build(db: Db, settings: WebSettings, services: RunServices) -> Router {
     let (router, spec) = api();
     router
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", spec))
-        // Until the portal exists, the site's root leads to the API documentation.
-        .route("/", axum::routing::get(|| async { axum::response::Redirect::to("/api/docs/") }))
+        .merge(portal::router())
         .fallback(|| async { error::ApiError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))
         // A bug must cost one request a 500, not the connection (inside `observe`, so the

@@ -164,7 +164,7 @@ pub fn demo(file: Option<&Path>, opts: &DemoOptions) -> Result<()> {
         let addr = listener.local_addr().context("reading the bound address")?;
         println!();
         println!("해치 Haechi 데모 demo — ready in {:.1} s", started.elapsed().as_secs_f64());
-        println!("  주소 Address:      http://{addr}  (REST API under /api/v1; the web portal comes later)");
+        println!("  주소 Address:      http://{addr}  (web portal; REST API under /api/v1)");
         println!("  API 문서 docs:     http://{addr}/api/docs");
         println!("  이메일 Email:      {DEMO_EMAIL}");
         match &password {

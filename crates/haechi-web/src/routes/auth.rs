@@ -136,7 +136,26 @@ pub async fn login(
     client: ClientInfo,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let email = normalise_email(&req.email);
+    let (cookie, body) =
+        authenticate(&state, &client, &req.email, req.password, req.totp_code.as_deref(), req.recovery_code.as_deref())
+            .await?;
+    let mut resp = axum::Json(body).into_response();
+    resp.headers_mut().append(header::SET_COOKIE, cookie);
+    Ok(resp)
+}
+
+/// Checks the credentials (with lockout, audit and the second factor) and starts a session: the
+/// one sign-in path of the API and the portal.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    client: &ClientInfo,
+    email: &str,
+    password: String,
+    totp_code: Option<&str>,
+    recovery_code: Option<&str>,
+) -> ApiResult<(HeaderValue, LoginResponse)> {
+    let (state, client) = (state.clone(), client.clone());
+    let email = normalise_email(email);
     let s = state.settings();
     let acct = Policy { max_failures: s.login_max_failures, lock: s.login_lock };
     let ip = Policy { max_failures: s.login_max_failures.saturating_mul(IP_MULTIPLIER), lock: s.login_lock };
@@ -153,7 +172,7 @@ pub async fn login(
         return Err(ApiError::TooManyRequests { retry_after_secs });
     }
     let user = state.db().user_by_email(&email).await?;
-    let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let ok = password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         other => {
@@ -173,14 +192,12 @@ pub async fn login(
         }
     };
     if user.mfa_enabled {
-        second_factor(&state, &client, &user, req.totp_code.as_deref(), req.recovery_code.as_deref(), &keys).await?;
+        second_factor(&state, &client, &user, totp_code, recovery_code, &keys).await?;
     }
     state.db().clear_throttle(&keys[0].0).await?;
-    let (cookie, body) = start_session(&state, &client, &user).await?;
+    let started = start_session(&state, &client, &user).await?;
     audit(&state, &client, "login_success", Some(user.id), None, json!({"mfa": user.mfa_enabled})).await;
-    let mut resp = axum::Json(body).into_response();
-    resp.headers_mut().append(header::SET_COOKIE, cookie);
-    Ok(resp)
+    Ok(started)
 }
 
 /// Checks a TOTP code (once per step) or, failing that, a recovery code (once ever).

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
 
 mod helpers;
+mod portal;
 mod runs;
 mod scenarios;
 
@@ -27,7 +28,7 @@ async fn health_readiness_metrics_and_headers() {
     assert_eq!(c.get(app.url("/readyz")).send().await.unwrap().status(), 200);
     let no_follow = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let root = no_follow.get(app.url("/")).send().await.unwrap();
-    assert_eq!((root.status().as_u16(), root.headers()["location"].to_str().unwrap()), (303, "/api/docs/"));
+    assert_eq!((root.status().as_u16(), root.headers()["location"].to_str().unwrap()), (303, "/login"));
     let m = c.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(m.contains("haechi_http_requests_total"), "{m}");
     assert!(m.contains("haechi_http_request_duration_seconds_bucket"), "{m}");

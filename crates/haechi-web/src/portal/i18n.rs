@@ -1,0 +1,192 @@
+//! Message catalogues: every string the portal shows comes from `i18n/{ko,en}.toml`, never from
+//! a template. Korean is the default; English is one click (`?lang=en`, remembered in a cookie).
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+
+/// The portal's languages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Ko,
+    En,
+}
+
+/// The cookie remembering the chosen language.
+pub const LANG_COOKIE: &str = "haechi_lang";
+
+const KO_TOML: &str = include_str!("../../i18n/ko.toml");
+const EN_TOML: &str = include_str!("../../i18n/en.toml");
+
+/// A parsed catalogue. A syntax error leaves it empty, which shows raw keys rather than crash;
+/// the catalogue tests make sure that never ships.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    map: HashMap<String, String>,
+}
+
+impl Catalog {
+    fn parse(text: &str) -> Catalog {
+        Catalog { map: toml::from_str(text).unwrap_or_default() }
+    }
+
+    /// Every key, for completeness checks.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.map.keys().map(String::as_str)
+    }
+}
+
+static KO: LazyLock<Catalog> = LazyLock::new(|| Catalog::parse(KO_TOML));
+static EN: LazyLock<Catalog> = LazyLock::new(|| Catalog::parse(EN_TOML));
+
+impl Lang {
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Ko => "ko",
+            Lang::En => "en",
+        }
+    }
+
+    #[must_use]
+    pub fn catalog(self) -> &'static Catalog {
+        match self {
+            Lang::Ko => &KO,
+            Lang::En => &EN,
+        }
+    }
+
+    fn parse(s: &str) -> Option<Lang> {
+        match s.trim() {
+            "ko" => Some(Lang::Ko),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// `?lang=` first (and a cookie to remember it), then the cookie, then Korean: the portal
+    /// is Korean-first whatever the browser prefers.
+    #[must_use]
+    pub fn negotiate(query: Option<&str>, headers: &HeaderMap) -> (Lang, Option<HeaderValue>) {
+        let asked = query
+            .and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "lang").map(|(_, v)| v.into_owned())
+            })
+            .and_then(|v| Lang::parse(&v));
+        if let Some(lang) = asked {
+            let cookie = HeaderValue::from_str(&format!(
+                "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+                lang.code()
+            ))
+            .ok();
+            return (lang, cookie);
+        }
+        let from_cookie = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| *k == LANG_COOKIE)
+            .and_then(|(_, v)| Lang::parse(v));
+        (from_cookie.unwrap_or(Lang::Ko), None)
+    }
+}
+
+/// What templates call: `t.get("login.title")`.
+#[derive(Debug, Clone, Copy)]
+pub struct Tr {
+    lang: Lang,
+}
+
+impl Tr {
+    #[must_use]
+    pub fn new(lang: Lang) -> Tr {
+        Tr { lang }
+    }
+
+    /// The string for `key`; the key itself when missing, visibly, never an empty gap.
+    #[must_use]
+    pub fn get<'k>(&self, key: &'k str) -> &'k str
+    where
+        'static: 'k,
+    {
+        self.lang.catalog().map.get(key).map_or(key, String::as_str)
+    }
+
+    /// `get(key)` with `{name}` placeholders filled.
+    #[must_use]
+    pub fn fill(&self, key: &str, args: &[(&str, &str)]) -> String {
+        let mut s = self.get(key).to_owned();
+        for (k, v) in args {
+            s = s.replace(&format!("{{{k}}}"), v);
+        }
+        s
+    }
+
+    #[must_use]
+    pub fn lang(&self) -> &'static str {
+        self.lang.code()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn both_catalogues_parse_and_have_the_same_keys() {
+        let ko: BTreeSet<_> = toml::from_str::<HashMap<String, String>>(KO_TOML).unwrap().into_keys().collect();
+        let en: BTreeSet<_> = toml::from_str::<HashMap<String, String>>(EN_TOML).unwrap().into_keys().collect();
+        assert!(ko.len() > 20);
+        assert_eq!(ko.difference(&en).collect::<Vec<_>>(), Vec::<&String>::new(), "in ko.toml only");
+        assert_eq!(en.difference(&ko).collect::<Vec<_>>(), Vec::<&String>::new(), "in en.toml only");
+    }
+
+    /// Every `t.get("…")` in the templates and `msg("…")` in the portal code names a
+    /// key that exists: a typo would otherwise show the raw key on the page.
+    #[test]
+    fn every_key_used_exists() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut sources = Vec::new();
+        for d in ["templates/portal", "src/portal"] {
+            for e in std::fs::read_dir(dir.join(d)).unwrap() {
+                sources.push(std::fs::read_to_string(e.unwrap().path()).unwrap());
+            }
+        }
+        let mut used = BTreeSet::new();
+        for src in &sources {
+            for part in src.split("\"").collect::<Vec<_>>().windows(2) {
+                let (before, lit) = (part[0], part[1]);
+                let is_key = lit.contains('.') && lit.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
+                if is_key && (before.ends_with("get(") || before.ends_with("fill(") || before.ends_with("msg(")) {
+                    used.insert(lit.to_owned());
+                }
+            }
+        }
+        assert!(used.len() > 20, "{used:?}");
+        for key in &used {
+            for lang in [Lang::Ko, Lang::En] {
+                assert!(lang.catalog().map.contains_key(key), "{key} missing from {}.toml", lang.code());
+            }
+        }
+    }
+
+    #[test]
+    fn korean_by_default_english_on_request_and_remembered() {
+        let none = HeaderMap::new();
+        assert_eq!(Lang::negotiate(None, &none).0, Lang::Ko);
+        let (lang, cookie) = Lang::negotiate(Some("lang=en"), &none);
+        assert_eq!(lang, Lang::En);
+        assert!(cookie.unwrap().to_str().unwrap().starts_with("haechi_lang=en"));
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("a=b; haechi_lang=en"));
+        assert_eq!(Lang::negotiate(None, &h).0, Lang::En);
+        assert_eq!(Lang::negotiate(Some("lang=xx"), &h).0, Lang::En, "an unknown code changes nothing");
+        assert_eq!(Tr::new(Lang::Ko).fill("dashboard.welcome", &[("name", "민지")]), "민지님, 안녕하세요");
+        assert_eq!(Tr::new(Lang::En).get("no.such.key"), "no.such.key");
+    }
+}

@@ -1,0 +1,335 @@
+//! The web portal: server-rendered pages (askama) over the same sessions, CSRF tokens and
+//! handlers as the API, in Korean first. Pages work without JavaScript; `portal.js` only
+//! enhances. The CSP allows scripts and styles from this origin only, so no inline script.
+//!
+//! Forms carry CSRF tokens in hidden fields: the session's token once signed in, and before
+//! that a double-submit token (a random cookie echoed in the form) for the sign-in form.
+
+pub mod i18n;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use haechi_db::RunQuery;
+use serde::Deserialize;
+
+use crate::auth::extract::{AuthVia, ClientInfo, Principal, SESSION_COOKIE};
+use crate::auth::{constant_time_eq, random_token, sha256_hex};
+use crate::error::ApiError;
+use crate::routes::auth::{authenticate, clear_cookie};
+use crate::state::AppState;
+use i18n::{Lang, Tr};
+
+/// The pre-sign-in CSRF cookie (double submit).
+const FORM_COOKIE: &str = "haechi_form";
+
+/// Marks a message key, so the catalogue test finds it.
+const fn msg(key: &'static str) -> &'static str {
+    key
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/logout", post(logout))
+        .route("/assets/{file}", get(asset))
+}
+
+/// Language for this request, and the cookie to set when `?lang=` chose it.
+fn language(query: Option<&str>, headers: &HeaderMap) -> (Tr, Option<HeaderValue>) {
+    let (lang, cookie) = Lang::negotiate(query, headers);
+    (Tr::new(lang), cookie)
+}
+
+fn page(status: StatusCode, html: Result<String, askama::Error>, cookies: Vec<HeaderValue>) -> Response {
+    match html {
+        Ok(body) => {
+            let mut resp = (status, Html(body)).into_response();
+            for c in cookies {
+                resp.headers_mut().append(header::SET_COOKIE, c);
+            }
+            resp
+        }
+        Err(e) => ApiError::Internal(format!("template: {e}")).into_response(),
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+#[derive(Template)]
+#[template(path = "portal/login.html")]
+struct LoginPage<'a> {
+    t: Tr,
+    user: Option<String>,
+    csrf: &'a str,
+    form_token: &'a str,
+    email: &'a str,
+    mfa: bool,
+    error: Option<&'static str>,
+}
+
+/// One run as the dashboard lists it, figures already formatted.
+struct RunRow {
+    id: i64,
+    state: String,
+    state_key: &'static str,
+    total_return: String,
+    return_class: &'static str,
+    cagr: String,
+    max_drawdown: String,
+    sharpe: String,
+    has_report: bool,
+}
+
+#[derive(Template)]
+#[template(path = "portal/dashboard.html")]
+struct DashboardPage<'a> {
+    t: Tr,
+    user: Option<String>,
+    csrf: &'a str,
+    welcome: String,
+    runs: Vec<RunRow>,
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".to_owned(), |v| format!("{:+.2}%", v * 100.0))
+}
+
+fn state_key(state: &str) -> &'static str {
+    match state {
+        "queued" => msg("run.state.queued"),
+        "running" => msg("run.state.running"),
+        "succeeded" => msg("run.state.succeeded"),
+        "failed" => msg("run.state.failed"),
+        _ => msg("run.state.cancelled"),
+    }
+}
+
+async fn dashboard(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    let Ok(p) = principal else { return Redirect::to("/login").into_response() };
+    let csrf = match &p.via {
+        AuthVia::Session { csrf_token, .. } => csrf_token.clone(),
+        AuthVia::Token { .. } => String::new(),
+    };
+    let runs = match state
+        .db()
+        .list_runs(&RunQuery { owner_id: Some(p.user.id), page: 1, per_page: 10, ..RunQuery::default() })
+        .await
+    {
+        Ok(page) => page.items,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let rows = runs
+        .into_iter()
+        .map(|r| RunRow {
+            id: r.id,
+            state_key: state_key(&r.state),
+            return_class: match r.total_return {
+                Some(v) if v > 0.0 => "up",
+                Some(v) if v < 0.0 => "down",
+                _ => "",
+            },
+            total_return: pct(r.total_return),
+            cagr: pct(r.cagr),
+            max_drawdown: pct(r.max_drawdown),
+            sharpe: r.sharpe.map_or_else(|| "—".to_owned(), |s| format!("{s:.2}")),
+            has_report: r.report_key.is_some(),
+            state: r.state,
+        })
+        .collect();
+    let html = DashboardPage {
+        t,
+        user: Some(p.user.email.clone()),
+        csrf: &csrf,
+        welcome: t.fill("dashboard.welcome", &[("name", &p.user.display_name)]),
+        runs: rows,
+    }
+    .render();
+    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+}
+
+/// The sign-in form, with a fresh double-submit token when the browser has none.
+async fn login_page(RawQuery(q): RawQuery, headers: HeaderMap, principal: Result<Principal, ApiError>) -> Response {
+    if principal.is_ok() {
+        return Redirect::to("/").into_response();
+    }
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    login_form(t, &headers, lang_cookie, StatusCode::OK, "", false, None)
+}
+
+fn login_form(
+    t: Tr,
+    headers: &HeaderMap,
+    lang_cookie: Option<HeaderValue>,
+    status: StatusCode,
+    email: &str,
+    mfa: bool,
+    error: Option<&'static str>,
+) -> Response {
+    let mut cookies: Vec<HeaderValue> = lang_cookie.into_iter().collect();
+    let token = match cookie(headers, FORM_COOKIE) {
+        Some(t) if t.len() >= 32 => t,
+        _ => {
+            let Ok(fresh) = random_token(32) else { return ApiError::Internal("randomness".into()).into_response() };
+            if let Ok(v) =
+                HeaderValue::from_str(&format!("{FORM_COOKIE}={fresh}; Path=/login; HttpOnly; SameSite=Strict"))
+            {
+                cookies.push(v);
+            }
+            fresh
+        }
+    };
+    let html = LoginPage { t, user: None, csrf: "", form_token: &token, email, mfa, error }.render();
+    page(status, html, cookies)
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    totp_code: String,
+    #[serde(default)]
+    recovery_code: String,
+    #[serde(default, rename = "_form")]
+    form: String,
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    let s = s.trim();
+    (!s.is_empty()).then_some(s)
+}
+
+async fn login_submit(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    let expected = cookie(&headers, FORM_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !constant_time_eq(&f.form, &expected) {
+        return login_form(
+            t,
+            &headers,
+            lang_cookie,
+            StatusCode::FORBIDDEN,
+            &f.email,
+            false,
+            Some(msg("login.form_expired")),
+        );
+    }
+    let (totp, recovery) = (non_empty(&f.totp_code), non_empty(&f.recovery_code));
+    match authenticate(&state, &client, &f.email, f.password, totp, recovery).await {
+        Ok((session_cookie, _)) => {
+            let mut resp = Redirect::to("/").into_response();
+            resp.headers_mut().append(header::SET_COOKIE, session_cookie);
+            if let Some(c) = lang_cookie {
+                resp.headers_mut().append(header::SET_COOKIE, c);
+            }
+            resp
+        }
+        Err(ApiError::MfaRequired) => login_form(
+            t,
+            &headers,
+            lang_cookie,
+            StatusCode::UNAUTHORIZED,
+            &f.email,
+            true,
+            Some(msg("login.mfa_required")),
+        ),
+        Err(ApiError::InvalidCredentials) if totp.is_some() || recovery.is_some() => login_form(
+            t,
+            &headers,
+            lang_cookie,
+            StatusCode::UNAUTHORIZED,
+            &f.email,
+            true,
+            Some(msg("login.invalid_code")),
+        ),
+        Err(ApiError::InvalidCredentials) => {
+            login_form(t, &headers, lang_cookie, StatusCode::UNAUTHORIZED, &f.email, false, Some(msg("login.invalid")))
+        }
+        Err(ApiError::TooManyRequests { retry_after_secs }) => {
+            let mut resp = login_form(
+                t,
+                &headers,
+                lang_cookie,
+                StatusCode::TOO_MANY_REQUESTS,
+                &f.email,
+                false,
+                Some(msg("login.locked")),
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
+        Err(other) => other.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LogoutForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+}
+
+/// Ends the session named by the cookie when the form's token is the session's own.
+async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<LogoutForm>) -> Response {
+    let Some(secret) = cookie(&headers, SESSION_COOKIE) else { return Redirect::to("/login").into_response() };
+    let id_hash = sha256_hex(&secret);
+    let session = match state.db().session_by_hash(&id_hash).await {
+        Ok(s) => s,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let Some(s) = session else { return Redirect::to("/login").into_response() };
+    if !constant_time_eq(&f.csrf, &s.csrf_token) {
+        return ApiError::Csrf.into_response();
+    }
+    if let Err(e) = state.db().delete_session(&id_hash).await {
+        return ApiError::from(e).into_response();
+    }
+    let mut resp = Redirect::to("/login").into_response();
+    resp.headers_mut().append(header::SET_COOKIE, clear_cookie(state.settings().cookie_secure));
+    resp
+}
+
+const CSS: &str = include_str!("../../assets/portal.css");
+const JS: &str = include_str!("../../assets/portal.js");
+
+/// The portal's own stylesheet and script, embedded in the binary (no CDN, no build step).
+async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "portal.css" => (CSS, "text/css; charset=utf-8"),
+        "portal.js" => (JS, "text/javascript; charset=utf-8"),
+        _ => return ApiError::NotFound.into_response(),
+    };
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    resp
+}

@@ -1,0 +1,141 @@
+//! The portal's pages over HTTP (the browser E2E tests come with the rest of the portal):
+//! sign-in with CSRF and the TOTP step, the dashboard, sign-out, language, escaping, assets.
+
+use crate::helpers::{PASSWORD, spawn_app};
+use reqwest::{Client, StatusCode, redirect};
+use serde_json::{Value, json};
+
+fn client() -> Client {
+    Client::builder().cookie_store(true).redirect(redirect::Policy::none()).build().unwrap()
+}
+
+/// The value of the hidden input `name` in `html`.
+fn hidden(html: &str, name: &str) -> String {
+    let at = html.find(&format!("name=\"{name}\" value=\"")).unwrap_or_else(|| panic!("no {name} in {html}"));
+    let rest = &html[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+async fn register(base: &str, email: &str, name: &str) {
+    let r = Client::new()
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&json!({"email": email, "display_name": name, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+async fn sign_in(c: &Client, base: &str, email: &str, code: Option<&str>) -> reqwest::Response {
+    let page = c.get(format!("{base}/login")).send().await.unwrap().text().await.unwrap();
+    let mut form =
+        vec![("email", email.to_owned()), ("password", PASSWORD.to_owned()), ("_form", hidden(&page, "_form"))];
+    if let Some(code) = code {
+        form.push(("totp_code", code.to_owned()));
+    }
+    c.post(format!("{base}/login")).form(&form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn sign_in_dashboard_and_sign_out_with_csrf_checked() {
+    let app = spawn_app().await;
+    register(&app.base, "portal@example.com", "민지 <b>").await;
+    let c = client();
+    let anon = c.get(app.url("/")).send().await.unwrap();
+    assert_eq!((anon.status().as_u16(), anon.headers()["location"].to_str().unwrap()), (303, "/login"));
+
+    let login = c.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+    assert!(login.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let csp = login.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    let html = login.text().await.unwrap();
+    assert!(html.contains("<html lang=\"ko\">") && html.contains("로그인"), "Korean by default");
+    assert!(html.contains("<label for=\"email\">") && html.contains("id=\"email\""), "labelled inputs");
+    assert!(!html.contains("<script>"), "no inline script");
+
+    let r = sign_in(&c, &app.base, "portal@example.com", None).await;
+    assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (303, "/"));
+    let dash = c.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(dash.contains("님, 안녕하세요") && !dash.contains("민지 <b>"), "escaped: {dash}");
+    assert!(dash.contains("최근 실행") && dash.contains("아직 실행한 시나리오가 없습니다"));
+    let csrf = hidden(&dash, "_csrf");
+
+    // The session cookie alone cannot sign out (or do anything unsafe): the form's token counts.
+    let forged = c.post(app.url("/logout")).form(&[("_csrf", "forged")]).send().await.unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(c.get(app.url("/")).send().await.unwrap().status(), 200, "still signed in");
+    let out = c.post(app.url("/logout")).form(&[("_csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!((out.status().as_u16(), out.headers()["location"].to_str().unwrap()), (303, "/login"));
+    assert_eq!(c.get(app.url("/")).send().await.unwrap().status(), 303, "signed out");
+}
+
+#[tokio::test]
+async fn a_sign_in_without_the_form_token_is_refused_and_bad_passwords_say_so() {
+    let app = spawn_app().await;
+    register(&app.base, "csrf@example.com", "csrf").await;
+    // A cross-site form post carries no form token (the cookie is SameSite=Strict).
+    let r = client()
+        .post(app.url("/login"))
+        .form(&[("email", "csrf@example.com"), ("password", PASSWORD), ("_form", "guess")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get_all("set-cookie").iter().all(|c| !c.to_str().unwrap().starts_with("haechi_session=")));
+    assert!(r.text().await.unwrap().contains("양식이 만료되었습니다"));
+
+    let c = client();
+    let page = c.get(app.url("/login?lang=en")).send().await.unwrap().text().await.unwrap();
+    let r = c
+        .post(app.url("/login"))
+        .form(&[("email", "csrf@example.com"), ("password", "wrong password!"), ("_form", &hidden(&page, "_form"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("The email or password is wrong.") && html.contains("role=\"alert\""), "{html}");
+    assert!(html.contains("value=\"csrf@example.com\""), "the email is kept");
+}
+
+#[tokio::test]
+async fn the_totp_step_asks_for_a_code_and_accepts_a_good_one() {
+    let app = spawn_app().await;
+    let (b, _) = app.user("mfa@example.com").await;
+    let enrol: Value = b.post("/api/v1/me/mfa/totp", json!({})).await.json().await.unwrap();
+    let secret = enrol["secret"].as_str().unwrap().to_owned();
+    let now = crate::helpers::away_from_step_boundary().await;
+    let code_at = |t: u64| haechi_web::auth::totp::code_at(&secret, t).unwrap();
+    let r = b.post("/api/v1/me/mfa/totp/confirm", json!({"code": code_at(now)})).await;
+    assert_eq!(r.status(), 200);
+
+    let c = client();
+    let r = sign_in(&c, &app.base, "mfa@example.com", None).await;
+    assert_eq!(r.status(), 401);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("2단계 인증이 켜져 있습니다") && html.contains("name=\"totp_code\""), "{html}");
+    let r = sign_in(&c, &app.base, "mfa@example.com", Some("000000")).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("인증 코드가 맞지 않거나"));
+    let r = sign_in(&c, &app.base, "mfa@example.com", Some(&code_at(now + 30))).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(c.get(app.url("/")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn language_is_switchable_and_remembered_and_assets_are_served() {
+    let app = spawn_app().await;
+    let c = client();
+    let r = c.get(app.url("/login?lang=en")).send().await.unwrap();
+    assert!(r.headers().get_all("set-cookie").iter().any(|v| v.to_str().unwrap().starts_with("haechi_lang=en")));
+    assert!(r.text().await.unwrap().contains("<html lang=\"en\">"));
+    let again = c.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    assert!(again.contains("Sign in") && again.contains("href=\"?lang=ko\""), "remembered");
+    for (path, kind) in [("/assets/portal.css", "text/css"), ("/assets/portal.js", "text/javascript")] {
+        let r = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with(kind));
+    }
+    assert_eq!(c.get(app.url("/assets/../Cargo.toml")).send().await.unwrap().status(), 404);
+}
