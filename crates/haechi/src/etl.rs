@@ -14,7 +14,7 @@ use haechi_kis::limiter::{LocalLimiter, RateLimiter, RedisLimiter};
 use haechi_kis::{KisClient, KisConfig};
 
 use crate::config::Settings;
-use crate::server::{self, Platform};
+use crate::server::{self, Platform, Stores};
 
 /// KIS settings from `HAECHI_KIS_*`; the app secret may come from `HAECHI_KIS_APP_SECRET_FILE`
 /// (a 0600 file) instead of the environment.
@@ -39,7 +39,7 @@ pub(crate) fn kis_config() -> Result<Option<KisConfig>> {
 
 /// A client that shares its token through the database and its pace through Redis when
 /// configured, archiving every answer in object storage.
-pub(crate) async fn kis_client(settings: &Settings, p: &Platform, cfg: KisConfig) -> Result<KisClient> {
+pub(crate) async fn kis_client(settings: &Settings, p: &Stores, cfg: KisConfig) -> Result<KisClient> {
     let limiter: Arc<dyn RateLimiter> = match &settings.redis_url {
         Some(url) => RedisLimiter::connect(url.expose(), &cfg.credentials.fingerprint(cfg.env), cfg.rate_per_sec)
             .await
@@ -54,7 +54,7 @@ pub(crate) async fn kis_client(settings: &Settings, p: &Platform, cfg: KisConfig
         .map_err(|e| anyhow!("{e}"))
 }
 
-pub(crate) async fn open_etl(settings: &Settings, p: &Platform, concurrency: usize) -> Result<Etl> {
+pub(crate) async fn open_etl(settings: &Settings, p: &Stores, concurrency: usize) -> Result<Etl> {
     let Some(cfg) = kis_config()? else {
         bail!(
             "KIS is not configured: set HAECHI_KIS_APP_KEY and HAECHI_KIS_APP_SECRET (and HAECHI_KIS_ENV=real for quotes and financials), or run `haechi kis-fake` and point HAECHI_KIS_BASE_URL at it"
@@ -78,7 +78,7 @@ pub(crate) struct TickerArgs {
     pub market: Option<String>,
 }
 
-async fn resolve_tickers(p: &Platform, args: &TickerArgs, what: &str) -> Result<Vec<String>> {
+async fn resolve_tickers(p: &Stores, args: &TickerArgs, what: &str) -> Result<Vec<String>> {
     let mut list: Vec<String> = args.tickers.iter().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
     if let Some(f) = &args.tickers_file {
         let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
@@ -184,7 +184,7 @@ pub(crate) fn bars(
     let settings = server::load_settings(file)?;
     server::init_tracing(settings.log_format);
     server::runtime()?.block_on(async {
-        let p = server::open_platform(&settings).await?;
+        let p = server::open_stores(&settings).await?;
         let etl = open_etl(&settings, &p, concurrency).await?;
         let list = resolve_tickers(&p, tickers, "etl bars").await?;
         let to = to.unwrap_or_else(|| haechi_jobs::etl::last_closed_day(haechi_kis::utc_now()));
@@ -206,7 +206,7 @@ pub(crate) fn instruments(file: Option<&Path>, tickers: &TickerArgs) -> Result<(
     let settings = server::load_settings(file)?;
     server::init_tracing(settings.log_format);
     server::runtime()?.block_on(async {
-        let p = server::open_platform(&settings).await?;
+        let p = server::open_stores(&settings).await?;
         let etl = open_etl(&settings, &p, 1).await?;
         let list = resolve_tickers(&p, tickers, "etl instruments").await?;
         let s = etl.instruments(&list, Bar::shared("종목 instruments")).await.map_err(|e| anyhow!("{e}"))?;
@@ -219,7 +219,7 @@ pub(crate) fn financials(file: Option<&Path>, tickers: &TickerArgs) -> Result<()
     let settings = server::load_settings(file)?;
     server::init_tracing(settings.log_format);
     server::runtime()?.block_on(async {
-        let p = server::open_platform(&settings).await?;
+        let p = server::open_stores(&settings).await?;
         let etl = open_etl(&settings, &p, 1).await?;
         let list = resolve_tickers(&p, tickers, "etl financials").await?;
         let s = etl.financials(&list, Bar::shared("재무 financials")).await.map_err(|e| anyhow!("{e}"))?;
@@ -356,7 +356,8 @@ pub(crate) async fn spawn_daily(
         sched.at_kst = chrono::NaiveTime::parse_from_str(at.trim(), "%H:%M")
             .map_err(|_| anyhow!("HAECHI_KIS_DAILY_AT: {at:?} is not HH:MM"))?;
     }
-    let client = kis_client(settings, p, kis).await?;
+    let stores = Stores { db: p.db.clone(), objects: p.objects.clone() };
+    let client = kis_client(settings, &stores, kis).await?;
     let etl = Arc::new(Etl::new(p.db.clone(), p.objects.clone(), client, EtlOptions::default()));
     let db = p.db.clone();
     tracing::info!(at_kst = %sched.at_kst, "daily KIS collection scheduled");

@@ -85,10 +85,21 @@ pub(crate) fn queue_config(s: &Settings) -> QueueConfig {
     }
 }
 
-pub(crate) async fn open_platform(settings: &Settings) -> Result<Platform> {
+/// The database and object storage, for commands that need no queue (the ETL).
+pub(crate) struct Stores {
+    pub db: Db,
+    pub objects: Objects,
+}
+
+pub(crate) async fn open_stores(settings: &Settings) -> Result<Stores> {
     let db = open_db(settings).await?;
     let objects = Objects::open(&object_config(settings)).context("opening object storage")?;
     objects.check().await.with_context(|| format!("object storage {} is not reachable", objects.describe()))?;
+    Ok(Stores { db, objects })
+}
+
+pub(crate) async fn open_platform(settings: &Settings) -> Result<Platform> {
+    let Stores { db, objects } = open_stores(settings).await?;
     let queue = Queue::connect(&queue_config(settings)).await.context("connecting to the job queue")?;
     Ok(Platform { db, objects, queue, events: haechi_jobs::run_events(), market: MarketCache::default() })
 }
