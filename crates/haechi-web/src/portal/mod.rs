@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::auth::extract::{AuthVia, ClientInfo, Principal, SESSION_COOKIE};
 use crate::auth::{constant_time_eq, random_token, sha256_hex};
 use crate::error::ApiError;
-use crate::routes::auth::{authenticate, clear_cookie};
+use crate::routes::auth::{authenticate, clear_cookie, create_account};
 use crate::state::AppState;
 use i18n::{Lang, Tr};
 
@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(dashboard))
         .route("/login", get(login_page).post(login_submit))
+        .route("/register", get(register_page).post(register_submit))
         .route("/logout", post(logout))
         .route("/assets/{file}", get(asset))
 }
@@ -79,6 +80,7 @@ struct LoginPage<'a> {
     email: &'a str,
     mfa: bool,
     error: Option<&'static str>,
+    notice: Option<&'static str>,
 }
 
 /// One run as the dashboard lists it, figures already formatted.
@@ -173,7 +175,40 @@ async fn login_page(RawQuery(q): RawQuery, headers: HeaderMap, principal: Result
         return Redirect::to("/").into_response();
     }
     let (t, lang_cookie) = language(q.as_deref(), &headers);
-    login_form(t, &headers, lang_cookie, StatusCode::OK, "", false, None)
+    let registered = q.as_deref().is_some_and(|q| q.split('&').any(|kv| kv == "registered=1"));
+    let notice = registered.then_some(msg("register.done"));
+    form_page(t, &headers, lang_cookie, StatusCode::OK, |t, token| {
+        LoginPage { t, user: None, csrf: "", form_token: token, email: "", mfa: false, error: None, notice }.render()
+    })
+}
+
+/// Renders a signed-out form page with the double-submit token (a fresh one, and its cookie,
+/// when the browser has none).
+fn form_page(
+    t: Tr,
+    headers: &HeaderMap,
+    lang_cookie: Option<HeaderValue>,
+    status: StatusCode,
+    render: impl FnOnce(Tr, &str) -> Result<String, askama::Error>,
+) -> Response {
+    let mut cookies: Vec<HeaderValue> = lang_cookie.into_iter().collect();
+    let token = match cookie(headers, FORM_COOKIE) {
+        Some(t) if t.len() >= 32 => t,
+        _ => {
+            let Ok(fresh) = random_token(32) else { return ApiError::Internal("randomness".into()).into_response() };
+            if let Ok(v) = HeaderValue::from_str(&format!("{FORM_COOKIE}={fresh}; Path=/; HttpOnly; SameSite=Strict")) {
+                cookies.push(v);
+            }
+            fresh
+        }
+    };
+    page(status, render(t, &token), cookies)
+}
+
+/// Whether the form's double-submit token matches its cookie.
+fn form_token_ok(headers: &HeaderMap, sent: &str) -> bool {
+    let expected = cookie(headers, FORM_COOKIE).unwrap_or_default();
+    !expected.is_empty() && constant_time_eq(sent, &expected)
 }
 
 fn login_form(
@@ -185,21 +220,9 @@ fn login_form(
     mfa: bool,
     error: Option<&'static str>,
 ) -> Response {
-    let mut cookies: Vec<HeaderValue> = lang_cookie.into_iter().collect();
-    let token = match cookie(headers, FORM_COOKIE) {
-        Some(t) if t.len() >= 32 => t,
-        _ => {
-            let Ok(fresh) = random_token(32) else { return ApiError::Internal("randomness".into()).into_response() };
-            if let Ok(v) =
-                HeaderValue::from_str(&format!("{FORM_COOKIE}={fresh}; Path=/login; HttpOnly; SameSite=Strict"))
-            {
-                cookies.push(v);
-            }
-            fresh
-        }
-    };
-    let html = LoginPage { t, user: None, csrf: "", form_token: &token, email, mfa, error }.render();
-    page(status, html, cookies)
+    form_page(t, headers, lang_cookie, status, |t, token| {
+        LoginPage { t, user: None, csrf: "", form_token: token, email, mfa, error, notice: None }.render()
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,8 +252,7 @@ async fn login_submit(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let (t, lang_cookie) = language(q.as_deref(), &headers);
-    let expected = cookie(&headers, FORM_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !constant_time_eq(&f.form, &expected) {
+    if !form_token_ok(&headers, &f.form) {
         return login_form(
             t,
             &headers,
@@ -289,6 +311,93 @@ async fn login_submit(
         }
         Err(other) => other.into_response(),
     }
+}
+
+#[derive(Template)]
+#[template(path = "portal/register.html")]
+struct RegisterPage<'a> {
+    t: Tr,
+    user: Option<String>,
+    csrf: &'a str,
+    form_token: &'a str,
+    email: &'a str,
+    display_name: &'a str,
+    /// (field, message key), in form order.
+    errors: Vec<(&'static str, &'static str)>,
+}
+
+impl RegisterPage<'_> {
+    fn has_error(&self, field: &str) -> bool {
+        self.errors.iter().any(|(f, _)| *f == field)
+    }
+
+    fn error_for(&self, field: &str) -> &'static str {
+        self.errors.iter().find(|(f, _)| *f == field).map_or("", |(_, key)| self.t.get(key))
+    }
+}
+
+async fn register_page(RawQuery(q): RawQuery, headers: HeaderMap, principal: Result<Principal, ApiError>) -> Response {
+    if principal.is_ok() {
+        return Redirect::to("/").into_response();
+    }
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    form_page(t, &headers, lang_cookie, StatusCode::OK, |t, token| {
+        RegisterPage { t, user: None, csrf: "", form_token: token, email: "", display_name: "", errors: Vec::new() }
+            .render()
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct RegisterForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default, rename = "_form")]
+    form: String,
+}
+
+/// Creates the account through the API's own validation; problems come back next to their
+/// fields, in the page's language.
+async fn register_submit(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    Form(f): Form<RegisterForm>,
+) -> Response {
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    if !form_token_ok(&headers, &f.form) {
+        return login_form(t, &headers, lang_cookie, StatusCode::FORBIDDEN, "", false, Some(msg("login.form_expired")));
+    }
+    let errors: Vec<(&'static str, &'static str)> =
+        match create_account(&state, &client, &f.email, &f.display_name, f.password).await {
+            Ok(_) => return Redirect::to("/login?registered=1").into_response(),
+            Err(ApiError::Validation(problems)) => [
+                ("email", msg("register.error.email")),
+                ("display_name", msg("register.error.display_name")),
+                ("password", msg("register.error.password")),
+            ]
+            .into_iter()
+            .filter(|(field, _)| problems.iter().any(|p| p.field == *field))
+            .collect(),
+            Err(ApiError::Conflict(_)) => vec![("email", msg("register.error.taken"))],
+            Err(other) => return other.into_response(),
+        };
+    form_page(t, &headers, lang_cookie, StatusCode::UNPROCESSABLE_ENTITY, |t, token| {
+        RegisterPage {
+            t,
+            user: None,
+            csrf: "",
+            form_token: token,
+            email: &f.email,
+            display_name: &f.display_name,
+            errors,
+        }
+        .render()
+    })
 }
 
 #[derive(Debug, Deserialize)]

@@ -72,23 +72,36 @@ pub async fn register(
     client: ClientInfo,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<UserView>)> {
-    let email = normalise_email(&req.email);
-    let name = req.display_name.trim().to_owned();
+    let user = create_account(&state, &client, &req.email, &req.display_name, req.password).await?;
+    Ok((StatusCode::CREATED, axum::Json(UserView::from(&user))))
+}
+
+/// Validates (every problem at once) and creates an `investor` account: the one registration
+/// path of the API and the portal.
+pub(crate) async fn create_account(
+    state: &AppState,
+    client: &ClientInfo,
+    email: &str,
+    display_name: &str,
+    password: String,
+) -> ApiResult<User> {
+    let email = normalise_email(email);
+    let name = display_name.trim().to_owned();
     let mut problems = email_problems(&email);
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         problems.push(FieldError::new("display_name", "must be 1 to 100 characters"));
     }
-    problems.extend(password::policy_problems(&req.password, &email, &name));
+    problems.extend(password::policy_problems(&password, &email, &name));
     if !problems.is_empty() {
         return Err(ApiError::Validation(problems));
     }
-    let hash = password::hash(req.password).await?;
+    let hash = password::hash(password).await?;
     let user = state
         .db()
         .create_user(NewUser { email, display_name: name, password_hash: hash, role: Role::Investor.as_str().into() })
         .await?;
-    audit(&state, &client, "user_registered", Some(user.id), None, json!({})).await;
-    Ok((StatusCode::CREATED, axum::Json(UserView::from(&user))))
+    audit(state, client, "user_registered", Some(user.id), None, json!({})).await;
+    Ok(user)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -139,3 +139,36 @@ async fn language_is_switchable_and_remembered_and_assets_are_served() {
     }
     assert_eq!(c.get(app.url("/assets/../Cargo.toml")).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn registration_shows_the_apis_validation_next_to_each_field_then_signs_in() {
+    let app = spawn_app().await;
+    let c = client();
+    let page = c.get(app.url("/register")).send().await.unwrap().text().await.unwrap();
+    let token = hidden(&page, "_form");
+    let r = c
+        .post(app.url("/register"))
+        .form(&[("email", "not-an-email"), ("display_name", ""), ("password", "short"), ("_form", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    for (id, text) in [
+        ("email-error", "올바른 이메일 주소를 입력하세요."),
+        ("display_name-error", "이름은 1~100자로 입력하세요."),
+        ("password-error", "비밀번호는 12자 이상이어야"),
+    ] {
+        assert!(html.contains(&format!("id=\"{id}\">{text}")), "{id} in {html}");
+    }
+    assert!(html.contains("aria-invalid=\"true\"") && html.contains("value=\"not-an-email\""));
+
+    let ok = [("email", "new@example.com"), ("display_name", "새 사용자"), ("password", PASSWORD), ("_form", &token)];
+    let r = c.post(app.url("/register")).form(&ok).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (303, "/login?registered=1"));
+    let notice = c.get(app.url("/login?registered=1")).send().await.unwrap().text().await.unwrap();
+    assert!(notice.contains("가입이 완료되었습니다"));
+    let again = c.post(app.url("/register")).form(&ok).send().await.unwrap().text().await.unwrap();
+    assert!(again.contains("이미 가입된 이메일입니다."), "{again}");
+    assert_eq!(sign_in(&c, &app.base, "new@example.com", None).await.status(), 303);
+}
