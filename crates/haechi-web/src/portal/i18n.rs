@@ -154,7 +154,12 @@ mod tests {
         let mut sources = Vec::new();
         for d in ["templates/portal", "src/portal"] {
             for e in std::fs::read_dir(dir.join(d)).unwrap() {
-                sources.push(std::fs::read_to_string(e.unwrap().path()).unwrap());
+                let path = e.unwrap().path();
+                // This file's own tests use a deliberately missing key.
+                if path.file_name().is_some_and(|n| n == "i18n.rs") {
+                    continue;
+                }
+                sources.push(std::fs::read_to_string(path).unwrap());
             }
         }
         let mut used = BTreeSet::new();
