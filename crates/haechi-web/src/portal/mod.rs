@@ -428,12 +428,14 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(f): Form
 
 const CSS: &str = include_str!("../../assets/portal.css");
 const JS: &str = include_str!("../../assets/portal.js");
+const ICON: &str = include_str!("../../assets/favicon.svg");
 
 /// The portal's own stylesheet and script, embedded in the binary (no CDN, no build step).
 async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "portal.css" => (CSS, "text/css; charset=utf-8"),
         "portal.js" => (JS, "text/javascript; charset=utf-8"),
+        "favicon.svg" => (ICON, "image/svg+xml"),
         _ => return ApiError::NotFound.into_response(),
     };
     let mut resp = body.into_response();

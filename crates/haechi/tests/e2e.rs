@@ -1,0 +1,66 @@
+//! The portal in a real browser: `e2e/portal.mjs` (playwright-core driving Debian's headless
+//! chromium) against a fresh `haechi serve`. Skipped when chromium or `e2e/node_modules` is
+//! missing, unless `HAECHI_REQUIRE_E2E` is set (CI installs both with `.ci/e2e.sh`).
+//! Screenshots land in `target/e2e-screenshots/`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn portal_in_headless_chromium() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let chromium = std::env::var("HAECHI_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let ready = root.join("e2e/node_modules/playwright-core").is_dir() && std::path::Path::new(&chromium).exists();
+    if !ready {
+        assert!(
+            std::env::var_os("HAECHI_REQUIRE_E2E").is_none(),
+            "browser tests required: install chromium and run `npm ci --prefix e2e` (see .ci/e2e.sh)"
+        );
+        eprintln!("skipping the browser test: no chromium at {chromium} or no e2e/node_modules");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _server = Server(
+        Command::new(env!("CARGO_BIN_EXE_haechi"))
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HAECHI_DATA_DIR", dir.path())
+            .env("HAECHI_ADDR", format!("127.0.0.1:{port}"))
+            .env("HAECHI_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(60), "haechi serve did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shots = root.join("target/e2e-screenshots");
+    let out = Command::new("node")
+        .arg(root.join("e2e/portal.mjs"))
+        .current_dir(root.join("e2e"))
+        .env("HAECHI_E2E_URL", &base)
+        .env("HAECHI_E2E_SHOTS", &shots)
+        .env("HAECHI_CHROMIUM", &chromium)
+        .output()
+        .expect("node (the e2e runner needs Node.js)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read_dir(&shots).unwrap().count() >= 7, "a screenshot per page in {}", shots.display());
+}

@@ -1,0 +1,96 @@
+// Browser end-to-end test of the Haechi portal in headless Chromium (Debian's, via
+// playwright-core). Started by crates/haechi/tests/e2e.rs against a fresh `haechi serve`:
+//   HAECHI_E2E_URL    the server's base URL
+//   HAECHI_E2E_SHOTS  folder for one screenshot per page (CI keeps them)
+//   HAECHI_CHROMIUM   the browser binary (default /usr/bin/chromium)
+// Exits non-zero at the first expectation that does not hold, naming it.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const base = process.env.HAECHI_E2E_URL;
+const shots = process.env.HAECHI_E2E_SHOTS ?? "screenshots";
+const executablePath = process.env.HAECHI_CHROMIUM ?? "/usr/bin/chromium";
+if (!base) throw new Error("HAECHI_E2E_URL is not set");
+mkdirSync(shots, { recursive: true });
+
+function expect(cond, what) {
+  if (!cond) throw new Error(`expected: ${what}`);
+  console.log(`ok - ${what}`);
+}
+
+let n = 0;
+async function shot(page, name) {
+  n += 1;
+  const file = `${shots}/${String(n).padStart(2, "0")}-${name}.png`;
+  await page.screenshot({ path: file, fullPage: true });
+}
+
+const browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-gpu"] });
+try {
+  const context = await browser.newContext({ locale: "ko-KR", viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const consoleErrors = [];
+  // Script errors and CSP violations; a form answered 422 is expected and not counted.
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) consoleErrors.push(m.text());
+  });
+  page.on("response", (r) => {
+    if (r.request().resourceType() !== "document" && r.status() >= 400) consoleErrors.push(`${r.status()} ${r.url()}`);
+  });
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+
+  // Registration: the API's validation, shown next to the fields.
+  await page.goto(`${base}/register`);
+  expect((await page.getAttribute("html", "lang")) === "ko", "the portal speaks Korean by default");
+  await shot(page, "register");
+  await page.fill("#email", "not-an-email");
+  await page.fill("#display_name", "브라우저");
+  await page.fill("#password", "short");
+  await page.click("button[type=submit]");
+  expect(await page.isVisible("#email-error"), "an invalid email is flagged at its field");
+  expect(await page.isVisible("#password-error"), "a weak password is flagged at its field");
+  expect((await page.getAttribute("#email", "aria-invalid")) === "true", "the field is marked invalid for assistive tech");
+  const focused = await page.evaluate(() => document.activeElement?.getAttribute("role"));
+  expect(focused === "alert", "focus moves to the error summary (portal.js)");
+  await shot(page, "register-errors");
+  await page.fill("#email", "e2e@example.com");
+  await page.fill("#password", "a long and private passphrase");
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/login\?registered=1$/);
+  expect(await page.isVisible("[role=status]"), "the sign-in page confirms the new account");
+  await shot(page, "login-after-register");
+
+  // Sign in and see the dashboard.
+  await page.fill("#email", "e2e@example.com");
+  await page.fill("#password", "a long and private passphrase");
+  await page.click("button[type=submit]");
+  await page.waitForURL(`${base}/`);
+  expect((await page.textContent("h1")).includes("브라우저님"), "the dashboard greets the user by name");
+  expect(await page.isVisible("text=최근 실행"), "the dashboard lists the latest runs");
+  await shot(page, "dashboard");
+
+  // Phone width: nothing overflows sideways.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  expect(!overflow, "the dashboard fits a phone's width");
+  await shot(page, "dashboard-phone");
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  // English, and back.
+  await page.click("a[hreflang=en]");
+  expect((await page.textContent("h1")).startsWith("Hello"), "the language switch shows English");
+  await shot(page, "dashboard-en");
+  await page.click("a[hreflang=ko]");
+  expect((await page.getAttribute("html", "lang")) === "ko", "and back to Korean");
+
+  // Sign out with the form (its CSRF token comes from the page).
+  await page.click("form[action='/logout'] button");
+  await page.waitForURL(/\/login$/);
+  await page.goto(`${base}/`);
+  expect(page.url().endsWith("/login"), "signed out: the dashboard sends to sign-in");
+  await shot(page, "signed-out");
+
+  expect(consoleErrors.length === 0, `no script errors, CSP violations or failed assets (${consoleErrors.join("; ")})`);
+} finally {
+  await browser.close();
+}
