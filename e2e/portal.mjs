@@ -69,6 +69,39 @@ try {
   expect(await page.isVisible("text=최근 실행"), "the dashboard lists the latest runs");
   await shot(page, "dashboard");
 
+  // A scenario run through the API with this session (the scenario pages come later), then
+  // its report in the portal: charts drawn on the server, metrics explained.
+  const runId = await page.evaluate(async () => {
+    const csrf = document.querySelector("input[name=_csrf]").value;
+    const headers = { "content-type": "application/json", "x-csrf-token": csrf };
+    const spec = {
+      name: "E2E SMA", capital: 10000000, benchmark: "KS11",
+      period: { start: "2019-06-03", end: "2021-12-30" },
+      universe: { tickers: ["100010", "100020", "100030"] },
+      strategy: { type: "sma_cross", fast: 5, slow: 20 },
+    };
+    const sc = await (await fetch("/api/v1/scenarios", { method: "POST", headers, body: JSON.stringify({ spec }) })).json();
+    const run = await (await fetch(`/api/v1/scenarios/${sc.id}/runs`, { method: "POST", headers, body: "{}" })).json();
+    for (let i = 0; i < 600; i++) {
+      const r = await (await fetch(`/api/v1/runs/${run.id}`)).json();
+      if (r.state === "succeeded") return run.id;
+      if (r.state === "failed" || r.state === "cancelled") throw new Error(`run ${run.id} ${r.state}: ${r.error}`);
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
+    throw new Error("the run did not finish");
+  });
+  await page.goto(`${base}/`);
+  await page.click(`a[href="/runs/${runId}"]`);
+  await page.waitForURL(`${base}/runs/${runId}`);
+  expect(await page.isVisible("svg.chart polyline.equity"), "the report shows the equity curve");
+  expect(await page.isVisible("svg.chart polygon.drawdown"), "and the drawdown");
+  expect(await page.isVisible("table.heat"), "and the monthly heat map");
+  await page.hover("svg.chart rect.hover >> nth=40");
+  const readout = await page.textContent("#chart-readout");
+  expect(/\d{4}-\d{2}-\d{2} · ₩/.test(readout), `hovering the chart shows that day's value (${readout})`);
+  await shot(page, "report");
+  await page.goto(`${base}/`);
+
   // Phone width: nothing overflows sideways.
   await page.setViewportSize({ width: 390, height: 844 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);

@@ -31,6 +31,15 @@ fn portal_in_headless_chromium() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    // A small market, so the browser can run a scenario and open its report.
+    let load = Command::new(env!("CARGO_BIN_EXE_haechi"))
+        .args(["data", "load", "--tickers", "12", "--from", "2019-01-01", "--to", "2021-12-31"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HAECHI_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(load.status.success(), "{}", String::from_utf8_lossy(&load.stderr));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
     let _server = Server(
@@ -51,6 +60,8 @@ fn portal_in_headless_chromium() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let shots = root.join("target/e2e-screenshots");
+    // Only this run's pictures: a page renamed or removed must not leave an old one behind.
+    let _ = std::fs::remove_dir_all(&shots);
     let out = Command::new("node")
         .arg(root.join("e2e/portal.mjs"))
         .current_dir(root.join("e2e"))
@@ -62,5 +73,5 @@ fn portal_in_headless_chromium() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}");
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(std::fs::read_dir(&shots).unwrap().count() >= 7, "a screenshot per page in {}", shots.display());
+    assert!(std::fs::read_dir(&shots).unwrap().count() >= 8, "a screenshot per page in {}", shots.display());
 }

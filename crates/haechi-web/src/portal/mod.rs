@@ -6,6 +6,7 @@
 //! that a double-submit token (a random cookie echoed in the form) for the sign-in form.
 
 pub mod i18n;
+pub mod report;
 
 use askama::Template;
 use axum::Router;
@@ -19,15 +20,18 @@ use serde::Deserialize;
 use crate::auth::extract::{AuthVia, ClientInfo, Principal, SESSION_COOKIE};
 use crate::auth::{constant_time_eq, random_token, sha256_hex};
 use crate::error::ApiError;
+use crate::rbac::Permission;
 use crate::routes::auth::{authenticate, clear_cookie, create_account};
+use crate::routes::runs::readable_run;
 use crate::state::AppState;
 use i18n::{Lang, Tr};
+use std::sync::Arc;
 
 /// The pre-sign-in CSRF cookie (double submit).
 const FORM_COOKIE: &str = "haechi_form";
 
 /// Marks a message key, so the catalogue test finds it.
-const fn msg(key: &'static str) -> &'static str {
+pub(crate) const fn msg(key: &'static str) -> &'static str {
     key
 }
 
@@ -37,6 +41,8 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login_page).post(login_submit))
         .route("/register", get(register_page).post(register_submit))
         .route("/logout", post(logout))
+        .route("/runs/{id}", get(run_page))
+        .route("/runs/{id}/trades.csv", get(run_trades_csv))
         .route("/assets/{file}", get(asset))
 }
 
@@ -134,7 +140,7 @@ async fn dashboard(
     };
     let runs = match state
         .db()
-        .list_runs(&RunQuery { owner_id: Some(p.user.id), page: 1, per_page: 10, ..RunQuery::default() })
+        .list_runs(&RunQuery { owner_id: Some(p.user.id), page: 0, per_page: 10, ..RunQuery::default() })
         .await
     {
         Ok(page) => page.items,
@@ -398,6 +404,198 @@ async fn register_submit(
         }
         .render()
     })
+}
+
+/// Trades per page on the report.
+const TRADES_PER_PAGE: usize = 50;
+
+struct TradeRow {
+    ticker: String,
+    entry_date: chrono::NaiveDate,
+    exit_date: chrono::NaiveDate,
+    quantity: u64,
+    pnl: String,
+    class: &'static str,
+    holding: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/run.html")]
+struct RunPage<'a> {
+    t: Tr,
+    user: Option<String>,
+    csrf: &'a str,
+    run_id: i64,
+    report: Option<Arc<report::ReportView>>,
+    equity_svg: String,
+    drawdown_svg: String,
+    metrics: Vec<report::MetricRow>,
+    heat: Vec<report::HeatRow>,
+    trades: Vec<TradeRow>,
+    page: usize,
+    pages: usize,
+    state: String,
+    state_key: &'static str,
+    progress: u32,
+}
+
+/// The run's parsed report, from the cache or object storage; `None` until it succeeded.
+async fn load_report(state: &AppState, run: &haechi_db::Run) -> Result<Option<Arc<report::ReportView>>, ApiError> {
+    let Some(prefix) = run.report_key.as_deref().filter(|_| run.state == "succeeded") else { return Ok(None) };
+    let key = format!("{prefix}report.json");
+    if let Some(v) = report::cached(&key) {
+        return Ok(Some(v));
+    }
+    let bytes = state
+        .services()
+        .objects
+        .get(&key)
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading the report of run {}: {e}", run.id)))?;
+    let parsed = tokio::task::spawn_blocking(move || report::parse(&key, &bytes))
+        .await
+        .map_err(|e| ApiError::Internal(format!("parsing a report: {e}")))?
+        .map_err(|e| ApiError::Internal(format!("report of run {}: {e}", run.id)))?;
+    Ok(Some(parsed))
+}
+
+/// What the report page shows of the run row.
+#[derive(Debug, Clone)]
+pub struct RunHeader {
+    pub id: i64,
+    pub state: String,
+    pub progress: f64,
+}
+
+/// Renders the report page (also what the render benchmark measures).
+///
+/// # Errors
+/// A template error.
+pub fn render_run_page(
+    t: Tr,
+    user: Option<String>,
+    csrf: &str,
+    run: &RunHeader,
+    r: Option<Arc<report::ReportView>>,
+    page: usize,
+) -> Result<String, askama::Error> {
+    let (equity_svg, drawdown_svg, metrics, heat) = match &r {
+        Some(r) => (
+            report::equity_svg(r, &t),
+            report::drawdown_svg(r, &t),
+            report::metric_rows(&r.summary),
+            report::heat_rows(r),
+        ),
+        None => (String::new(), String::new(), Vec::new(), Vec::new()),
+    };
+    let n = r.as_ref().map_or(0, |r| r.trades.len());
+    let pages = n.div_ceil(TRADES_PER_PAGE).max(1);
+    let page = page.clamp(1, pages);
+    let trades = r
+        .as_ref()
+        .map(|r| {
+            r.trades
+                .iter()
+                .skip((page - 1) * TRADES_PER_PAGE)
+                .take(TRADES_PER_PAGE)
+                .map(|tr| TradeRow {
+                    ticker: tr.ticker.clone(),
+                    entry_date: tr.entry_date,
+                    exit_date: tr.exit_date,
+                    quantity: tr.quantity,
+                    pnl: report::won(tr.pnl),
+                    class: match tr.pnl.signum() {
+                        1 => "up",
+                        -1 => "down",
+                        _ => "",
+                    },
+                    holding: format!("{:.0}", tr.holding_sessions),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    RunPage {
+        t,
+        user,
+        csrf,
+        run_id: run.id,
+        report: r,
+        equity_svg,
+        drawdown_svg,
+        metrics,
+        heat,
+        trades,
+        page,
+        pages,
+        state: run.state.clone(),
+        state_key: state_key(&run.state),
+        progress: (run.progress * 100.0).round().clamp(0.0, 100.0) as u32,
+    }
+    .render()
+}
+
+fn page_param(q: Option<&str>) -> usize {
+    q.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "page").and_then(|(_, v)| v.parse().ok())
+    })
+    .unwrap_or(1)
+}
+
+async fn run_page(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    let Ok(p) = principal else { return Redirect::to("/login").into_response() };
+    if let Err(e) = p.require(Permission::Simulate) {
+        return e.into_response();
+    }
+    let run = match readable_run(&state, &p, id).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let r = match load_report(&state, &run).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let csrf = match &p.via {
+        AuthVia::Session { csrf_token, .. } => csrf_token.clone(),
+        AuthVia::Token { .. } => String::new(),
+    };
+    let header = RunHeader { id: run.id, state: run.state.clone(), progress: run.progress };
+    let html = render_run_page(t, Some(p.user.email.clone()), &csrf, &header, r, page_param(q.as_deref()));
+    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+}
+
+async fn run_trades_csv(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let Ok(p) = principal else { return Redirect::to("/login").into_response() };
+    if let Err(e) = p.require(Permission::Simulate) {
+        return e.into_response();
+    }
+    let run = match readable_run(&state, &p, id).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match load_report(&state, &run).await {
+        Ok(Some(r)) => {
+            let mut resp = report::trades_csv(&r).into_response();
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"run-{id}-trades.csv\"")) {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            resp
+        }
+        Ok(None) => ApiError::Conflict(format!("the run has no report ({})", run.state)).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]

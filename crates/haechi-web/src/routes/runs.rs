@@ -117,7 +117,7 @@ impl From<&Run> for RunView {
 }
 
 /// The run if the caller may read it.
-async fn readable_run(state: &AppState, p: &Principal, id: i64) -> ApiResult<Run> {
+pub(crate) async fn readable_run(state: &AppState, p: &Principal, id: i64) -> ApiResult<Run> {
     let run = state.db().run_by_id(id).await?.ok_or(ApiError::NotFound)?;
     if run.owner_id == p.user.id {
         return Ok(run);

@@ -172,3 +172,46 @@ async fn registration_shows_the_apis_validation_next_to_each_field_then_signs_in
     assert!(again.contains("이미 가입된 이메일입니다."), "{again}");
     assert_eq!(sign_in(&c, &app.base, "new@example.com", None).await.status(), 303);
 }
+
+#[tokio::test]
+async fn the_report_page_draws_charts_explains_metrics_and_pages_trades() {
+    let app = crate::helpers::spawn_sim_app(12, haechi_jobs::RunnerOptions::default()).await;
+    let (b, _) = app.user("report@example.com").await;
+    let id = crate::runs::scenario(&b, crate::scenarios::sma_spec("report")).await;
+    let run = crate::runs::start(&b, id).await;
+    let run_id = run["id"].as_i64().unwrap();
+    assert_eq!(crate::runs::wait_final(&b, run_id).await["state"], "succeeded");
+
+    let c = client();
+    assert_eq!(sign_in(&c, &app.base, "report@example.com", None).await.status(), 303);
+    let dash = c.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(dash.contains(&format!("href=\"/runs/{run_id}\"")), "the dashboard links the report: {dash}");
+    let r = c.get(app.url(&format!("/runs/{run_id}"))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("<polyline class=\"equity\""), "equity line");
+    assert!(html.contains("<polyline class=\"bench\""), "benchmark line");
+    assert!(html.contains("<polygon class=\"drawdown\""), "drawdown area");
+    assert!(html.contains("<rect class=\"hover\"") && html.contains("data-equity="), "hover targets");
+    assert!(
+        html.contains("<table class=\"heat\">") && html.contains("<th scope=\"row\">2020</th>"),
+        "monthly heat map"
+    );
+    for name in ["최대 낙폭 (MDD)", "샤프 지수", "직전 최고점에서 가장 크게 떨어진 비율입니다"]
+    {
+        assert!(html.contains(name), "{name}");
+    }
+    assert!(!html.contains("style=\""), "no inline style: the CSP forbids it");
+
+    let csv = c.get(app.url(&format!("/runs/{run_id}/trades.csv"))).send().await.unwrap();
+    assert!(csv.headers()["content-disposition"].to_str().unwrap().contains("trades.csv"));
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("\u{feff}ticker,entry_date,exit_date"), "{csv}");
+
+    // Someone else's run is not there at all.
+    register(&app.base, "other@example.com", "other").await;
+    let other = client();
+    assert_eq!(sign_in(&other, &app.base, "other@example.com", None).await.status(), 303);
+    assert_eq!(other.get(app.url(&format!("/runs/{run_id}"))).send().await.unwrap().status(), 404);
+    assert_eq!(other.get(app.url(&format!("/runs/{run_id}/trades.csv"))).send().await.unwrap().status(), 404);
+}

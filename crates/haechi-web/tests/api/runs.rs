@@ -10,13 +10,13 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-async fn scenario(b: &Browser, spec: Value) -> i64 {
+pub async fn scenario(b: &Browser, spec: Value) -> i64 {
     let r = b.post("/api/v1/scenarios", json!({"spec": spec})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
 }
 
-async fn start(b: &Browser, scenario_id: i64) -> Value {
+pub async fn start(b: &Browser, scenario_id: i64) -> Value {
     let r = b.post(&format!("/api/v1/scenarios/{scenario_id}/runs"), json!({})).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED, "{}", r.text().await.unwrap());
     r.json().await.unwrap()
