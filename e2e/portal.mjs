@@ -6,6 +6,7 @@
 // Exits non-zero at the first expectation that does not hold, naming it.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
+import { createHmac } from "node:crypto";
 
 const base = process.env.HAECHI_E2E_URL;
 const shots = process.env.HAECHI_E2E_SHOTS ?? "screenshots";
@@ -16,6 +17,21 @@ mkdirSync(shots, { recursive: true });
 function expect(cond, what) {
   if (!cond) throw new Error(`expected: ${what}`);
   console.log(`ok - ${what}`);
+}
+
+// RFC 6238 with SHA-1, 6 digits, 30-second steps: what an authenticator app computes from the
+// secret the security page shows.
+function totp(secret, unixSeconds) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const ch of secret.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(unixSeconds / 30)));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  const code = (mac.readUInt32BE(offset) & 0x7fffffff) % 1000000;
+  return String(code).padStart(6, "0");
 }
 
 let n = 0;
@@ -101,6 +117,32 @@ try {
   expect(/\d{4}-\d{2}-\d{2} · ₩/.test(readout), `hovering the chart shows that day's value (${readout})`);
   await shot(page, "report");
   await page.goto(`${base}/`);
+
+  // Two-factor authentication from the security page: read the key, compute the code.
+  await page.click("a[href='/account']");
+  await page.click("#mfa-start");
+  expect(await page.isVisible(".qr svg"), "the security page shows a QR code");
+  const secret = (await page.textContent("#totp-secret")).trim();
+  await shot(page, "mfa-enrol");
+  const now = Math.floor(Date.now() / 1000);
+  await page.fill("#code", totp(secret, now));
+  await page.click("form[action='/account/mfa/confirm'] button");
+  expect((await page.locator("#recovery-codes li").count()) === 10, "ten recovery codes are shown once");
+  await shot(page, "mfa-recovery-codes");
+
+  // Out, and in again with the code.
+  await page.click("form[action='/logout'] button");
+  await page.waitForURL(/\/login$/);
+  await page.fill("#email", "e2e@example.com");
+  await page.fill("#password", "a long and private passphrase");
+  await page.click("button[type=submit]");
+  expect(await page.isVisible("#totp_code"), "sign-in now asks for the code");
+  await shot(page, "login-mfa");
+  await page.fill("#password", "a long and private passphrase");
+  await page.fill("#totp_code", totp(secret, now + 30));
+  await page.click("button[type=submit]");
+  await page.waitForURL(`${base}/`);
+  expect((await page.textContent("h1")).includes("브라우저님"), "signed in with the second factor");
 
   // Phone width: nothing overflows sideways.
   await page.setViewportSize({ width: 390, height: 844 });

@@ -56,7 +56,12 @@ pub fn code_at(secret_b32: &str, unix_secs: u64) -> Result<String, ApiError> {
 /// [`ApiError::Internal`] if the URI is too long for a QR code.
 pub fn qr_svg(uri: &str) -> Result<String, ApiError> {
     let code = qrcode::QrCode::new(uri.as_bytes()).map_err(|e| ApiError::Internal(format!("qr: {e}")))?;
-    Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build())
+    let svg = code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build();
+    // Embedded in HTML pages too, where an XML declaration does not belong.
+    Ok(match svg.find("<svg") {
+        Some(i) => svg[i..].to_owned(),
+        None => svg,
+    })
 }
 
 #[must_use]

@@ -43,6 +43,10 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/runs/{id}", get(run_page))
         .route("/runs/{id}/trades.csv", get(run_trades_csv))
+        .route("/account", get(account_page))
+        .route("/account/mfa", post(account_mfa_begin))
+        .route("/account/mfa/confirm", post(account_mfa_confirm))
+        .layer(axum::middleware::from_fn(form_csrf))
         .route("/assets/{file}", get(asset))
 }
 
@@ -594,6 +598,158 @@ async fn run_trades_csv(
             resp
         }
         Ok(None) => ApiError::Conflict(format!("the run has no report ({})", run.state)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Portal forms carry the CSRF token as the `_csrf` field; the session extractor checks the
+/// `x-csrf-token` header. Copying one into the other keeps a single check for API and portal.
+async fn form_csrf(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if req.method() != axum::http::Method::POST || !is_form {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
+        return ApiError::PayloadTooLarge.into_response();
+    };
+    if !parts.headers.contains_key(crate::auth::extract::CSRF_HEADER)
+        && let Some((_, v)) = url::form_urlencoded::parse(&bytes).find(|(k, _)| k == "_csrf")
+        && let Ok(h) = HeaderValue::from_str(&v)
+    {
+        parts.headers.insert(crate::auth::extract::CSRF_HEADER, h);
+    }
+    next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
+}
+
+#[derive(Template)]
+#[template(path = "portal/account.html")]
+struct AccountPage<'a> {
+    t: Tr,
+    user: Option<String>,
+    csrf: &'a str,
+    mfa_enabled: bool,
+    recovery_left: String,
+    enrolment: Option<crate::routes::me::TotpEnrolment>,
+    recovery_codes: Vec<String>,
+    error: Option<&'static str>,
+}
+
+fn session_csrf(p: &Principal) -> String {
+    match &p.via {
+        AuthVia::Session { csrf_token, .. } => csrf_token.clone(),
+        AuthVia::Token { .. } => String::new(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn account_render(
+    state: &AppState,
+    t: Tr,
+    p: &Principal,
+    enrolment: Option<crate::routes::me::TotpEnrolment>,
+    recovery_codes: Vec<String>,
+    error: Option<&'static str>,
+    status: StatusCode,
+    cookies: Vec<HeaderValue>,
+) -> Response {
+    let left = match state.db().unused_recovery_codes(p.user.id).await {
+        Ok(n) => n,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let csrf = session_csrf(p);
+    let html = AccountPage {
+        t,
+        user: Some(p.user.email.clone()),
+        csrf: &csrf,
+        mfa_enabled: p.user.mfa_enabled || !recovery_codes.is_empty(),
+        recovery_left: t.fill("account.recovery_left", &[("n", &left.to_string())]),
+        enrolment,
+        recovery_codes,
+        error,
+    }
+    .render();
+    page(status, html, cookies)
+}
+
+async fn account_page(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    let Ok(p) = principal else { return Redirect::to("/login").into_response() };
+    account_render(&state, t, &p, None, Vec::new(), None, StatusCode::OK, lang_cookie.into_iter().collect()).await
+}
+
+async fn account_mfa_begin(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let (t, _) = language(q.as_deref(), &headers);
+    let p = match principal {
+        Ok(p) => p,
+        Err(ApiError::Unauthenticated) => return Redirect::to("/login").into_response(),
+        Err(e) => return e.into_response(),
+    };
+    match crate::routes::me::begin_totp(&state, &p.user).await {
+        Ok(enrolment) => {
+            account_render(&state, t, &p, Some(enrolment), Vec::new(), None, StatusCode::OK, Vec::new()).await
+        }
+        Err(ApiError::Conflict(_)) => Redirect::to("/account").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ConfirmForm {
+    #[serde(default)]
+    code: String,
+}
+
+async fn account_mfa_confirm(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+    Form(f): Form<ConfirmForm>,
+) -> Response {
+    let (t, _) = language(q.as_deref(), &headers);
+    let p = match principal {
+        Ok(p) => p,
+        Err(ApiError::Unauthenticated) => return Redirect::to("/login").into_response(),
+        Err(e) => return e.into_response(),
+    };
+    match crate::routes::me::confirm_totp(&state, &client, &p.user, f.code.trim()).await {
+        Ok(codes) => account_render(&state, t, &p, None, codes, None, StatusCode::OK, Vec::new()).await,
+        Err(ApiError::Validation(_)) => {
+            let secret = p.user.totp_secret.clone().unwrap_or_default();
+            match crate::routes::me::enrolment_of(&secret, &p.user.email) {
+                Ok(e) => {
+                    account_render(
+                        &state,
+                        t,
+                        &p,
+                        Some(e),
+                        Vec::new(),
+                        Some(msg("account.bad_code")),
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        Vec::new(),
+                    )
+                    .await
+                }
+                Err(e) => e.into_response(),
+            }
+        }
+        Err(ApiError::Conflict(_)) => Redirect::to("/account").into_response(),
         Err(e) => e.into_response(),
     }
 }

@@ -323,14 +323,25 @@ pub struct TotpEnrolment {
 #[utoipa::path(post, path = "/api/v1/me/mfa/totp", tag = "me", responses((status = 200, body = TotpEnrolment), (status = 409, body = Problem)))]
 pub async fn totp_begin(State(state): State<AppState>, principal: Principal) -> ApiResult<axum::Json<TotpEnrolment>> {
     principal.require(Permission::OwnAccount)?;
-    if principal.user.mfa_enabled {
+    Ok(axum::Json(begin_totp(&state, &principal.user).await?))
+}
+
+/// A new secret for `user`, stored but inactive until confirmed (API and portal).
+pub(crate) async fn begin_totp(state: &AppState, user: &haechi_db::User) -> ApiResult<TotpEnrolment> {
+    if user.mfa_enabled {
         return Err(ApiError::Conflict("two-factor authentication is already on; disable it first".into()));
     }
     let secret = totp::new_secret();
-    let uri = totp::uri(&secret, &principal.user.email)?;
+    let enrolment = enrolment_of(&secret, &user.email)?;
+    state.db().set_totp_secret(user.id, Some(secret)).await?;
+    Ok(enrolment)
+}
+
+/// The QR code and URI of a secret (shown again when a confirmation code was wrong).
+pub(crate) fn enrolment_of(secret: &str, email: &str) -> ApiResult<TotpEnrolment> {
+    let uri = totp::uri(secret, email)?;
     let qr_svg = totp::qr_svg(&uri)?;
-    state.db().set_totp_secret(principal.user.id, Some(secret.clone())).await?;
-    Ok(axum::Json(TotpEnrolment { secret, otpauth_uri: uri, qr_svg }))
+    Ok(TotpEnrolment { secret: secret.to_owned(), otpauth_uri: uri, qr_svg })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -355,18 +366,29 @@ pub async fn totp_confirm(
     ApiJson(req): ApiJson<TotpConfirmRequest>,
 ) -> ApiResult<axum::Json<RecoveryCodes>> {
     principal.require(Permission::OwnAccount)?;
-    let Some(secret) = principal.user.totp_secret.clone().filter(|_| !principal.user.mfa_enabled) else {
+    let codes = confirm_totp(&state, &client, &principal.user, &req.code).await?;
+    Ok(axum::Json(RecoveryCodes { recovery_codes: codes }))
+}
+
+/// Turns MFA on when `code` matches the pending secret; returns ten recovery codes.
+pub(crate) async fn confirm_totp(
+    state: &AppState,
+    client: &ClientInfo,
+    user: &haechi_db::User,
+    code: &str,
+) -> ApiResult<Vec<String>> {
+    let Some(secret) = user.totp_secret.clone().filter(|_| !user.mfa_enabled) else {
         return Err(ApiError::Conflict("no enrolment in progress: POST /api/v1/me/mfa/totp first".into()));
     };
-    let Some(step) = totp::matching_step(&secret, &req.code, totp::unix_now())? else {
+    let Some(step) = totp::matching_step(&secret, code, totp::unix_now())? else {
         return Err(ApiError::Validation(vec![FieldError::new("code", "does not match the authenticator")]));
     };
     let codes = (0..10).map(|_| crate::auth::recovery_code()).collect::<Result<Vec<_>, _>>()?;
     let hashes = codes.iter().map(|c| sha256_hex(&normalise_recovery(c))).collect();
-    state.db().enable_mfa(principal.user.id, step, hashes).await?;
-    state.cache().invalidate_user(principal.user.id);
-    audit(&state, &client, "mfa_enabled", Some(principal.user.id), None, json!({})).await;
-    Ok(axum::Json(RecoveryCodes { recovery_codes: codes }))
+    state.db().enable_mfa(user.id, step, hashes).await?;
+    state.cache().invalidate_user(user.id);
+    audit(state, client, "mfa_enabled", Some(user.id), None, json!({})).await;
+    Ok(codes)
 }
 
 /// Turns MFA off. Needs the password and a current code.

@@ -215,3 +215,49 @@ async fn the_report_page_draws_charts_explains_metrics_and_pages_trades() {
     assert_eq!(other.get(app.url(&format!("/runs/{run_id}"))).send().await.unwrap().status(), 404);
     assert_eq!(other.get(app.url(&format!("/runs/{run_id}/trades.csv"))).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn mfa_is_enrolled_from_the_security_page_and_then_asked_at_sign_in() {
+    let app = spawn_app().await;
+    register(&app.base, "enrol@example.com", "enrol").await;
+    let c = client();
+    assert_eq!(sign_in(&c, &app.base, "enrol@example.com", None).await.status(), 303);
+    let page = c.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "_csrf");
+    // The form's token is required, as on every unsafe request.
+    assert_eq!(c.post(app.url("/account/mfa")).form(&[("_csrf", "nope")]).send().await.unwrap().status(), 403);
+    let enrol = c.post(app.url("/account/mfa")).form(&[("_csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(enrol.status(), 200);
+    let html = enrol.text().await.unwrap();
+    assert!(html.contains("<svg") && !html.contains("<?xml"), "the QR code is inline SVG");
+    let secret = {
+        let at = html.find("id=\"totp-secret\">").unwrap() + 17;
+        html[at..at + html[at..].find('<').unwrap()].to_owned()
+    };
+    let bad = c
+        .post(app.url("/account/mfa/confirm"))
+        .form(&[("_csrf", csrf.as_str()), ("code", "000000")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    assert!(bad.text().await.unwrap().contains(&secret), "the same secret is shown again");
+    let now = crate::helpers::away_from_step_boundary().await;
+    let code = haechi_web::auth::totp::code_at(&secret, now).unwrap();
+    let ok = c
+        .post(app.url("/account/mfa/confirm"))
+        .form(&[("_csrf", csrf.as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let html = ok.text().await.unwrap();
+    assert_eq!(html.matches("<li><code>").count(), 10, "ten recovery codes, shown once");
+    let again = c.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(again.contains("남은 복구 코드: 10개") && !again.contains("<li><code>"));
+
+    let fresh = client();
+    assert_eq!(sign_in(&fresh, &app.base, "enrol@example.com", None).await.status(), 401, "now a code is needed");
+    let code = haechi_web::auth::totp::code_at(&secret, now + 30).unwrap();
+    assert_eq!(sign_in(&fresh, &app.base, "enrol@example.com", Some(&code)).await.status(), 303);
+}
