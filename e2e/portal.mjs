@@ -165,6 +165,21 @@ try {
   expect(page.url().endsWith("/login"), "signed out: the dashboard sends to sign-in");
   await shot(page, "signed-out");
 
+  // An administrator opens the access log and filters it.
+  const admin = await (await browser.newContext({ locale: "ko-KR", viewport: { width: 1280, height: 800 } })).newPage();
+  await admin.goto(`${base}/login`);
+  await admin.fill("#email", "admin@e2e.local");
+  await admin.fill("#password", "correct horse battery staple e2e");
+  await admin.click("button[type=submit]");
+  await admin.waitForURL(`${base}/`);
+  await admin.click("a[href='/admin/logs']");
+  expect((await admin.locator("#log-table tbody tr").count()) > 5, "the access log lists requests");
+  await admin.fill("#status", "422");
+  await admin.click("form.filters button");
+  const statuses = await admin.locator("#log-table tbody td.num:nth-child(6)").allTextContents();
+  expect(statuses.length > 0 && statuses.every((s) => s.trim() === "422"), `the status filter applies (${statuses})`);
+  await shot(admin, "admin-access-log");
+
   expect(consoleErrors.length === 0, `no script errors, CSP violations or failed assets (${consoleErrors.join("; ")})`);
 } finally {
   await browser.close();

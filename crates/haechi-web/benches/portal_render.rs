@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use haechi_sim::scenario::{Format, Scenario};
 use haechi_sim::{engine, report};
 use haechi_web::portal::i18n::{Lang, Tr};
-use haechi_web::portal::{RunHeader, render_run_page, report as view};
+use haechi_web::portal::{NavUser, RunHeader, render_run_page, report as view};
 
 fn main() {
     let cfg = haechi_data::synth::SynthConfig {
@@ -55,9 +55,15 @@ fn main() {
     for i in 0..320 {
         let t = Tr::new(if i % 2 == 0 { Lang::Ko } else { Lang::En });
         let start = Instant::now();
-        let html =
-            render_run_page(t, Some("bench@example.com".into()), "csrf", &header, Some(parsed.clone()), 1 + i % 3)
-                .unwrap();
+        let html = render_run_page(
+            t,
+            Some(NavUser::new("bench@example.com")),
+            "csrf",
+            &header,
+            Some(parsed.clone()),
+            1 + i % 3,
+        )
+        .unwrap();
         let took = start.elapsed();
         bytes = html.len();
         if i >= 20 {

@@ -40,6 +40,15 @@ fn portal_in_headless_chromium() {
         .output()
         .unwrap();
     assert!(load.status.success(), "{}", String::from_utf8_lossy(&load.stderr));
+    let admin = Command::new(env!("CARGO_BIN_EXE_haechi"))
+        .args(["user", "create", "--email", "admin@e2e.local", "--role", "admin"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HAECHI_DATA_DIR", dir.path())
+        .env("HAECHI_NEW_USER_PASSWORD", "correct horse battery staple e2e")
+        .output()
+        .unwrap();
+    assert!(admin.status.success(), "{}", String::from_utf8_lossy(&admin.stderr));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
     let _server = Server(
@@ -73,5 +82,5 @@ fn portal_in_headless_chromium() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}");
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(std::fs::read_dir(&shots).unwrap().count() >= 11, "a screenshot per page in {}", shots.display());
+    assert!(std::fs::read_dir(&shots).unwrap().count() >= 12, "a screenshot per page in {}", shots.display());
 }

@@ -25,10 +25,31 @@ use crate::routes::auth::{authenticate, clear_cookie, create_account};
 use crate::routes::runs::readable_run;
 use crate::state::AppState;
 use i18n::{Lang, Tr};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The pre-sign-in CSRF cookie (double submit).
 const FORM_COOKIE: &str = "haechi_form";
+
+/// Who is signed in, as the navigation needs it.
+#[derive(Debug, Clone)]
+pub struct NavUser {
+    pub email: String,
+    /// Sees the admin log pages (admins and auditors).
+    pub reads_logs: bool,
+}
+
+impl NavUser {
+    fn of(p: &Principal) -> NavUser {
+        NavUser { email: p.user.email.clone(), reads_logs: crate::rbac::allows(p.role, Permission::ReadLogs) }
+    }
+
+    /// For benchmarks and tests that render pages without a request.
+    #[must_use]
+    pub fn new(email: &str) -> NavUser {
+        NavUser { email: email.to_owned(), reads_logs: false }
+    }
+}
 
 /// Marks a message key, so the catalogue test finds it.
 pub(crate) const fn msg(key: &'static str) -> &'static str {
@@ -43,6 +64,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/runs/{id}", get(run_page))
         .route("/runs/{id}/trades.csv", get(run_trades_csv))
+        .route("/admin/logs", get(admin_logs))
         .route("/account", get(account_page))
         .route("/account/mfa", post(account_mfa_begin))
         .route("/account/mfa/confirm", post(account_mfa_confirm))
@@ -84,7 +106,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 #[template(path = "portal/login.html")]
 struct LoginPage<'a> {
     t: Tr,
-    user: Option<String>,
+    user: Option<NavUser>,
     csrf: &'a str,
     form_token: &'a str,
     email: &'a str,
@@ -110,7 +132,7 @@ struct RunRow {
 #[template(path = "portal/dashboard.html")]
 struct DashboardPage<'a> {
     t: Tr,
-    user: Option<String>,
+    user: Option<NavUser>,
     csrf: &'a str,
     welcome: String,
     runs: Vec<RunRow>,
@@ -170,7 +192,7 @@ async fn dashboard(
         .collect();
     let html = DashboardPage {
         t,
-        user: Some(p.user.email.clone()),
+        user: Some(NavUser::of(&p)),
         csrf: &csrf,
         welcome: t.fill("dashboard.welcome", &[("name", &p.user.display_name)]),
         runs: rows,
@@ -327,7 +349,7 @@ async fn login_submit(
 #[template(path = "portal/register.html")]
 struct RegisterPage<'a> {
     t: Tr,
-    user: Option<String>,
+    user: Option<NavUser>,
     csrf: &'a str,
     form_token: &'a str,
     email: &'a str,
@@ -427,7 +449,7 @@ struct TradeRow {
 #[template(path = "portal/run.html")]
 struct RunPage<'a> {
     t: Tr,
-    user: Option<String>,
+    user: Option<NavUser>,
     csrf: &'a str,
     run_id: i64,
     report: Option<Arc<report::ReportView>>,
@@ -477,7 +499,7 @@ pub struct RunHeader {
 /// A template error.
 pub fn render_run_page(
     t: Tr,
-    user: Option<String>,
+    user: Option<NavUser>,
     csrf: &str,
     run: &RunHeader,
     r: Option<Arc<report::ReportView>>,
@@ -570,7 +592,7 @@ async fn run_page(
         AuthVia::Token { .. } => String::new(),
     };
     let header = RunHeader { id: run.id, state: run.state.clone(), progress: run.progress };
-    let html = render_run_page(t, Some(p.user.email.clone()), &csrf, &header, r, page_param(q.as_deref()));
+    let html = render_run_page(t, Some(NavUser::of(&p)), &csrf, &header, r, page_param(q.as_deref()));
     page(StatusCode::OK, html, lang_cookie.into_iter().collect())
 }
 
@@ -630,7 +652,7 @@ async fn form_csrf(req: axum::extract::Request, next: axum::middleware::Next) ->
 #[template(path = "portal/account.html")]
 struct AccountPage<'a> {
     t: Tr,
-    user: Option<String>,
+    user: Option<NavUser>,
     csrf: &'a str,
     mfa_enabled: bool,
     recovery_left: String,
@@ -664,7 +686,7 @@ async fn account_render(
     let csrf = session_csrf(p);
     let html = AccountPage {
         t,
-        user: Some(p.user.email.clone()),
+        user: Some(NavUser::of(&p)),
         csrf: &csrf,
         mfa_enabled: p.user.mfa_enabled || !recovery_codes.is_empty(),
         recovery_left: t.fill("account.recovery_left", &[("n", &left.to_string())]),
@@ -752,6 +774,134 @@ async fn account_mfa_confirm(
         Err(ApiError::Conflict(_)) => Redirect::to("/account").into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// One log line, already formatted; `a`..`d` are the columns of the log shown.
+struct LogRow {
+    at: String,
+    user: String,
+    ip: String,
+    a: String,
+    b: String,
+    c: String,
+    d: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/admin_logs.html")]
+struct AdminLogsPage<'a> {
+    t: Tr,
+    user: Option<NavUser>,
+    csrf: &'a str,
+    audit: bool,
+    user_id: String,
+    kind: String,
+    status: String,
+    total: String,
+    rows: Vec<LogRow>,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+const LOG_ROWS: u64 = 50;
+
+fn kst(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms + 9 * 3_600_000)
+        .map_or_else(String::new, |d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+}
+
+/// Access and audit logs with filters, for admins and auditors.
+async fn admin_logs(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    let Ok(p) = principal else { return Redirect::to("/login").into_response() };
+    if let Err(e) = p.require(Permission::ReadLogs) {
+        return e.into_response();
+    }
+    let params: HashMap<String, String> =
+        q.as_deref().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    let get = |k: &str| params.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let audit = get("log") == "audit";
+    let (user_id, kind, status) = (get("user_id"), get("kind"), get("status"));
+    let page_no: u64 = get("page").parse().unwrap_or(0);
+    let query = haechi_db::LogQuery {
+        user_id: user_id.parse().ok(),
+        kind: (!kind.is_empty()).then(|| kind.clone()),
+        status: status.parse().ok(),
+        page: page_no,
+        per_page: LOG_ROWS,
+        ..haechi_db::LogQuery::default()
+    };
+    let (rows, total) = if audit {
+        match state.db().audit_entries(&query).await {
+            Ok(pg) => (
+                pg.items
+                    .into_iter()
+                    .map(|e| LogRow {
+                        at: kst(e.at),
+                        user: e.user_id.map_or_else(String::new, |u| u.to_string()),
+                        ip: e.ip,
+                        a: e.event,
+                        b: e.detail,
+                        c: String::new(),
+                        d: String::new(),
+                    })
+                    .collect::<Vec<_>>(),
+                pg.total,
+            ),
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    } else {
+        match state.db().access_entries(&query).await {
+            Ok(pg) => (
+                pg.items
+                    .into_iter()
+                    .map(|e| LogRow {
+                        at: kst(e.at),
+                        user: e.user_id.map_or_else(String::new, |u| u.to_string()),
+                        ip: e.ip,
+                        a: e.method,
+                        b: e.route,
+                        c: e.status.to_string(),
+                        d: format!("{:.1}", e.latency_us as f64 / 1000.0),
+                    })
+                    .collect::<Vec<_>>(),
+                pg.total,
+            ),
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    };
+    let link = |pg: u64| {
+        let mut u = url::form_urlencoded::Serializer::new(String::from("/admin/logs?"));
+        u.append_pair("log", if audit { "audit" } else { "access" });
+        for (k, v) in [("user_id", &user_id), ("kind", &kind), ("status", &status)] {
+            if !v.is_empty() {
+                u.append_pair(k, v);
+            }
+        }
+        u.append_pair("page", &pg.to_string());
+        u.finish()
+    };
+    let csrf = session_csrf(&p);
+    let html = AdminLogsPage {
+        t,
+        user: Some(NavUser::of(&p)),
+        csrf: &csrf,
+        audit,
+        total: t.fill("admin.total", &[("n", &total.to_string())]),
+        prev: (page_no > 0).then(|| link(page_no - 1)),
+        next: ((page_no + 1) * LOG_ROWS < total).then(|| link(page_no + 1)),
+        rows,
+        user_id,
+        kind,
+        status,
+    }
+    .render();
+    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
 }
 
 #[derive(Debug, Deserialize)]

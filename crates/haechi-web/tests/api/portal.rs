@@ -261,3 +261,43 @@ async fn mfa_is_enrolled_from_the_security_page_and_then_asked_at_sign_in() {
     let code = haechi_web::auth::totp::code_at(&secret, now + 30).unwrap();
     assert_eq!(sign_in(&fresh, &app.base, "enrol@example.com", Some(&code)).await.status(), 303);
 }
+
+#[tokio::test]
+async fn admins_and_auditors_read_the_logs_with_filters_and_investors_do_not() {
+    let app = spawn_app().await;
+    let (_admin_b, admin_id) = app.user("admin@example.com").await;
+    app.promote(admin_id, "admin").await;
+    let (_inv_b, _) = app.user("investor@example.com").await;
+    // Something to find: a failed sign-in (401) in the access log, and its audit entry.
+    let c = client();
+    let page = c.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let _ = c
+        .post(app.url("/login"))
+        .form(&[
+            ("email", "investor@example.com"),
+            ("password", "wrong password!!"),
+            ("_form", &hidden(&page, "_form")),
+        ])
+        .send()
+        .await
+        .unwrap();
+
+    let admin = client();
+    assert_eq!(sign_in(&admin, &app.base, "admin@example.com", None).await.status(), 303);
+    let dash = admin.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(dash.contains("href=\"/admin/logs\""), "admins see the admin link");
+    let access = admin.get(app.url("/admin/logs?log=access&status=401")).send().await.unwrap();
+    assert_eq!(access.status(), 200);
+    let html = access.text().await.unwrap();
+    assert!(html.contains("<td>/login</td>") && html.contains("<td class=\"num\">401</td>"), "{html}");
+    assert!(!html.contains("<td class=\"num\">200</td>"), "the status filter applies");
+    let audit =
+        admin.get(app.url("/admin/logs?log=audit&kind=login_failure")).send().await.unwrap().text().await.unwrap();
+    assert!(audit.contains("<td>login_failure</td>") && !audit.contains("<td>login_success</td>"), "{audit}");
+
+    let investor = client();
+    assert_eq!(sign_in(&investor, &app.base, "investor@example.com", None).await.status(), 303);
+    let dash = investor.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(!dash.contains("href=\"/admin/logs\""), "investors do not");
+    assert_eq!(investor.get(app.url("/admin/logs")).send().await.unwrap().status(), 403);
+}
