@@ -686,7 +686,7 @@ async fn account_render(
     let csrf = session_csrf(p);
     let html = AccountPage {
         t,
-        user: Some(NavUser::of(&p)),
+        user: Some(NavUser::of(p)),
         csrf: &csrf,
         mfa_enabled: p.user.mfa_enabled || !recovery_codes.is_empty(),
         recovery_left: t.fill("account.recovery_left", &[("n", &left.to_string())]),
