@@ -85,31 +85,43 @@ try {
   expect(await page.isVisible("text=최근 실행"), "the dashboard lists the latest runs");
   await shot(page, "dashboard");
 
-  // A scenario run through the API with this session (the scenario pages come later), then
-  // its report in the portal: charts drawn on the server, metrics explained.
-  const runId = await page.evaluate(async () => {
-    const csrf = document.querySelector("input[name=_csrf]").value;
-    const headers = { "content-type": "application/json", "x-csrf-token": csrf };
-    const spec = {
-      name: "E2E SMA", capital: 10000000, benchmark: "KS11",
-      period: { start: "2019-06-03", end: "2021-12-30" },
-      universe: { tickers: ["100010", "100020", "100030"] },
-      strategy: { type: "sma_cross", fast: 5, slow: 20 },
-    };
-    const sc = await (await fetch("/api/v1/scenarios", { method: "POST", headers, body: JSON.stringify({ spec }) })).json();
-    const run = await (await fetch(`/api/v1/scenarios/${sc.id}/runs`, { method: "POST", headers, body: "{}" })).json();
-    for (let i = 0; i < 600; i++) {
-      const r = await (await fetch(`/api/v1/runs/${run.id}`)).json();
-      if (r.state === "succeeded") return run.id;
-      if (r.state === "failed" || r.state === "cancelled") throw new Error(`run ${run.id} ${r.state}: ${r.error}`);
-      await new Promise((ok) => setTimeout(ok, 100));
-    }
-    throw new Error("the run did not finish");
-  });
-  await page.goto(`${base}/`);
-  await page.click(`a[href="/runs/${runId}"]`);
-  await page.waitForURL(`${base}/runs/${runId}`);
-  expect(await page.isVisible("svg.chart polyline.equity"), "the report shows the equity curve");
+  // A scenario from the editor: a mistake is reported next to the text, the fix is saved.
+  const scenario = (fast, slow) => `name = "E2E 이동평균"
+capital = 10_000_000
+benchmark = "KS11"
+
+[period]
+start = 2019-06-03
+end = 2021-12-30
+
+[universe]
+tickers = ["100010", "100020", "100030"]
+
+[strategy]
+type = "sma_cross"
+fast = ${fast}
+slow = ${slow}
+`;
+  await page.click("a[href='/scenarios/new']");
+  await page.fill("#toml", scenario(30, 20));
+  await page.click("form[action='/scenarios/new'] button");
+  expect(await page.isVisible("#scenario-errors"), "an invalid scenario is refused with its problems listed");
+  expect((await page.textContent("#scenario-errors")).includes("strategy"), "the problem names the field");
+  await shot(page, "scenario-error");
+  await page.fill("#toml", scenario(5, 20));
+  await page.click("form[action='/scenarios/new'] button");
+  await page.waitForURL(/\/scenarios\/\d+\?created=1$/);
+  await shot(page, "scenario");
+
+  // Run it and watch the progress to the end: the page turns into the report by itself.
+  await page.click("#run-scenario");
+  await page.waitForURL(/\/runs\/\d+$/);
+  const runId = Number(page.url().split("/").pop());
+  expect(await page.isVisible("#run-progress"), "the run page shows its progress while it runs");
+  await page.waitForFunction(() => Number(document.getElementById("run-progress")?.value ?? 100) > 0, null, { timeout: 30000 });
+  await shot(page, "run-progress");
+  await page.waitForSelector("svg.chart polyline.equity", { timeout: 60000 });
+  expect(await page.isVisible("svg.chart polyline.equity"), "the run finished and the report shows the equity curve");
   expect(await page.isVisible("svg.chart polygon.drawdown"), "and the drawdown");
   expect(await page.isVisible("table.heat"), "and the monthly heat map");
   await page.hover("svg.chart rect.hover >> nth=40");
@@ -117,6 +129,7 @@ try {
   expect(/\d{4}-\d{2}-\d{2} · ₩/.test(readout), `hovering the chart shows that day's value (${readout})`);
   await shot(page, "report");
   await page.goto(`${base}/`);
+  expect(await page.isVisible(`a[href="/runs/${runId}"]`), "the dashboard lists the run with a link to its report");
 
   // Two-factor authentication from the security page: read the key, compute the code.
   await page.click("a[href='/account']");

@@ -22,3 +22,23 @@ document.addEventListener("DOMContentLoaded", () => {
     rect.addEventListener("focus", show);
   });
 });
+
+// Live run progress over the API's event stream; the page reloads into the report when done.
+document.addEventListener("DOMContentLoaded", () => {
+  const live = document.getElementById("run-live");
+  if (!live || !window.EventSource) return;
+  const id = Number(live.dataset.run);
+  const bar = document.getElementById("run-progress");
+  const events = new EventSource("/api/v1/runs/events");
+  events.addEventListener("run", (e) => {
+    const run = JSON.parse(e.data);
+    if (run.id !== id) return;
+    bar.value = Math.round((run.progress ?? 0) * 100);
+    const label = document.getElementById("run-state");
+    if (run.state === "running" && label) label.textContent = label.dataset.running;
+    if (run.state === "succeeded" || run.state === "failed" || run.state === "cancelled") {
+      events.close();
+      window.location.reload();
+    }
+  });
+});

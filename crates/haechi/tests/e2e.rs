@@ -58,6 +58,8 @@ fn portal_in_headless_chromium() {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HAECHI_DATA_DIR", dir.path())
             .env("HAECHI_ADDR", format!("127.0.0.1:{port}"))
+            // Slow motion (3 ms a session, about 2 s a run) so the browser sees the progress.
+            .env("HAECHI_RUN_SESSION_DELAY_US", "3000")
             .env("HAECHI_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -82,5 +84,5 @@ fn portal_in_headless_chromium() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprintln!("{stdout}");
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(std::fs::read_dir(&shots).unwrap().count() >= 12, "a screenshot per page in {}", shots.display());
+    assert!(std::fs::read_dir(&shots).unwrap().count() >= 15, "a screenshot per page in {}", shots.display());
 }

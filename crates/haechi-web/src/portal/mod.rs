@@ -65,6 +65,9 @@ pub fn router() -> Router<AppState> {
         .route("/runs/{id}", get(run_page))
         .route("/runs/{id}/trades.csv", get(run_trades_csv))
         .route("/admin/logs", get(admin_logs))
+        .route("/scenarios/new", get(scenario_new_page).post(scenario_create))
+        .route("/scenarios/{id}", get(scenario_page))
+        .route("/scenarios/{id}/run", post(scenario_run))
         .route("/account", get(account_page))
         .route("/account/mfa", post(account_mfa_begin))
         .route("/account/mfa/confirm", post(account_mfa_confirm))
@@ -902,6 +905,158 @@ async fn admin_logs(
     }
     .render();
     page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+}
+
+const EXAMPLE_SCENARIO: &str = include_str!("../../../../examples/sma_cross.toml");
+
+#[derive(Template)]
+#[template(path = "portal/scenario_new.html")]
+struct ScenarioNewPage<'a> {
+    t: Tr,
+    user: Option<NavUser>,
+    csrf: &'a str,
+    toml: &'a str,
+    /// (field path, message) from the API's own validation.
+    problems: Vec<(String, String)>,
+}
+
+fn signed_in(principal: Result<Principal, ApiError>) -> Result<Principal, Response> {
+    match principal {
+        Ok(p) => match p.require(Permission::Simulate) {
+            Ok(()) => Ok(p),
+            Err(e) => Err(e.into_response()),
+        },
+        Err(ApiError::Unauthenticated) => Err(Redirect::to("/login").into_response()),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+async fn scenario_new_page(
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    let p = match signed_in(principal) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let csrf = session_csrf(&p);
+    let html =
+        ScenarioNewPage { t, user: Some(NavUser::of(&p)), csrf: &csrf, toml: EXAMPLE_SCENARIO, problems: Vec::new() }
+            .render();
+    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+}
+
+#[derive(Debug, Deserialize)]
+struct ScenarioForm {
+    #[serde(default)]
+    toml: String,
+}
+
+/// Validates with the API's scenario validation (every problem at once) and stores version 1.
+async fn scenario_create(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+    Form(f): Form<ScenarioForm>,
+) -> Response {
+    let (t, _) = language(q.as_deref(), &headers);
+    let p = match signed_in(principal) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match crate::spec::validate_toml(&f.toml, "scenario.toml") {
+        Ok(valid) => match crate::routes::scenarios::create_scenario_from(
+            &state,
+            &client,
+            &p,
+            valid,
+            "created in the portal".into(),
+        )
+        .await
+        {
+            Ok((s, _)) => Redirect::to(&format!("/scenarios/{}?created=1", s.id)).into_response(),
+            Err(e) => e.into_response(),
+        },
+        Err(problems) => {
+            let csrf = session_csrf(&p);
+            let problems = problems.into_iter().map(|e| (e.field, e.message)).collect();
+            let html =
+                ScenarioNewPage { t, user: Some(NavUser::of(&p)), csrf: &csrf, toml: &f.toml, problems }.render();
+            page(StatusCode::UNPROCESSABLE_ENTITY, html, Vec::new())
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/scenario.html")]
+struct ScenarioPage<'a> {
+    t: Tr,
+    user: Option<NavUser>,
+    csrf: &'a str,
+    id: i64,
+    name: String,
+    strategy: String,
+    version: i32,
+    toml: String,
+    created: bool,
+}
+
+async fn scenario_page(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    let p = match signed_in(principal) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let s = match crate::routes::scenarios::readable(&state, &p, id, false).await {
+        Ok((s, _)) => s,
+        Err(e) => return e.into_response(),
+    };
+    let v = match crate::routes::scenarios::current(&state, &s).await {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let spec: serde_json::Value = serde_json::from_str(&v.spec).unwrap_or_default();
+    let csrf = session_csrf(&p);
+    let created = q.as_deref().is_some_and(|q| q.split('&').any(|kv| kv == "created=1"));
+    let html = ScenarioPage {
+        t,
+        user: Some(NavUser::of(&p)),
+        csrf: &csrf,
+        id: s.id,
+        name: s.name.clone(),
+        strategy: s.strategy.clone(),
+        version: s.current_version,
+        toml: crate::spec::to_toml(&spec),
+        created,
+    }
+    .render();
+    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+}
+
+async fn scenario_run(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let p = match signed_in(principal) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match crate::routes::runs::start_run(&state, &client, &p, id, None).await {
+        Ok(run) => Redirect::to(&format!("/runs/{}", run.id)).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]

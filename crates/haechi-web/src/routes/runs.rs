@@ -152,8 +152,26 @@ pub async fn create(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::Validation(vec![FieldError::new("body", e.to_string())]))?
     };
-    let s = owned(&state, &p, id, false).await?;
-    let version = req.version.unwrap_or(s.current_version);
+    let run = start_run(&state, &client, &p, id, req.version).await?;
+    let mut resp = (StatusCode::ACCEPTED, axum::Json(RunView::from(&run))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/runs/{}", run.id)) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// Queues a run of the caller's scenario `id` at `version` (default: the current one), pinned
+/// to the current data version (API and portal).
+pub(crate) async fn start_run(
+    state: &AppState,
+    client: &ClientInfo,
+    p: &Principal,
+    id: i64,
+    version: Option<i32>,
+) -> ApiResult<Run> {
+    let (state, client) = (state.clone(), client.clone());
+    let s = owned(&state, p, id, false).await?;
+    let version = version.unwrap_or(s.current_version);
     if state.db().scenario_version(s.id, version).await?.is_none() {
         return Err(ApiError::Validation(vec![FieldError::new(
             "version",
@@ -188,11 +206,7 @@ pub async fn create(
         json!({"run": run.id, "scenario": s.id, "version": version}),
     )
     .await;
-    let mut resp = (StatusCode::ACCEPTED, axum::Json(RunView::from(&run))).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/runs/{}", run.id)) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(resp)
+    Ok(run)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -104,7 +104,7 @@ pub(crate) async fn owned(state: &AppState, p: &Principal, id: i64, allow_delete
     }
 }
 
-async fn current(state: &AppState, s: &Scenario) -> ApiResult<ScenarioVersion> {
+pub(crate) async fn current(state: &AppState, s: &Scenario) -> ApiResult<ScenarioVersion> {
     state
         .db()
         .scenario_version(s.id, s.current_version)
@@ -241,10 +241,22 @@ async fn store_new(
     valid: ValidSpec,
     message: String,
 ) -> ApiResult<Response> {
+    let (s, v) = create_scenario_from(state, client, p, valid, message).await?;
+    Ok(created(view(&s, Access::Owner, &v), format!("/api/v1/scenarios/{}", s.id)))
+}
+
+/// Stores a validated scenario as version 1 (API and portal).
+pub(crate) async fn create_scenario_from(
+    state: &AppState,
+    client: &ClientInfo,
+    p: &Principal,
+    valid: ValidSpec,
+    message: String,
+) -> ApiResult<(haechi_db::Scenario, haechi_db::ScenarioVersion)> {
     let nv = new_version(valid, p.user.id, message)?;
     let (s, v) = state.db().create_scenario(p.user.id, nv).await?;
     audit(state, client, "scenario_created", Some(p.user.id), Some(p.user.id), json!({"scenario": s.id})).await;
-    Ok(created(view(&s, Access::Owner, &v), format!("/api/v1/scenarios/{}", s.id)))
+    Ok((s, v))
 }
 
 /// Creates a scenario from a TOML file (the body, `Content-Type: application/toml`).

@@ -301,3 +301,49 @@ async fn admins_and_auditors_read_the_logs_with_filters_and_investors_do_not() {
     assert!(!dash.contains("href=\"/admin/logs\""), "investors do not");
     assert_eq!(investor.get(app.url("/admin/logs")).send().await.unwrap().status(), 403);
 }
+
+#[tokio::test]
+async fn a_scenario_is_written_checked_saved_and_run_from_the_portal() {
+    let app = crate::helpers::spawn_sim_app(12, haechi_jobs::RunnerOptions::default()).await;
+    register(&app.base, "editor@example.com", "editor").await;
+    let c = client();
+    assert_eq!(sign_in(&c, &app.base, "editor@example.com", None).await.status(), 303);
+    let page = c.get(app.url("/scenarios/new")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("[strategy]"), "an example to start from");
+    let csrf = hidden(&page, "_csrf");
+    let toml = |fast: u32| {
+        format!(
+            "name = \"포털\"\ncapital = 10_000_000\n[period]\nstart = 2019-06-03\nend = 2021-12-30\n[universe]\ntickers = [\"100010\", \"100020\"]\n[strategy]\ntype = \"sma_cross\"\nfast = {fast}\nslow = 20\n"
+        )
+    };
+    let bad = c
+        .post(app.url("/scenarios/new"))
+        .form(&[("_csrf", csrf.as_str()), ("toml", toml(30).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    let html = bad.text().await.unwrap();
+    assert!(html.contains("id=\"scenario-errors\"") && html.contains("<code>strategy"), "{html}");
+    assert!(html.contains("fast = 30"), "the text is kept for fixing");
+    let ok = c
+        .post(app.url("/scenarios/new"))
+        .form(&[("_csrf", csrf.as_str()), ("toml", toml(5).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 303);
+    let at = ok.headers()["location"].to_str().unwrap().to_owned();
+    assert!(at.starts_with("/scenarios/") && at.ends_with("?created=1"), "{at}");
+    let scenario_page = c.get(app.url(&at)).send().await.unwrap().text().await.unwrap();
+    assert!(scenario_page.contains("포털") && scenario_page.contains("sma_cross"));
+    let id: i64 = at.trim_start_matches("/scenarios/").trim_end_matches("?created=1").parse().unwrap();
+    let run = c.post(app.url(&format!("/scenarios/{id}/run"))).form(&[("_csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(run.status(), 303);
+    assert!(run.headers()["location"].to_str().unwrap().starts_with("/runs/"));
+    // Without the form's token nothing runs.
+    assert_eq!(
+        c.post(app.url(&format!("/scenarios/{id}/run"))).form(&[("_csrf", "x")]).send().await.unwrap().status(),
+        403
+    );
+}
