@@ -920,14 +920,16 @@ struct ScenarioNewPage<'a> {
     problems: Vec<(String, String)>,
 }
 
-fn signed_in(principal: Result<Principal, ApiError>) -> Result<Principal, Response> {
+/// The signed-in user allowed to simulate, or the answer to send instead (to sign-in, or the
+/// API's problem).
+fn signed_in(principal: Result<Principal, ApiError>) -> Result<Principal, Box<Response>> {
     match principal {
         Ok(p) => match p.require(Permission::Simulate) {
             Ok(()) => Ok(p),
-            Err(e) => Err(e.into_response()),
+            Err(e) => Err(Box::new(e.into_response())),
         },
-        Err(ApiError::Unauthenticated) => Err(Redirect::to("/login").into_response()),
-        Err(e) => Err(e.into_response()),
+        Err(ApiError::Unauthenticated) => Err(Box::new(Redirect::to("/login").into_response())),
+        Err(e) => Err(Box::new(e.into_response())),
     }
 }
 
@@ -939,7 +941,7 @@ async fn scenario_new_page(
     let (t, lang_cookie) = language(q.as_deref(), &headers);
     let p = match signed_in(principal) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let csrf = session_csrf(&p);
     let html =
@@ -966,7 +968,7 @@ async fn scenario_create(
     let (t, _) = language(q.as_deref(), &headers);
     let p = match signed_in(principal) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match crate::spec::validate_toml(&f.toml, "scenario.toml") {
         Ok(valid) => match crate::routes::scenarios::create_scenario_from(
@@ -1015,7 +1017,7 @@ async fn scenario_page(
     let (t, lang_cookie) = language(q.as_deref(), &headers);
     let p = match signed_in(principal) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let s = match crate::routes::scenarios::readable(&state, &p, id, false).await {
         Ok((s, _)) => s,
@@ -1051,7 +1053,7 @@ async fn scenario_run(
 ) -> Response {
     let p = match signed_in(principal) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match crate::routes::runs::start_run(&state, &client, &p, id, None).await {
         Ok(run) => Redirect::to(&format!("/runs/{}", run.id)).into_response(),
