@@ -131,6 +131,26 @@ slow = ${slow}
   await page.goto(`${base}/`);
   expect(await page.isVisible(`a[href="/runs/${runId}"]`), "the dashboard lists the run with a link to its report");
 
+  // A second run of the same scenario, then both compared.
+  const scenarioHref = await page.evaluate(async (id) => {
+    const r = await (await fetch(`/api/v1/runs/${id}`)).json();
+    return `/scenarios/${r.scenario_id}`;
+  }, runId);
+  await page.goto(`${base}${scenarioHref}`);
+  await page.click("#run-scenario");
+  await page.waitForSelector("svg.chart polyline.equity", { timeout: 60000 });
+  await page.goto(`${base}/`);
+  const picks = page.locator("input[name=ids]");
+  expect((await picks.count()) >= 2, "both finished runs can be picked");
+  await picks.nth(0).check();
+  await picks.nth(1).check();
+  await page.click("#compare-runs");
+  await page.waitForURL(/\/runs\/compare\?/);
+  expect((await page.locator("svg.chart polyline.series").count()) === 2, "the comparison draws one line per run");
+  expect((await page.locator("#compare-table thead th").count()) === 3, "and a column of figures per run");
+  await shot(page, "compare");
+  await page.goto(`${base}/`);
+
   // Two-factor authentication from the security page: read the key, compute the code.
   await page.click("a[href='/account']");
   await page.click("#mfa-start");

@@ -62,6 +62,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login_page).post(login_submit))
         .route("/register", get(register_page).post(register_submit))
         .route("/logout", post(logout))
+        .route("/runs/compare", get(compare_page))
         .route("/runs/{id}", get(run_page))
         .route("/runs/{id}/trades.csv", get(run_trades_csv))
         .route("/admin/logs", get(admin_logs))
@@ -1059,6 +1060,101 @@ async fn scenario_run(
         Ok(run) => Redirect::to(&format!("/runs/{}", run.id)).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// One run's column in the comparison.
+struct CompareColumn {
+    id: i64,
+    name: String,
+}
+
+/// One metric across the compared runs: (formatted value, colour class) per run.
+struct CompareRow {
+    name: &'static str,
+    help: &'static str,
+    values: Vec<(String, &'static str)>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/compare.html")]
+struct ComparePage<'a> {
+    t: Tr,
+    user: Option<NavUser>,
+    csrf: &'a str,
+    error: Option<&'static str>,
+    columns: Vec<CompareColumn>,
+    rows: Vec<CompareRow>,
+    chart: String,
+}
+
+/// Up to five finished runs side by side: the key figures and the equity rebased to 100.
+async fn compare_page(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    let p = match signed_in(principal) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let csrf = session_csrf(&p);
+    let mut ids: Vec<i64> = q
+        .as_deref()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .filter(|(k, _)| k == "ids")
+                .flat_map(|(_, v)| v.split(',').filter_map(|x| x.trim().parse().ok()).collect::<Vec<i64>>())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.dedup();
+    let render = |error: Option<&'static str>, columns, rows, chart| {
+        ComparePage { t, user: Some(NavUser::of(&p)), csrf: &csrf, error, columns, rows, chart }.render()
+    };
+    if !(2..=5).contains(&ids.len()) {
+        let html = render(Some(msg("compare.need")), Vec::new(), Vec::new(), String::new());
+        return page(StatusCode::UNPROCESSABLE_ENTITY, html, lang_cookie.into_iter().collect());
+    }
+    let mut reports = Vec::new();
+    let mut columns = Vec::new();
+    for id in &ids {
+        let run = match readable_run(&state, &p, *id).await {
+            Ok(r) => r,
+            Err(e) => return e.into_response(),
+        };
+        match load_report(&state, &run).await {
+            Ok(Some(r)) => reports.push(r),
+            Ok(None) => {
+                let html = render(Some(msg("compare.need")), Vec::new(), Vec::new(), String::new());
+                return page(StatusCode::UNPROCESSABLE_ENTITY, html, lang_cookie.into_iter().collect());
+            }
+            Err(e) => return e.into_response(),
+        }
+        let name = match state.db().scenario_by_id(run.scenario_id).await {
+            Ok(Some(s)) => s.name,
+            _ => String::new(),
+        };
+        columns.push(CompareColumn { id: *id, name });
+    }
+    let per_run: Vec<Vec<report::MetricRow>> = reports.iter().map(|r| report::metric_rows(&r.summary)).collect();
+    let rows = per_run
+        .first()
+        .map(|first| {
+            (0..first.len())
+                .map(|i| CompareRow {
+                    name: first[i].name,
+                    help: first[i].help,
+                    values: per_run.iter().map(|m| (m[i].value.clone(), m[i].class)).collect(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let views: Vec<&report::ReportView> = reports.iter().map(|r| r.as_ref()).collect();
+    let chart = report::compare_svg(&views, &t);
+    let html = render(None, columns, rows, chart);
+    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
 }
 
 #[derive(Debug, Deserialize)]

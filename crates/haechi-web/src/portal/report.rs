@@ -318,6 +318,48 @@ pub fn equity_svg(r: &ReportView, t: &Tr) -> String {
     svg
 }
 
+/// Several runs' equity, each rebased to 100 at its start, on one date axis.
+#[must_use]
+pub fn compare_svg(runs: &[&ReportView], t: &Tr) -> String {
+    let h = 300.0;
+    let mut svg = format!(
+        r#"<svg class="chart" viewBox="0 0 {W} {h}" role="img" aria-labelledby="cmp-title"><title id="cmp-title">{}</title>"#,
+        t.get("compare.chart")
+    );
+    let series: Vec<Vec<(NaiveDate, f64)>> = runs
+        .iter()
+        .map(|r| {
+            let base = r.equity_curve.first().map_or(1.0, |p| p.equity.max(1) as f64);
+            r.equity_curve.iter().map(|p| (p.date, p.equity as f64 / base * 100.0)).collect()
+        })
+        .collect();
+    let (Some(d0), Some(d1)) = (
+        series.iter().filter_map(|s| s.first().map(|p| p.0)).min(),
+        series.iter().filter_map(|s| s.last().map(|p| p.0)).max(),
+    ) else {
+        svg.push_str("</svg>");
+        return svg;
+    };
+    let (lo, hi) = series.iter().flatten().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
+    let span = (d1 - d0).num_days().max(1) as f64;
+    // The frame's x is by index: map dates onto 0..=1000.
+    let f = Frame { h, lo: lo * 0.98, hi: hi * 1.02, n: 1001 };
+    let dates: Vec<NaiveDate> =
+        (0..=1000).map(|i| d0 + chrono::Days::new((span * f64::from(i) / 1000.0) as u64)).collect();
+    f.axes(&mut svg, &dates, |v| format!("{v:.0}"));
+    for (k, s) in series.iter().enumerate() {
+        let mut line = String::new();
+        for i in sampled(s.len()) {
+            let (d, v) = s[i];
+            let x = ((d - d0).num_days() as f64 / span * 1000.0).round() as usize;
+            let _ = write!(line, "{:.1},{:.1} ", f.x(x), f.y(v));
+        }
+        let _ = write!(svg, r#"<polyline class="series s{k}" points="{}"/>"#, line.trim_end());
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 /// The drawdown from the running peak, as a filled area.
 #[must_use]
 pub fn drawdown_svg(r: &ReportView, t: &Tr) -> String {

@@ -347,3 +347,34 @@ async fn a_scenario_is_written_checked_saved_and_run_from_the_portal() {
         403
     );
 }
+
+#[tokio::test]
+async fn two_to_five_finished_runs_compare_side_by_side() {
+    let app = crate::helpers::spawn_sim_app(12, haechi_jobs::RunnerOptions::default()).await;
+    let (b, _) = app.user("compare@example.com").await;
+    let id = crate::runs::scenario(&b, crate::scenarios::sma_spec("compare")).await;
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let r = crate::runs::start(&b, id).await["id"].as_i64().unwrap();
+        assert_eq!(crate::runs::wait_final(&b, r).await["state"], "succeeded");
+        runs.push(r);
+    }
+    let c = client();
+    assert_eq!(sign_in(&c, &app.base, "compare@example.com", None).await.status(), 303);
+    let dash = c.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(dash.contains(&format!("name=\"ids\" value=\"{}\"", runs[0])), "runs can be picked on the dashboard");
+    let r = c.get(app.url(&format!("/runs/compare?ids={}&ids={}", runs[0], runs[1]))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert_eq!(html.matches("<polyline class=\"series s").count(), 2, "one line per run");
+    assert!(html.contains(&format!("<a href=\"/runs/{}\">#{}</a>", runs[1], runs[1])));
+    assert!(html.contains("최대 낙폭 (MDD)"));
+    let one = c.get(app.url(&format!("/runs/compare?ids={}", runs[0]))).send().await.unwrap();
+    assert_eq!(one.status(), 422);
+    // Another user's run cannot be slipped into a comparison.
+    register(&app.base, "stranger@example.com", "stranger").await;
+    let s = client();
+    assert_eq!(sign_in(&s, &app.base, "stranger@example.com", None).await.status(), 303);
+    let r = s.get(app.url(&format!("/runs/compare?ids={}&ids={}", runs[0], runs[1]))).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
