@@ -212,6 +212,9 @@ slow = ${slow}
   const statuses = await admin.locator("#log-table tbody td.num:nth-child(6)").allTextContents();
   expect(statuses.length > 0 && statuses.every((s) => s.trim() === "422"), `the status filter applies (${statuses})`);
   await shot(admin, "admin-access-log");
+  await admin.click("a[href='/admin/users']");
+  expect(await admin.isVisible("#users-table"), "the administrator sees the users and their roles");
+  await shot(admin, "admin-users");
 
   expect(consoleErrors.length === 0, `no script errors, CSP violations or failed assets (${consoleErrors.join("; ")})`);
 } finally {

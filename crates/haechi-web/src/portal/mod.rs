@@ -37,17 +37,23 @@ pub struct NavUser {
     pub email: String,
     /// Sees the admin log pages (admins and auditors).
     pub reads_logs: bool,
+    /// Sees the user administration (admins).
+    pub manages_users: bool,
 }
 
 impl NavUser {
     fn of(p: &Principal) -> NavUser {
-        NavUser { email: p.user.email.clone(), reads_logs: crate::rbac::allows(p.role, Permission::ReadLogs) }
+        NavUser {
+            email: p.user.email.clone(),
+            reads_logs: crate::rbac::allows(p.role, Permission::ReadLogs),
+            manages_users: crate::rbac::allows(p.role, Permission::ManageUsers),
+        }
     }
 
     /// For benchmarks and tests that render pages without a request.
     #[must_use]
     pub fn new(email: &str) -> NavUser {
-        NavUser { email: email.to_owned(), reads_logs: false }
+        NavUser { email: email.to_owned(), reads_logs: false, manages_users: false }
     }
 }
 
@@ -66,6 +72,8 @@ pub fn router() -> Router<AppState> {
         .route("/runs/{id}", get(run_page))
         .route("/runs/{id}/trades.csv", get(run_trades_csv))
         .route("/admin/logs", get(admin_logs))
+        .route("/admin/users", get(admin_users))
+        .route("/admin/users/{id}", post(admin_user_update))
         .route("/scenarios/new", get(scenario_new_page).post(scenario_create))
         .route("/scenarios/{id}", get(scenario_page))
         .route("/scenarios/{id}/run", post(scenario_run))
@@ -1155,6 +1163,149 @@ async fn compare_page(
     let chart = report::compare_svg(&views, &t);
     let html = render(None, columns, rows, chart);
     page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+}
+
+struct UserRow {
+    id: i64,
+    email: String,
+    name: String,
+    role: String,
+    mfa: bool,
+    disabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "portal/admin_users.html")]
+struct AdminUsersPage<'a> {
+    t: Tr,
+    user: Option<NavUser>,
+    csrf: &'a str,
+    total: String,
+    users: Vec<UserRow>,
+    roles: Vec<(&'static str, &'static str)>,
+    notice: Option<&'static str>,
+    error: Option<&'static str>,
+}
+
+fn role_key(role: crate::rbac::Role) -> &'static str {
+    use crate::rbac::Role;
+    match role {
+        Role::Admin => msg("role.admin"),
+        Role::Analyst => msg("role.analyst"),
+        Role::Investor => msg("role.investor"),
+        Role::Auditor => msg("role.auditor"),
+    }
+}
+
+fn manager(principal: Result<Principal, ApiError>) -> Result<Principal, Box<Response>> {
+    match principal {
+        Ok(p) => match p.require(Permission::ManageUsers) {
+            Ok(()) => Ok(p),
+            Err(e) => Err(Box::new(e.into_response())),
+        },
+        Err(ApiError::Unauthenticated) => Err(Box::new(Redirect::to("/login").into_response())),
+        Err(e) => Err(Box::new(e.into_response())),
+    }
+}
+
+async fn admin_users_render(
+    state: &AppState,
+    t: Tr,
+    p: &Principal,
+    notice: Option<&'static str>,
+    error: Option<&'static str>,
+    status: StatusCode,
+    cookies: Vec<HeaderValue>,
+) -> Response {
+    let page_of_users = match state.db().list_users(0, 200).await {
+        Ok(pg) => pg,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let csrf = session_csrf(p);
+    let html = AdminUsersPage {
+        t,
+        user: Some(NavUser::of(p)),
+        csrf: &csrf,
+        total: t.fill("admin.total", &[("n", &page_of_users.total.to_string())]),
+        users: page_of_users
+            .items
+            .into_iter()
+            .map(|u| UserRow {
+                id: u.id,
+                email: u.email,
+                name: u.display_name,
+                role: u.role,
+                mfa: u.mfa_enabled,
+                disabled: u.disabled,
+            })
+            .collect(),
+        roles: crate::rbac::Role::ALL.iter().map(|r| (r.as_str(), role_key(*r))).collect(),
+        notice,
+        error,
+    }
+    .render();
+    page(status, html, cookies)
+}
+
+/// Users with their role, two-factor state and account state; admins change them here.
+async fn admin_users(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    let p = match manager(principal) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let changed = q.as_deref().is_some_and(|q| q.split('&').any(|kv| kv == "changed=1"));
+    let notice = changed.then_some(msg("admin.changed"));
+    admin_users_render(&state, t, &p, notice, None, StatusCode::OK, lang_cookie.into_iter().collect()).await
+}
+
+#[derive(Debug, Deserialize)]
+struct UserForm {
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    disabled: Option<String>,
+}
+
+async fn admin_user_update(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+    Form(f): Form<UserForm>,
+) -> Response {
+    let (t, _) = language(q.as_deref(), &headers);
+    let p = match manager(principal) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let update = crate::routes::admin::UserUpdate {
+        role: f.role.as_deref().and_then(crate::rbac::Role::parse),
+        disabled: f.disabled.as_deref().map(|d| d == "true"),
+    };
+    match crate::routes::admin::apply_user_update(&state, &client, &p, id, &update).await {
+        Ok(_) => Redirect::to("/admin/users?changed=1").into_response(),
+        Err(ApiError::Validation(_)) => {
+            admin_users_render(
+                &state,
+                t,
+                &p,
+                None,
+                Some(msg("admin.self_change")),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Vec::new(),
+            )
+            .await
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -85,6 +85,18 @@ pub async fn update_user(
     ApiJson(req): ApiJson<UserUpdate>,
 ) -> ApiResult<axum::Json<UserView>> {
     principal.require(Permission::ManageUsers)?;
+    Ok(axum::Json(apply_user_update(&state, &client, &principal, id, &req).await?))
+}
+
+/// Applies a role or disabled change with its audit entries (API and portal).
+pub(crate) async fn apply_user_update(
+    state: &AppState,
+    client: &ClientInfo,
+    principal: &Principal,
+    id: i64,
+    req: &UserUpdate,
+) -> ApiResult<UserView> {
+    let (state, client) = (state.clone(), client.clone());
     let db = state.db();
     let user = db.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
     if id == principal.user.id && (req.disabled == Some(true) || req.role.is_some_and(|r| r != Role::Admin)) {
@@ -115,7 +127,7 @@ pub async fn update_user(
     }
     state.cache().invalidate_user(id);
     let user = db.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
-    Ok(axum::Json(UserView::from(&user)))
+    Ok(UserView::from(&user))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

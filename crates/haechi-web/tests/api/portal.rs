@@ -378,3 +378,47 @@ async fn two_to_five_finished_runs_compare_side_by_side() {
     let r = s.get(app.url(&format!("/runs/compare?ids={}&ids={}", runs[0], runs[1]))).send().await.unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn admins_change_roles_and_disable_accounts_but_not_their_own() {
+    let app = spawn_app().await;
+    let (_a, admin_id) = app.user("boss@example.com").await;
+    app.promote(admin_id, "admin").await;
+    let (_u, user_id) = app.user("member@example.com").await;
+    let c = client();
+    assert_eq!(sign_in(&c, &app.base, "boss@example.com", None).await.status(), 303);
+    let page = c.get(app.url("/admin/users")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("member@example.com") && page.contains("<option value=\"analyst\""));
+    let csrf = hidden(&page, "_csrf");
+    let r = c
+        .post(app.url(&format!("/admin/users/{user_id}")))
+        .form(&[("_csrf", csrf.as_str()), ("role", "analyst")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(app.test_db.db.user_by_id(user_id).await.unwrap().unwrap().role, "analyst");
+    let r = c
+        .post(app.url(&format!("/admin/users/{user_id}")))
+        .form(&[("_csrf", csrf.as_str()), ("disabled", "true")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(app.test_db.db.user_by_id(user_id).await.unwrap().unwrap().disabled);
+    assert!(app.audit_events().await.iter().any(|e| e == "role_changed"));
+    let own = c
+        .post(app.url(&format!("/admin/users/{admin_id}")))
+        .form(&[("_csrf", csrf.as_str()), ("role", "investor")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 422);
+    assert!(own.text().await.unwrap().contains("자기 자신의 역할을 낮추거나"));
+    assert_eq!(app.test_db.db.user_by_id(admin_id).await.unwrap().unwrap().role, "admin");
+
+    register(&app.base, "plain@example.com", "plain").await;
+    let plain = client();
+    assert_eq!(sign_in(&plain, &app.base, "plain@example.com", None).await.status(), 303);
+    assert_eq!(plain.get(app.url("/admin/users")).send().await.unwrap().status(), 403);
+}
