@@ -79,6 +79,8 @@ pub fn router() -> Router<AppState> {
         .route("/scenarios/{id}/run", post(scenario_run))
         .route("/account", get(account_page))
         .route("/account/mfa", post(account_mfa_begin))
+        .route("/account/sessions/{handle}/end", post(account_session_end))
+        .route("/account/tokens/{id}/revoke", post(account_token_revoke))
         .route("/account/mfa/confirm", post(account_mfa_confirm))
         .layer(axum::middleware::from_fn(form_csrf))
         .route("/assets/{file}", get(asset))
@@ -671,6 +673,27 @@ struct AccountPage<'a> {
     enrolment: Option<crate::routes::me::TotpEnrolment>,
     recovery_codes: Vec<String>,
     error: Option<&'static str>,
+    sessions: Vec<SessionRow>,
+    tokens: Vec<TokenRow>,
+}
+
+struct SessionRow {
+    handle: String,
+    ip: String,
+    agent: String,
+    created: String,
+    seen: String,
+    current: bool,
+}
+
+struct TokenRow {
+    id: i64,
+    name: String,
+    prefix: String,
+    scopes: String,
+    created: String,
+    seen: String,
+    revoked: bool,
 }
 
 fn session_csrf(p: &Principal) -> String {
@@ -695,8 +718,43 @@ async fn account_render(
         Ok(n) => n,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    let current = match &p.via {
+        AuthVia::Session { handle, .. } => Some(handle.clone()),
+        AuthVia::Token { .. } => None,
+    };
+    let sessions = match state.db().list_sessions(p.user.id).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|s| SessionRow {
+                current: current.as_deref() == Some(s.handle.as_str()),
+                handle: s.handle,
+                ip: s.ip,
+                agent: s.user_agent,
+                created: kst(s.created_at),
+                seen: kst(s.last_seen_at),
+            })
+            .collect(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let tokens = match state.db().list_tokens(p.user.id).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|k| TokenRow {
+                id: k.id,
+                name: k.name,
+                prefix: k.prefix,
+                scopes: k.scopes,
+                created: kst(k.created_at),
+                seen: k.last_used_at.map(kst).unwrap_or_default(),
+                revoked: k.revoked_at.is_some(),
+            })
+            .collect(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let csrf = session_csrf(p);
     let html = AccountPage {
+        sessions,
+        tokens,
         t,
         user: Some(NavUser::of(p)),
         csrf: &csrf,
@@ -1305,6 +1363,67 @@ async fn admin_user_update(
             .await
         }
         Err(e) => e.into_response(),
+    }
+}
+
+/// Ends another of the user's own sessions (a stranger's handle is simply not found).
+async fn account_session_end(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    axum::extract::Path(handle): axum::extract::Path<String>,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let p = match principal {
+        Ok(p) => p,
+        Err(ApiError::Unauthenticated) => return Redirect::to("/login").into_response(),
+        Err(e) => return e.into_response(),
+    };
+    match state.db().delete_session_by_handle(p.user.id, &handle).await {
+        Ok(true) => {
+            crate::routes::audit(
+                &state,
+                &client,
+                "session_revoked",
+                Some(p.user.id),
+                None,
+                serde_json::json!({"session": handle}),
+            )
+            .await;
+            Redirect::to("/account").into_response()
+        }
+        Ok(false) => ApiError::NotFound.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Revokes one of the user's own API tokens.
+async fn account_token_revoke(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let p = match principal {
+        Ok(p) => p,
+        Err(ApiError::Unauthenticated) => return Redirect::to("/login").into_response(),
+        Err(e) => return e.into_response(),
+    };
+    match state.db().revoke_token(p.user.id, id).await {
+        Ok(true) => {
+            state.cache().invalidate_user(p.user.id);
+            crate::routes::audit(
+                &state,
+                &client,
+                "token_revoked",
+                Some(p.user.id),
+                None,
+                serde_json::json!({"token_id": id}),
+            )
+            .await;
+            Redirect::to("/account").into_response()
+        }
+        Ok(false) => ApiError::NotFound.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 

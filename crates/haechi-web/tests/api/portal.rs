@@ -422,3 +422,43 @@ async fn admins_change_roles_and_disable_accounts_but_not_their_own() {
     assert_eq!(sign_in(&plain, &app.base, "plain@example.com", None).await.status(), 303);
     assert_eq!(plain.get(app.url("/admin/users")).send().await.unwrap().status(), 403);
 }
+
+#[tokio::test]
+async fn the_security_page_lists_and_ends_sessions_and_revokes_tokens() {
+    let app = spawn_app().await;
+    let (b, _) = app.user("devices@example.com").await; // one session through the API
+    let r = b.post("/api/v1/me/tokens", json!({"name": "phone", "scopes": ["read"], "password": PASSWORD})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let c = client();
+    assert_eq!(sign_in(&c, &app.base, "devices@example.com", None).await.status(), 303);
+    let page = c.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("지금 이 기기"));
+    assert_eq!(
+        page.matches("<span class=\"state\">지금 이 기기</span>").count(),
+        1,
+        "this session is marked, not endable"
+    );
+    assert!(page.matches("/end\"").count() >= 1, "the API's session can be ended");
+    assert!(page.contains("phone"));
+    let csrf = hidden(&page, "_csrf");
+    let links = |html: &str, prefix: &str| -> Vec<String> {
+        html.match_indices(prefix).map(|(at, _)| html[at..at + html[at..].find('"').unwrap()].to_owned()).collect()
+    };
+    for end in links(&page, "/account/sessions/") {
+        assert_eq!(c.post(app.url(&end)).form(&[("_csrf", csrf.as_str())]).send().await.unwrap().status(), 303);
+    }
+    assert_eq!(b.get("/api/v1/me").await.status(), 401, "the API session ended");
+    let revoke = links(&page, "/account/tokens/").remove(0);
+    assert_eq!(c.post(app.url(&revoke)).form(&[("_csrf", csrf.as_str())]).send().await.unwrap().status(), 303);
+    let after = c.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(after.contains("폐기됨") && !after.contains("/end\""));
+    // Someone else's session is not found.
+    register(&app.base, "thief@example.com", "thief").await;
+    let thief = client();
+    assert_eq!(sign_in(&thief, &app.base, "thief@example.com", None).await.status(), 303);
+    let tpage = thief.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    let tcsrf = hidden(&tpage, "_csrf");
+    let victim = c.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(victim.contains("지금 이 기기"));
+    assert_eq!(thief.post(app.url(&revoke)).form(&[("_csrf", tcsrf.as_str())]).send().await.unwrap().status(), 404);
+}
