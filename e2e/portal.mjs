@@ -102,7 +102,8 @@ type = "sma_cross"
 fast = ${fast}
 slow = ${slow}
 `;
-  await page.click("a[href='/scenarios/new']");
+  await page.click("header a[href='/scenarios']");
+  await page.click("main a[href='/scenarios/new']");
   await page.fill("#toml", scenario(30, 20));
   await page.click("form[action='/scenarios/new'] button");
   expect(await page.isVisible("#scenario-errors"), "an invalid scenario is refused with its problems listed");

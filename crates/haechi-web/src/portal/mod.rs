@@ -74,6 +74,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/logs", get(admin_logs))
         .route("/admin/users", get(admin_users))
         .route("/admin/users/{id}", post(admin_user_update))
+        .route("/scenarios", get(scenario_list))
         .route("/scenarios/new", get(scenario_new_page).post(scenario_create))
         .route("/scenarios/{id}", get(scenario_page))
         .route("/scenarios/{id}/run", post(scenario_run))
@@ -1425,6 +1426,117 @@ async fn account_token_revoke(
         Ok(false) => ApiError::NotFound.into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+struct ScenarioRow {
+    id: i64,
+    name: String,
+    strategy: String,
+    version: i32,
+    updated: String,
+    shared: bool,
+}
+
+#[derive(Template)]
+#[template(path = "portal/scenarios.html")]
+struct ScenarioListPage<'a> {
+    t: Tr,
+    user: Option<NavUser>,
+    csrf: &'a str,
+    q: String,
+    /// (value, selected)
+    strategies: Vec<(&'static str, bool)>,
+    /// (value, label key, selected)
+    scopes: Vec<(&'static str, &'static str, bool)>,
+    total: String,
+    rows: Vec<ScenarioRow>,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+const SCENARIO_ROWS: u64 = 25;
+
+/// The user's scenarios and those shared with them, searchable and filtered (the API's query).
+async fn scenario_list(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    let p = match signed_in(principal) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let params: HashMap<String, String> =
+        q.as_deref().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    let get = |k: &str| params.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let (search, strategy, scope) = (get("q"), get("strategy"), get("scope"));
+    let page_no: u64 = get("page").parse().unwrap_or(0);
+    let query = haechi_db::ScenarioQuery {
+        viewer_id: p.user.id,
+        viewer_is_analyst: p.role == crate::rbac::Role::Analyst,
+        scope: match scope.as_str() {
+            "owned" => haechi_db::ScenarioScope::Owned,
+            "shared" => haechi_db::ScenarioScope::Shared,
+            _ => haechi_db::ScenarioScope::All,
+        },
+        search: (!search.is_empty()).then(|| search.clone()),
+        strategy: (!strategy.is_empty()).then(|| strategy.clone()),
+        deleted: false,
+        page: page_no,
+        per_page: SCENARIO_ROWS,
+    };
+    let found = match state.db().list_scenarios(&query).await {
+        Ok(pg) => pg,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let link = |pg: u64| {
+        let mut u = url::form_urlencoded::Serializer::new(String::from("/scenarios?"));
+        for (k, v) in [("q", &search), ("strategy", &strategy), ("scope", &scope)] {
+            if !v.is_empty() {
+                u.append_pair(k, v);
+            }
+        }
+        u.append_pair("page", &pg.to_string());
+        u.finish()
+    };
+    let csrf = session_csrf(&p);
+    let html = ScenarioListPage {
+        t,
+        user: Some(NavUser::of(&p)),
+        csrf: &csrf,
+        total: t.fill("admin.total", &[("n", &found.total.to_string())]),
+        prev: (page_no > 0).then(|| link(page_no - 1)),
+        next: ((page_no + 1) * SCENARIO_ROWS < found.total).then(|| link(page_no + 1)),
+        rows: found
+            .items
+            .into_iter()
+            .map(|s| ScenarioRow {
+                shared: s.owner_id != p.user.id,
+                id: s.id,
+                name: s.name,
+                strategy: s.strategy,
+                version: s.current_version,
+                updated: kst(s.updated_at),
+            })
+            .collect(),
+        strategies: ["buy_and_hold", "sma_cross", "momentum_rotation", "rebalance", "rsi_reversion"]
+            .into_iter()
+            .map(|v| (v, v == strategy))
+            .collect(),
+        scopes: [
+            ("all", msg("scenarios.scope_all")),
+            ("owned", msg("scenarios.scope_owned")),
+            ("shared", msg("scenarios.scope_shared")),
+        ]
+        .into_iter()
+        .map(|(v, k)| (v, k, v == scope || (scope.is_empty() && v == "all")))
+        .collect(),
+        q: search,
+    }
+    .render();
+    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
 }
 
 #[derive(Debug, Deserialize)]

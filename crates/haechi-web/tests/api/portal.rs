@@ -462,3 +462,39 @@ async fn the_security_page_lists_and_ends_sessions_and_revokes_tokens() {
     assert!(victim.contains("지금 이 기기"));
     assert_eq!(thief.post(app.url(&revoke)).form(&[("_csrf", tcsrf.as_str())]).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn the_scenario_list_searches_and_filters_with_the_apis_query() {
+    let app = spawn_app().await;
+    let (b, _) = app.user("lister@example.com").await;
+    for (name, strategy) in [("성장주 모멘텀", "momentum"), ("배당 리밸런싱", "rebalance"), ("골든크로스 100%", "sma")]
+    {
+        let spec = match strategy {
+            "momentum" => {
+                json!({"name": name, "capital": 10_000_000, "period": {"start": "2019-06-03", "end": "2021-12-30"},
+                "universe": {"all": true}, "strategy": {"type": "momentum_rotation", "lookback": 60, "top_n": 3, "frequency": "monthly"}})
+            }
+            "rebalance" => {
+                json!({"name": name, "capital": 10_000_000, "period": {"start": "2019-06-03", "end": "2021-12-30"},
+                "universe": {"tickers": ["100010", "100020"]}, "strategy": {"type": "rebalance", "frequency": "quarterly", "weights": {"100010": 0.5, "100020": 0.4}}})
+            }
+            _ => crate::scenarios::sma_spec(name),
+        };
+        let r = b.post("/api/v1/scenarios", json!({"spec": spec})).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    }
+    let c = client();
+    assert_eq!(sign_in(&c, &app.base, "lister@example.com", None).await.status(), 303);
+    let all = c.get(app.url("/scenarios")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(all.matches("<tr><td><a href=\"/scenarios/").count(), 3);
+    let found = c.get(app.url("/scenarios?q=%EB%AA%A8%EB%A9%98%ED%85%80")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(found.matches("<tr><td><a href=\"/scenarios/").count(), 1, "search 모멘텀");
+    assert!(found.contains("성장주 모멘텀"));
+    let literal = c.get(app.url("/scenarios?q=100%25")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(literal.matches("<tr><td><a href=\"/scenarios/").count(), 1, "% is a literal, not a wildcard");
+    let by_strategy = c.get(app.url("/scenarios?strategy=rebalance")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(by_strategy.matches("<tr><td><a href=\"/scenarios/").count(), 1);
+    assert!(by_strategy.contains("<option value=\"rebalance\" selected>"));
+    let shared = c.get(app.url("/scenarios?scope=shared")).send().await.unwrap().text().await.unwrap();
+    assert!(shared.contains("조건에 맞는 시나리오가 없습니다."));
+}
