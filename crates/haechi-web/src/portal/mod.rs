@@ -78,6 +78,8 @@ pub fn router() -> Router<AppState> {
         .route("/scenarios/new", get(scenario_new_page).post(scenario_create))
         .route("/scenarios/{id}", get(scenario_page))
         .route("/scenarios/{id}/run", post(scenario_run))
+        .route("/scenarios/{id}/edit", post(scenario_edit))
+        .route("/scenarios/{id}/versions/{version}/restore", post(scenario_restore))
         .route("/account", get(account_page))
         .route("/account/mfa", post(account_mfa_begin))
         .route("/account/sessions/{handle}/end", post(account_session_end))
@@ -1061,6 +1063,24 @@ async fn scenario_create(
     }
 }
 
+struct VersionRow {
+    version: i32,
+    when: String,
+    message: String,
+}
+
+struct DiffRow {
+    path: String,
+    op: &'static str,
+    before: String,
+    after: String,
+}
+
+struct DiffView {
+    title: String,
+    rows: Vec<DiffRow>,
+}
+
 #[derive(Template)]
 #[template(path = "portal/scenario.html")]
 struct ScenarioPage<'a> {
@@ -1073,6 +1093,90 @@ struct ScenarioPage<'a> {
     version: i32,
     toml: String,
     created: bool,
+    owner: bool,
+    versions: Vec<VersionRow>,
+    diff: Option<DiffView>,
+    problems: Vec<(String, String)>,
+    error: Option<&'static str>,
+}
+
+/// What the scenario page shows besides the stored document: an edit to keep, its problems.
+struct PageState {
+    toml: Option<String>,
+    problems: Vec<(String, String)>,
+    error: Option<&'static str>,
+    status: StatusCode,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn scenario_render(
+    state: &AppState,
+    t: Tr,
+    p: &Principal,
+    id: i64,
+    q: Option<&str>,
+    extra: PageState,
+    cookies: Vec<HeaderValue>,
+) -> Response {
+    let (s, access) = match crate::routes::scenarios::readable(state, p, id, false).await {
+        Ok(found) => found,
+        Err(e) => return e.into_response(),
+    };
+    let v = match crate::routes::scenarios::current(state, &s).await {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let history = match state.db().scenario_versions(s.id).await {
+        Ok(list) => list,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let spec: serde_json::Value = serde_json::from_str(&v.spec).unwrap_or_default();
+    let param = |k: &str| {
+        q.and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(key, _)| key == k).map(|(_, v)| v.into_owned()))
+    };
+    let diff = param("diff").and_then(|d| d.parse::<i32>().ok()).and_then(|from| {
+        let old = history.iter().find(|h| h.version == from)?;
+        let before: serde_json::Value = serde_json::from_str(&old.spec).unwrap_or_default();
+        let show = |v: &Option<serde_json::Value>| v.as_ref().map_or_else(String::new, |v| v.to_string());
+        Some(DiffView {
+            title: t.fill("scenario.diff_title", &[("from", &from.to_string()), ("to", &v.version.to_string())]),
+            rows: crate::spec::diff(&before, &spec)
+                .into_iter()
+                .map(|c| DiffRow {
+                    op: match c.op {
+                        "added" => msg("scenario.op.added"),
+                        "removed" => msg("scenario.op.removed"),
+                        _ => msg("scenario.op.changed"),
+                    },
+                    before: show(&c.before),
+                    after: show(&c.after),
+                    path: c.path,
+                })
+                .collect(),
+        })
+    });
+    let csrf = session_csrf(p);
+    let html = ScenarioPage {
+        t,
+        user: Some(NavUser::of(p)),
+        csrf: &csrf,
+        id: s.id,
+        name: s.name.clone(),
+        strategy: s.strategy.clone(),
+        version: s.current_version,
+        toml: extra.toml.unwrap_or_else(|| crate::spec::to_toml(&spec)),
+        created: param("created").as_deref() == Some("1"),
+        owner: access == haechi_db::Access::Owner,
+        versions: history
+            .iter()
+            .map(|h| VersionRow { version: h.version, when: kst(h.created_at), message: h.message.clone() })
+            .collect(),
+        diff,
+        problems: extra.problems,
+        error: extra.error,
+    }
+    .render();
+    page(extra.status, html, cookies)
 }
 
 async fn scenario_page(
@@ -1087,30 +1191,83 @@ async fn scenario_page(
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let s = match crate::routes::scenarios::readable(&state, &p, id, false).await {
-        Ok((s, _)) => s,
-        Err(e) => return e.into_response(),
+    let extra = PageState { toml: None, problems: Vec::new(), error: None, status: StatusCode::OK };
+    scenario_render(&state, t, &p, id, q.as_deref(), extra, lang_cookie.into_iter().collect()).await
+}
+
+#[derive(Debug, Deserialize)]
+struct EditForm {
+    #[serde(default)]
+    toml: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    base_version: Option<i32>,
+}
+
+/// Saves an edit as the next version, with the API's validation and its stale-save guard.
+async fn scenario_edit(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+    Form(f): Form<EditForm>,
+) -> Response {
+    let (t, _) = language(q.as_deref(), &headers);
+    let p = match signed_in(principal) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
-    let v = match crate::routes::scenarios::current(&state, &s).await {
-        Ok(v) => v,
-        Err(e) => return e.into_response(),
+    let outcome = match crate::spec::validate_toml(&f.toml, "scenario.toml") {
+        Err(problems) => Err(PageState {
+            toml: Some(f.toml.clone()),
+            problems: problems.into_iter().map(|e| (e.field, e.message)).collect(),
+            error: None,
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+        }),
+        Ok(valid) => match crate::routes::scenarios::save_edit(
+            &state,
+            &client,
+            &p,
+            id,
+            valid,
+            f.message.trim().to_owned(),
+            f.base_version,
+        )
+        .await
+        {
+            Ok(_) => Ok(()),
+            Err(ApiError::Conflict(_)) => Err(PageState {
+                toml: Some(f.toml.clone()),
+                problems: Vec::new(),
+                error: Some(msg("scenario.stale")),
+                status: StatusCode::CONFLICT,
+            }),
+            Err(e) => return e.into_response(),
+        },
     };
-    let spec: serde_json::Value = serde_json::from_str(&v.spec).unwrap_or_default();
-    let csrf = session_csrf(&p);
-    let created = q.as_deref().is_some_and(|q| q.split('&').any(|kv| kv == "created=1"));
-    let html = ScenarioPage {
-        t,
-        user: Some(NavUser::of(&p)),
-        csrf: &csrf,
-        id: s.id,
-        name: s.name.clone(),
-        strategy: s.strategy.clone(),
-        version: s.current_version,
-        toml: crate::spec::to_toml(&spec),
-        created,
+    match outcome {
+        Ok(()) => Redirect::to(&format!("/scenarios/{id}")).into_response(),
+        Err(extra) => scenario_render(&state, t, &p, id, None, extra, Vec::new()).await,
     }
-    .render();
-    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+}
+
+async fn scenario_restore(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    axum::extract::Path((id, version)): axum::extract::Path<(i64, i32)>,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let p = match signed_in(principal) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    match crate::routes::scenarios::restore_version(&state, &client, &p, id, version).await {
+        Ok(_) => Redirect::to(&format!("/scenarios/{id}")).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn scenario_run(

@@ -321,20 +321,35 @@ pub async fn update(
     ApiJson(req): ApiJson<ScenarioUpdate>,
 ) -> ApiResult<axum::Json<ScenarioView>> {
     p.require(Permission::Simulate)?;
-    let s = owned(&state, &p, id, false).await?;
     let (valid, message) = validated(&req.spec, req.message.as_deref())?;
+    let (s, v) = save_edit(&state, &client, &p, id, valid, message, req.base_version).await?;
+    Ok(axum::Json(view(&s, Access::Owner, &v)))
+}
+
+/// Saves a validated document as the owner's next version; `base_version` guards against
+/// overwriting someone's newer save (API and portal).
+pub(crate) async fn save_edit(
+    state: &AppState,
+    client: &ClientInfo,
+    p: &Principal,
+    id: i64,
+    valid: ValidSpec,
+    message: String,
+    base_version: Option<i32>,
+) -> ApiResult<(Scenario, ScenarioVersion)> {
+    let s = owned(state, p, id, false).await?;
     let nv = new_version(valid, p.user.id, if message.is_empty() { "edited".into() } else { message })?;
-    let (s, v) = state.db().add_scenario_version(s.id, req.base_version, nv).await?;
+    let (s, v) = state.db().add_scenario_version(s.id, base_version, nv).await?;
     audit(
-        &state,
-        &client,
+        state,
+        client,
         "scenario_updated",
         Some(p.user.id),
         Some(p.user.id),
         json!({"scenario": s.id, "version": v.version}),
     )
     .await;
-    Ok(axum::Json(view(&s, Access::Owner, &v)))
+    Ok((s, v))
 }
 
 /// Moves a scenario to the owner's bin (soft delete; undo with `…/undelete`).
@@ -485,7 +500,20 @@ pub async fn restore(
     Path((id, version)): Path<(i64, i32)>,
 ) -> ApiResult<axum::Json<ScenarioView>> {
     p.require(Permission::Simulate)?;
-    let s = owned(&state, &p, id, false).await?;
+    let (s, v) = restore_version(&state, &client, &p, id, version).await?;
+    Ok(axum::Json(view(&s, Access::Owner, &v)))
+}
+
+/// Makes `version` current again as a new version (API and portal).
+pub(crate) async fn restore_version(
+    state: &AppState,
+    client: &ClientInfo,
+    p: &Principal,
+    id: i64,
+    version: i32,
+) -> ApiResult<(Scenario, ScenarioVersion)> {
+    let (state, client) = (state.clone(), client.clone());
+    let s = owned(&state, p, id, false).await?;
     let old = state.db().scenario_version(s.id, version).await?.ok_or(ApiError::NotFound)?;
     let doc: Value = serde_json::from_str(&old.spec).map_err(|e| ApiError::Internal(e.to_string()))?;
     // Re-validated: rules may have tightened since the old version was saved.
@@ -501,7 +529,7 @@ pub async fn restore(
         json!({"scenario": s.id, "from_version": version, "version": v.version}),
     )
     .await;
-    Ok(axum::Json(view(&s, Access::Owner, &v)))
+    Ok((s, v))
 }
 
 /// Downloads the current version as a TOML file.

@@ -498,3 +498,67 @@ async fn the_scenario_list_searches_and_filters_with_the_apis_query() {
     let shared = c.get(app.url("/scenarios?scope=shared")).send().await.unwrap().text().await.unwrap();
     assert!(shared.contains("조건에 맞는 시나리오가 없습니다."));
 }
+
+#[tokio::test]
+async fn scenarios_are_edited_into_versions_diffed_and_restored() {
+    let app = spawn_app().await;
+    register(&app.base, "versions@example.com", "versions").await;
+    let c = client();
+    assert_eq!(sign_in(&c, &app.base, "versions@example.com", None).await.status(), 303);
+    let page = c.get(app.url("/scenarios/new")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "_csrf");
+    let toml = |fast: u32| {
+        format!(
+            "name = \"버전\"\ncapital = 10_000_000\n[period]\nstart = 2019-06-03\nend = 2021-12-30\n[universe]\ntickers = [\"100010\"]\n[strategy]\ntype = \"sma_cross\"\nfast = {fast}\nslow = 20\n"
+        )
+    };
+    let r = c
+        .post(app.url("/scenarios/new"))
+        .form(&[("_csrf", csrf.as_str()), ("toml", toml(5).as_str())])
+        .send()
+        .await
+        .unwrap();
+    let at = r.headers()["location"].to_str().unwrap().trim_end_matches("?created=1").to_owned();
+    let edit = format!("{at}/edit");
+    let r = c
+        .post(app.url(&edit))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("toml", toml(10).as_str()),
+            ("message", "빠른 선 10"),
+            ("base_version", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = c.get(app.url(&format!("{at}?diff=1"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("빠른 선 10") && page.contains("<td>2</td>"), "version 2 in the history");
+    assert!(
+        page.contains("<code>strategy.fast</code>")
+            && page.contains("<code>5</code>")
+            && page.contains("<code>10</code>"),
+        "{page}"
+    );
+    // A save based on an old version is refused, not silently overwriting version 2.
+    let stale = c
+        .post(app.url(&edit))
+        .form(&[("_csrf", csrf.as_str()), ("toml", toml(7).as_str()), ("base_version", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 409);
+    assert!(stale.text().await.unwrap().contains("더 새 버전이 저장되었습니다"));
+    let invalid = c
+        .post(app.url(&edit))
+        .form(&[("_csrf", csrf.as_str()), ("toml", toml(30).as_str()), ("base_version", "2")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 422);
+    let restore =
+        c.post(app.url(&format!("{at}/versions/1/restore"))).form(&[("_csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(restore.status(), 303);
+    let page = c.get(app.url(&at)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("restored version 1") && page.contains("fast = 5"), "version 3 is version 1 again");
+}
