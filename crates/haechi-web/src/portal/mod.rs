@@ -79,6 +79,7 @@ pub fn router() -> Router<AppState> {
         .route("/scenarios/{id}", get(scenario_page))
         .route("/scenarios/{id}/run", post(scenario_run))
         .route("/scenarios/{id}/edit", post(scenario_edit))
+        .route("/scenarios/{id}/shares", post(scenario_shares))
         .route("/scenarios/{id}/versions/{version}/restore", post(scenario_restore))
         .route("/account", get(account_page))
         .route("/account/mfa", post(account_mfa_begin))
@@ -1098,6 +1099,10 @@ struct ScenarioPage<'a> {
     diff: Option<DiffView>,
     problems: Vec<(String, String)>,
     error: Option<&'static str>,
+    share_emails: String,
+    share_analysts: bool,
+    share_error: Option<String>,
+    share_saved: bool,
 }
 
 /// What the scenario page shows besides the stored document: an edit to keep, its problems.
@@ -1106,6 +1111,8 @@ struct PageState {
     problems: Vec<(String, String)>,
     error: Option<&'static str>,
     status: StatusCode,
+    /// The sharing form as submitted, with what was wrong in it.
+    share: Option<(String, bool, String)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1155,8 +1162,22 @@ async fn scenario_render(
                 .collect(),
         })
     });
+    let (share_emails, share_analysts, share_error) = match extra.share {
+        Some((emails, analysts, error)) => (emails, analysts, Some(error)),
+        None if access == haechi_db::Access::Owner => match state.db().scenario_shares(s.id).await {
+            Ok(users) => {
+                (users.into_iter().map(|u| u.email).collect::<Vec<_>>().join("\n"), s.shared_with_analysts, None)
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+        None => (String::new(), false, None),
+    };
     let csrf = session_csrf(p);
     let html = ScenarioPage {
+        share_emails,
+        share_analysts,
+        share_error,
+        share_saved: param("shared").as_deref() == Some("1"),
         t,
         user: Some(NavUser::of(p)),
         csrf: &csrf,
@@ -1191,7 +1212,7 @@ async fn scenario_page(
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let extra = PageState { toml: None, problems: Vec::new(), error: None, status: StatusCode::OK };
+    let extra = PageState { toml: None, problems: Vec::new(), error: None, status: StatusCode::OK, share: None };
     scenario_render(&state, t, &p, id, q.as_deref(), extra, lang_cookie.into_iter().collect()).await
 }
 
@@ -1226,6 +1247,7 @@ async fn scenario_edit(
             problems: problems.into_iter().map(|e| (e.field, e.message)).collect(),
             error: None,
             status: StatusCode::UNPROCESSABLE_ENTITY,
+            share: None,
         }),
         Ok(valid) => match crate::routes::scenarios::save_edit(
             &state,
@@ -1244,6 +1266,7 @@ async fn scenario_edit(
                 problems: Vec::new(),
                 error: Some(msg("scenario.stale")),
                 status: StatusCode::CONFLICT,
+                share: None,
             }),
             Err(e) => return e.into_response(),
         },
@@ -1694,6 +1717,60 @@ async fn scenario_list(
     }
     .render();
     page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+}
+
+#[derive(Debug, Deserialize)]
+struct ShareForm {
+    #[serde(default)]
+    emails: String,
+    #[serde(default)]
+    analysts: Option<String>,
+}
+
+/// Replaces the scenario's readers; unknown emails are named and nothing changes.
+async fn scenario_shares(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+    Form(f): Form<ShareForm>,
+) -> Response {
+    let (t, _) = language(q.as_deref(), &headers);
+    let p = match signed_in(principal) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let emails: Vec<String> = f
+        .emails
+        .split(|c: char| c == '\n' || c == ',' || c == ';')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let analysts = f.analysts.as_deref() == Some("true");
+    let req = crate::routes::scenarios::Shares { emails: emails.clone(), analysts };
+    match crate::routes::scenarios::set_shares(&state, &client, &p, id, &req).await {
+        Ok(()) => Redirect::to(&format!("/scenarios/{id}?shared=1#sharing")).into_response(),
+        Err(ApiError::Validation(problems)) => {
+            let bad: Vec<String> = problems
+                .iter()
+                .filter_map(|e| e.field.strip_prefix("emails[")?.strip_suffix(']')?.parse::<usize>().ok())
+                .filter_map(|i| emails.get(i).cloned())
+                .collect();
+            let error = t.fill("share.unknown", &[("list", &bad.join(", "))]);
+            let extra = PageState {
+                toml: None,
+                problems: Vec::new(),
+                error: None,
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                share: Some((f.emails.clone(), analysts, error)),
+            };
+            scenario_render(&state, t, &p, id, None, extra, Vec::new()).await
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -591,7 +591,20 @@ pub async fn put_shares(
     ApiJson(req): ApiJson<Shares>,
 ) -> ApiResult<axum::Json<Shares>> {
     p.require(Permission::Simulate)?;
-    let s = owned(&state, &p, id, false).await?;
+    set_shares(&state, &client, &p, id, &req).await?;
+    get_shares(State(state), p, Path(id)).await
+}
+
+/// Replaces the scenario's readers (API and portal); unknown emails are `emails[i]` errors and
+/// nothing changes then.
+pub(crate) async fn set_shares(
+    state: &AppState,
+    client: &ClientInfo,
+    p: &Principal,
+    id: i64,
+    req: &Shares,
+) -> ApiResult<()> {
+    let s = owned(state, p, id, false).await?;
     if req.emails.len() > 100 {
         return Err(ApiError::Validation(vec![FieldError::new("emails", "at most 100 users")]));
     }
@@ -611,13 +624,13 @@ pub async fn put_shares(
     }
     state.db().set_scenario_shares(s.id, &ids, req.analysts).await?;
     audit(
-        &state,
-        &client,
+        state,
+        client,
         "scenario_shared",
         Some(p.user.id),
         Some(p.user.id),
         json!({"scenario": s.id, "users": ids, "analysts": req.analysts}),
     )
     .await;
-    get_shares(State(state), p, Path(id)).await
+    Ok(())
 }

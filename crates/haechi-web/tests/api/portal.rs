@@ -562,3 +562,50 @@ async fn scenarios_are_edited_into_versions_diffed_and_restored() {
     let page = c.get(app.url(&at)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("restored version 1") && page.contains("fast = 5"), "version 3 is version 1 again");
 }
+
+#[tokio::test]
+async fn owners_share_scenarios_read_only_and_unknown_emails_are_named() {
+    let app = spawn_app().await;
+    register(&app.base, "sharer@example.com", "sharer").await;
+    register(&app.base, "reader@example.com", "reader").await;
+    let c = client();
+    assert_eq!(sign_in(&c, &app.base, "sharer@example.com", None).await.status(), 303);
+    let page = c.get(app.url("/scenarios/new")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "_csrf");
+    let toml = "name = \"공유\"\ncapital = 10_000_000\n[period]\nstart = 2019-06-03\nend = 2021-12-30\n[universe]\ntickers = [\"100010\"]\n[strategy]\ntype = \"sma_cross\"\nfast = 5\nslow = 20\n";
+    let r = c.post(app.url("/scenarios/new")).form(&[("_csrf", csrf.as_str()), ("toml", toml)]).send().await.unwrap();
+    let at = r.headers()["location"].to_str().unwrap().trim_end_matches("?created=1").to_owned();
+    let bad = c
+        .post(app.url(&format!("{at}/shares")))
+        .form(&[("_csrf", csrf.as_str()), ("emails", "reader@example.com\nnobody@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    assert!(bad.text().await.unwrap().contains("nobody@example.com"), "the unknown email is named");
+    let ok = c
+        .post(app.url(&format!("{at}/shares")))
+        .form(&[("_csrf", csrf.as_str()), ("emails", "reader@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 303);
+    let reader = client();
+    assert_eq!(sign_in(&reader, &app.base, "reader@example.com", None).await.status(), 303);
+    let list = reader.get(app.url("/scenarios?scope=shared")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("공유") && list.contains("공유받음"));
+    let view = reader.get(app.url(&at)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        view.contains("읽기만 할 수 있습니다")
+            && !view.contains("id=\"save-version\"")
+            && !view.contains("id=\"run-scenario\"")
+    );
+    let rcsrf = hidden(&view, "_csrf");
+    let r = reader
+        .post(app.url(&format!("{at}/edit")))
+        .form(&[("_csrf", rcsrf.as_str()), ("toml", toml), ("base_version", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "readers cannot save");
+}
