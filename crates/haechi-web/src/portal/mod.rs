@@ -1742,13 +1742,8 @@ async fn scenario_shares(
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let emails: Vec<String> = f
-        .emails
-        .split(|c: char| c == '\n' || c == ',' || c == ';')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let emails: Vec<String> =
+        f.emails.split(['\n', ',', ';']).map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
     let analysts = f.analysts.as_deref() == Some("true");
     let req = crate::routes::scenarios::Shares { emails: emails.clone(), analysts };
     match crate::routes::scenarios::set_shares(&state, &client, &p, id, &req).await {
