@@ -1,0 +1,269 @@
+//! Administration: users and roles, access and audit logs.
+
+use super::*;
+
+/// One log line, already formatted; `a`..`d` are the columns of the log shown.
+pub(super) struct LogRow {
+    at: String,
+    user: String,
+    ip: String,
+    a: String,
+    b: String,
+    c: String,
+    d: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/admin_logs.html")]
+pub(super) struct AdminLogsPage<'a> {
+    t: Tr,
+    user: Option<NavUser>,
+    csrf: &'a str,
+    audit: bool,
+    user_id: String,
+    kind: String,
+    status: String,
+    total: String,
+    rows: Vec<LogRow>,
+    prev: Option<String>,
+    next: Option<String>,
+}
+
+pub(super) const LOG_ROWS: u64 = 50;
+
+/// Access and audit logs with filters, for admins and auditors.
+pub(super) async fn admin_logs(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    let Ok(p) = principal else { return Redirect::to("/login").into_response() };
+    if let Err(e) = p.require(Permission::ReadLogs) {
+        return e.into_response();
+    }
+    let params: HashMap<String, String> =
+        q.as_deref().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    let get = |k: &str| params.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let audit = get("log") == "audit";
+    let (user_id, kind, status) = (get("user_id"), get("kind"), get("status"));
+    let page_no: u64 = get("page").parse().unwrap_or(0);
+    let query = haechi_db::LogQuery {
+        user_id: user_id.parse().ok(),
+        kind: (!kind.is_empty()).then(|| kind.clone()),
+        status: status.parse().ok(),
+        page: page_no,
+        per_page: LOG_ROWS,
+        ..haechi_db::LogQuery::default()
+    };
+    let (rows, total) = if audit {
+        match state.db().audit_entries(&query).await {
+            Ok(pg) => (
+                pg.items
+                    .into_iter()
+                    .map(|e| LogRow {
+                        at: kst(e.at),
+                        user: e.user_id.map_or_else(String::new, |u| u.to_string()),
+                        ip: e.ip,
+                        a: e.event,
+                        b: e.detail,
+                        c: String::new(),
+                        d: String::new(),
+                    })
+                    .collect::<Vec<_>>(),
+                pg.total,
+            ),
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    } else {
+        match state.db().access_entries(&query).await {
+            Ok(pg) => (
+                pg.items
+                    .into_iter()
+                    .map(|e| LogRow {
+                        at: kst(e.at),
+                        user: e.user_id.map_or_else(String::new, |u| u.to_string()),
+                        ip: e.ip,
+                        a: e.method,
+                        b: e.route,
+                        c: e.status.to_string(),
+                        d: format!("{:.1}", e.latency_us as f64 / 1000.0),
+                    })
+                    .collect::<Vec<_>>(),
+                pg.total,
+            ),
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    };
+    let link = |pg: u64| {
+        let mut u = url::form_urlencoded::Serializer::new(String::from("/admin/logs?"));
+        u.append_pair("log", if audit { "audit" } else { "access" });
+        for (k, v) in [("user_id", &user_id), ("kind", &kind), ("status", &status)] {
+            if !v.is_empty() {
+                u.append_pair(k, v);
+            }
+        }
+        u.append_pair("page", &pg.to_string());
+        u.finish()
+    };
+    let csrf = session_csrf(&p);
+    let html = AdminLogsPage {
+        t,
+        user: Some(NavUser::of(&p)),
+        csrf: &csrf,
+        audit,
+        total: t.fill("admin.total", &[("n", &total.to_string())]),
+        prev: (page_no > 0).then(|| link(page_no - 1)),
+        next: ((page_no + 1) * LOG_ROWS < total).then(|| link(page_no + 1)),
+        rows,
+        user_id,
+        kind,
+        status,
+    }
+    .render();
+    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+}
+
+pub(super) struct UserRow {
+    id: i64,
+    email: String,
+    name: String,
+    role: String,
+    mfa: bool,
+    disabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "portal/admin_users.html")]
+pub(super) struct AdminUsersPage<'a> {
+    t: Tr,
+    user: Option<NavUser>,
+    csrf: &'a str,
+    total: String,
+    users: Vec<UserRow>,
+    roles: Vec<(&'static str, &'static str)>,
+    notice: Option<&'static str>,
+    error: Option<&'static str>,
+}
+
+pub(super) fn role_key(role: crate::rbac::Role) -> &'static str {
+    use crate::rbac::Role;
+    match role {
+        Role::Admin => msg("role.admin"),
+        Role::Analyst => msg("role.analyst"),
+        Role::Investor => msg("role.investor"),
+        Role::Auditor => msg("role.auditor"),
+    }
+}
+
+pub(super) fn manager(principal: Result<Principal, ApiError>) -> Result<Principal, Box<Response>> {
+    match principal {
+        Ok(p) => match p.require(Permission::ManageUsers) {
+            Ok(()) => Ok(p),
+            Err(e) => Err(Box::new(e.into_response())),
+        },
+        Err(ApiError::Unauthenticated) => Err(Box::new(Redirect::to("/login").into_response())),
+        Err(e) => Err(Box::new(e.into_response())),
+    }
+}
+
+pub(super) async fn admin_users_render(
+    state: &AppState,
+    t: Tr,
+    p: &Principal,
+    notice: Option<&'static str>,
+    error: Option<&'static str>,
+    status: StatusCode,
+    cookies: Vec<HeaderValue>,
+) -> Response {
+    let page_of_users = match state.db().list_users(0, 200).await {
+        Ok(pg) => pg,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let csrf = session_csrf(p);
+    let html = AdminUsersPage {
+        t,
+        user: Some(NavUser::of(p)),
+        csrf: &csrf,
+        total: t.fill("admin.total", &[("n", &page_of_users.total.to_string())]),
+        users: page_of_users
+            .items
+            .into_iter()
+            .map(|u| UserRow {
+                id: u.id,
+                email: u.email,
+                name: u.display_name,
+                role: u.role,
+                mfa: u.mfa_enabled,
+                disabled: u.disabled,
+            })
+            .collect(),
+        roles: crate::rbac::Role::ALL.iter().map(|r| (r.as_str(), role_key(*r))).collect(),
+        notice,
+        error,
+    }
+    .render();
+    page(status, html, cookies)
+}
+
+/// Users with their role, two-factor state and account state; admins change them here.
+pub(super) async fn admin_users(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    let p = match manager(principal) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let changed = q.as_deref().is_some_and(|q| q.split('&').any(|kv| kv == "changed=1"));
+    let notice = changed.then_some(msg("admin.changed"));
+    admin_users_render(&state, t, &p, notice, None, StatusCode::OK, lang_cookie.into_iter().collect()).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct UserForm {
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    disabled: Option<String>,
+}
+
+pub(super) async fn admin_user_update(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+    Form(f): Form<UserForm>,
+) -> Response {
+    let (t, _) = language(q.as_deref(), &headers);
+    let p = match manager(principal) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let update = crate::routes::admin::UserUpdate {
+        role: f.role.as_deref().and_then(crate::rbac::Role::parse),
+        disabled: f.disabled.as_deref().map(|d| d == "true"),
+    };
+    match crate::routes::admin::apply_user_update(&state, &client, &p, id, &update).await {
+        Ok(_) => Redirect::to("/admin/users?changed=1").into_response(),
+        Err(ApiError::Validation(_)) => {
+            admin_users_render(
+                &state,
+                t,
+                &p,
+                None,
+                Some(msg("admin.self_change")),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Vec::new(),
+            )
+            .await
+        }
+        Err(e) => e.into_response(),
+    }
+}

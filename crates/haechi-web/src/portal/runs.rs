@@ -1,0 +1,379 @@
+//! The dashboard, the run report page, its trades CSV, and run comparison.
+
+use super::*;
+
+/// One run as the dashboard lists it, figures already formatted.
+pub(super) struct RunRow {
+    id: i64,
+    state: String,
+    state_key: &'static str,
+    total_return: String,
+    return_class: &'static str,
+    cagr: String,
+    max_drawdown: String,
+    sharpe: String,
+    has_report: bool,
+}
+
+#[derive(Template)]
+#[template(path = "portal/dashboard.html")]
+pub(super) struct DashboardPage<'a> {
+    t: Tr,
+    user: Option<NavUser>,
+    csrf: &'a str,
+    welcome: String,
+    runs: Vec<RunRow>,
+}
+
+pub(super) fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".to_owned(), |v| format!("{:+.2}%", v * 100.0))
+}
+
+pub(super) fn state_key(state: &str) -> &'static str {
+    match state {
+        "queued" => msg("run.state.queued"),
+        "running" => msg("run.state.running"),
+        "succeeded" => msg("run.state.succeeded"),
+        "failed" => msg("run.state.failed"),
+        _ => msg("run.state.cancelled"),
+    }
+}
+
+pub(super) async fn dashboard(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    let Ok(p) = principal else { return Redirect::to("/login").into_response() };
+    let csrf = match &p.via {
+        AuthVia::Session { csrf_token, .. } => csrf_token.clone(),
+        AuthVia::Token { .. } => String::new(),
+    };
+    let runs = match state
+        .db()
+        .list_runs(&RunQuery { owner_id: Some(p.user.id), page: 0, per_page: 10, ..RunQuery::default() })
+        .await
+    {
+        Ok(page) => page.items,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let rows = runs
+        .into_iter()
+        .map(|r| RunRow {
+            id: r.id,
+            state_key: state_key(&r.state),
+            return_class: match r.total_return {
+                Some(v) if v > 0.0 => "up",
+                Some(v) if v < 0.0 => "down",
+                _ => "",
+            },
+            total_return: pct(r.total_return),
+            cagr: pct(r.cagr),
+            max_drawdown: pct(r.max_drawdown),
+            sharpe: r.sharpe.map_or_else(|| "—".to_owned(), |s| format!("{s:.2}")),
+            has_report: r.report_key.is_some(),
+            state: r.state,
+        })
+        .collect();
+    let html = DashboardPage {
+        t,
+        user: Some(NavUser::of(&p)),
+        csrf: &csrf,
+        welcome: t.fill("dashboard.welcome", &[("name", &p.user.display_name)]),
+        runs: rows,
+    }
+    .render();
+    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+}
+
+/// Trades per page on the report.
+pub(super) const TRADES_PER_PAGE: usize = 50;
+
+pub(super) struct TradeRow {
+    ticker: String,
+    entry_date: chrono::NaiveDate,
+    exit_date: chrono::NaiveDate,
+    quantity: u64,
+    pnl: String,
+    class: &'static str,
+    holding: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/run.html")]
+pub(super) struct RunPage<'a> {
+    t: Tr,
+    user: Option<NavUser>,
+    csrf: &'a str,
+    run_id: i64,
+    report: Option<Arc<report::ReportView>>,
+    equity_svg: String,
+    drawdown_svg: String,
+    metrics: Vec<report::MetricRow>,
+    heat: Vec<report::HeatRow>,
+    trades: Vec<TradeRow>,
+    page: usize,
+    pages: usize,
+    state: String,
+    state_key: &'static str,
+    progress: u32,
+}
+
+/// The run's parsed report, from the cache or object storage; `None` until it succeeded.
+pub(super) async fn load_report(
+    state: &AppState,
+    run: &haechi_db::Run,
+) -> Result<Option<Arc<report::ReportView>>, ApiError> {
+    let Some(prefix) = run.report_key.as_deref().filter(|_| run.state == "succeeded") else { return Ok(None) };
+    let key = format!("{prefix}report.json");
+    if let Some(v) = report::cached(&key) {
+        return Ok(Some(v));
+    }
+    let bytes = state
+        .services()
+        .objects
+        .get(&key)
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading the report of run {}: {e}", run.id)))?;
+    let parsed = tokio::task::spawn_blocking(move || report::parse(&key, &bytes))
+        .await
+        .map_err(|e| ApiError::Internal(format!("parsing a report: {e}")))?
+        .map_err(|e| ApiError::Internal(format!("report of run {}: {e}", run.id)))?;
+    Ok(Some(parsed))
+}
+
+/// What the report page shows of the run row.
+#[derive(Debug, Clone)]
+pub struct RunHeader {
+    pub id: i64,
+    pub state: String,
+    pub progress: f64,
+}
+
+/// Renders the report page (also what the render benchmark measures).
+///
+/// # Errors
+/// A template error.
+pub fn render_run_page(
+    t: Tr,
+    user: Option<NavUser>,
+    csrf: &str,
+    run: &RunHeader,
+    r: Option<Arc<report::ReportView>>,
+    page: usize,
+) -> Result<String, askama::Error> {
+    let (equity_svg, drawdown_svg, metrics, heat) = match &r {
+        Some(r) => (
+            report::equity_svg(r, &t),
+            report::drawdown_svg(r, &t),
+            report::metric_rows(&r.summary),
+            report::heat_rows(r),
+        ),
+        None => (String::new(), String::new(), Vec::new(), Vec::new()),
+    };
+    let n = r.as_ref().map_or(0, |r| r.trades.len());
+    let pages = n.div_ceil(TRADES_PER_PAGE).max(1);
+    let page = page.clamp(1, pages);
+    let trades = r
+        .as_ref()
+        .map(|r| {
+            r.trades
+                .iter()
+                .skip((page - 1) * TRADES_PER_PAGE)
+                .take(TRADES_PER_PAGE)
+                .map(|tr| TradeRow {
+                    ticker: tr.ticker.clone(),
+                    entry_date: tr.entry_date,
+                    exit_date: tr.exit_date,
+                    quantity: tr.quantity,
+                    pnl: report::won(tr.pnl),
+                    class: match tr.pnl.signum() {
+                        1 => "up",
+                        -1 => "down",
+                        _ => "",
+                    },
+                    holding: format!("{:.0}", tr.holding_sessions),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    RunPage {
+        t,
+        user,
+        csrf,
+        run_id: run.id,
+        report: r,
+        equity_svg,
+        drawdown_svg,
+        metrics,
+        heat,
+        trades,
+        page,
+        pages,
+        state: run.state.clone(),
+        state_key: state_key(&run.state),
+        progress: (run.progress * 100.0).round().clamp(0.0, 100.0) as u32,
+    }
+    .render()
+}
+
+pub(super) fn page_param(q: Option<&str>) -> usize {
+    q.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "page").and_then(|(_, v)| v.parse().ok())
+    })
+    .unwrap_or(1)
+}
+
+pub(super) async fn run_page(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    let Ok(p) = principal else { return Redirect::to("/login").into_response() };
+    if let Err(e) = p.require(Permission::Simulate) {
+        return e.into_response();
+    }
+    let run = match readable_run(&state, &p, id).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let r = match load_report(&state, &run).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let csrf = match &p.via {
+        AuthVia::Session { csrf_token, .. } => csrf_token.clone(),
+        AuthVia::Token { .. } => String::new(),
+    };
+    let header = RunHeader { id: run.id, state: run.state.clone(), progress: run.progress };
+    let html = render_run_page(t, Some(NavUser::of(&p)), &csrf, &header, r, page_param(q.as_deref()));
+    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+}
+
+pub(super) async fn run_trades_csv(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let Ok(p) = principal else { return Redirect::to("/login").into_response() };
+    if let Err(e) = p.require(Permission::Simulate) {
+        return e.into_response();
+    }
+    let run = match readable_run(&state, &p, id).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match load_report(&state, &run).await {
+        Ok(Some(r)) => {
+            let mut resp = report::trades_csv(&r).into_response();
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"run-{id}-trades.csv\"")) {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            resp
+        }
+        Ok(None) => ApiError::Conflict(format!("the run has no report ({})", run.state)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// One run's column in the comparison.
+pub(super) struct CompareColumn {
+    id: i64,
+    name: String,
+}
+
+/// One metric across the compared runs: (formatted value, colour class) per run.
+pub(super) struct CompareRow {
+    name: &'static str,
+    help: &'static str,
+    values: Vec<(String, &'static str)>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/compare.html")]
+pub(super) struct ComparePage<'a> {
+    t: Tr,
+    user: Option<NavUser>,
+    csrf: &'a str,
+    error: Option<&'static str>,
+    columns: Vec<CompareColumn>,
+    rows: Vec<CompareRow>,
+    chart: String,
+}
+
+/// Up to five finished runs side by side: the key figures and the equity rebased to 100.
+pub(super) async fn compare_page(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+) -> Response {
+    let (t, lang_cookie) = language(q.as_deref(), &headers);
+    let p = match signed_in(principal) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
+    let csrf = session_csrf(&p);
+    let mut ids: Vec<i64> = q
+        .as_deref()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .filter(|(k, _)| k == "ids")
+                .flat_map(|(_, v)| v.split(',').filter_map(|x| x.trim().parse().ok()).collect::<Vec<i64>>())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.dedup();
+    let render = |error: Option<&'static str>, columns, rows, chart| {
+        ComparePage { t, user: Some(NavUser::of(&p)), csrf: &csrf, error, columns, rows, chart }.render()
+    };
+    if !(2..=5).contains(&ids.len()) {
+        let html = render(Some(msg("compare.need")), Vec::new(), Vec::new(), String::new());
+        return page(StatusCode::UNPROCESSABLE_ENTITY, html, lang_cookie.into_iter().collect());
+    }
+    let mut reports = Vec::new();
+    let mut columns = Vec::new();
+    for id in &ids {
+        let run = match readable_run(&state, &p, *id).await {
+            Ok(r) => r,
+            Err(e) => return e.into_response(),
+        };
+        match load_report(&state, &run).await {
+            Ok(Some(r)) => reports.push(r),
+            Ok(None) => {
+                let html = render(Some(msg("compare.need")), Vec::new(), Vec::new(), String::new());
+                return page(StatusCode::UNPROCESSABLE_ENTITY, html, lang_cookie.into_iter().collect());
+            }
+            Err(e) => return e.into_response(),
+        }
+        let name = match state.db().scenario_by_id(run.scenario_id).await {
+            Ok(Some(s)) => s.name,
+            _ => String::new(),
+        };
+        columns.push(CompareColumn { id: *id, name });
+    }
+    let per_run: Vec<Vec<report::MetricRow>> = reports.iter().map(|r| report::metric_rows(&r.summary)).collect();
+    let rows = per_run
+        .first()
+        .map(|first| {
+            (0..first.len())
+                .map(|i| CompareRow {
+                    name: first[i].name,
+                    help: first[i].help,
+                    values: per_run.iter().map(|m| (m[i].value.clone(), m[i].class)).collect(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let views: Vec<&report::ReportView> = reports.iter().map(|r| r.as_ref()).collect();
+    let chart = report::compare_svg(&views, &t);
+    let html = render(None, columns, rows, chart);
+    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+}
