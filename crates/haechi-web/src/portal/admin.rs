@@ -143,6 +143,8 @@ pub(super) struct AdminUsersPage<'a> {
     total: String,
     users: Vec<UserRow>,
     roles: Vec<(&'static str, &'static str)>,
+    /// (role, label key, requires two-factor)
+    policies: Vec<(&'static str, &'static str, bool)>,
     notice: Option<&'static str>,
     error: Option<&'static str>,
 }
@@ -181,8 +183,16 @@ pub(super) async fn admin_users_render(
         Ok(pg) => pg,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    let required: Vec<String> = match state.db().role_policies().await {
+        Ok(list) => list.into_iter().filter(|r| r.require_mfa).map(|r| r.role).collect(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let csrf = session_csrf(p);
     let html = AdminUsersPage {
+        policies: crate::rbac::Role::ALL
+            .iter()
+            .map(|r| (r.as_str(), role_key(*r), required.iter().any(|x| x == r.as_str())))
+            .collect(),
         t,
         user: Some(NavUser::of(p)),
         csrf: &csrf,
@@ -219,8 +229,14 @@ pub(super) async fn admin_users(
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let changed = q.as_deref().is_some_and(|q| q.split('&').any(|kv| kv == "changed=1"));
-    let notice = changed.then_some(msg("admin.changed"));
+    let has = |flag: &str| q.as_deref().is_some_and(|q| q.split('&').any(|kv| kv == flag));
+    let notice = if has("changed=1") {
+        Some(msg("admin.changed"))
+    } else if has("policy=1") {
+        Some(msg("admin.policy_saved"))
+    } else {
+        None
+    };
     admin_users_render(&state, t, &p, notice, None, StatusCode::OK, lang_cookie.into_iter().collect()).await
 }
 
@@ -266,4 +282,31 @@ pub(super) async fn admin_user_update(
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// Sets the two-factor requirement of every role from the checked boxes.
+pub(super) async fn admin_policies(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    principal: Result<Principal, ApiError>,
+    body: axum::body::Bytes,
+) -> Response {
+    let p = match principal {
+        Ok(p) => match p.require(Permission::ManagePolicies) {
+            Ok(()) => p,
+            Err(e) => return e.into_response(),
+        },
+        Err(ApiError::Unauthenticated) => return Redirect::to("/login").into_response(),
+        Err(e) => return e.into_response(),
+    };
+    // Repeated `require_mfa` fields: one per checked role.
+    let checked: Vec<String> =
+        url::form_urlencoded::parse(&body).filter(|(k, _)| k == "require_mfa").map(|(_, v)| v.into_owned()).collect();
+    for role in crate::rbac::Role::ALL {
+        let require = checked.iter().any(|c| c == role.as_str());
+        if let Err(e) = crate::routes::admin::apply_role_mfa(&state, &client, &p, role, require).await {
+            return e.into_response();
+        }
+    }
+    Redirect::to("/admin/users?policy=1").into_response()
 }

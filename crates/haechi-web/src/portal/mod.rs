@@ -86,6 +86,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/logs", get(admin_logs))
         .route("/admin/users", get(admin_users))
         .route("/admin/users/{id}", post(admin_user_update))
+        .route("/admin/policies", post(admin_policies))
         .route("/scenarios", get(scenario_list))
         .route("/scenarios/new", get(scenario_new_page).post(scenario_create))
         .route("/scenarios/{id}", get(scenario_page))

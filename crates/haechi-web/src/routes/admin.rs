@@ -167,18 +167,30 @@ pub async fn set_role_mfa(
 ) -> ApiResult<axum::Json<RolePolicy>> {
     principal.require(Permission::ManagePolicies)?;
     let role = Role::parse(&role).ok_or(ApiError::NotFound)?;
-    state.db().set_role_requires_mfa(role.as_str(), req.require_mfa).await?;
-    state.cache().put_policy(role.as_str(), req.require_mfa);
+    apply_role_mfa(&state, &client, &principal, role, req.require_mfa).await?;
+    Ok(axum::Json(RolePolicy { role, require_mfa: req.require_mfa }))
+}
+
+/// Sets whether `role` must use two-factor authentication, with its audit entry (API and portal).
+pub(crate) async fn apply_role_mfa(
+    state: &AppState,
+    client: &ClientInfo,
+    principal: &Principal,
+    role: Role,
+    require: bool,
+) -> ApiResult<()> {
+    state.db().set_role_requires_mfa(role.as_str(), require).await?;
+    state.cache().put_policy(role.as_str(), require);
     audit(
-        &state,
-        &client,
+        state,
+        client,
         "role_policy_changed",
         None,
         Some(principal.user.id),
-        json!({"role": role.as_str(), "require_mfa": req.require_mfa}),
+        json!({"role": role.as_str(), "require_mfa": require}),
     )
     .await;
-    Ok(axum::Json(RolePolicy { role, require_mfa: req.require_mfa }))
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -609,3 +609,28 @@ async fn owners_share_scenarios_read_only_and_unknown_emails_are_named() {
         .unwrap();
     assert_eq!(r.status(), 403, "readers cannot save");
 }
+
+#[tokio::test]
+async fn admins_set_the_two_factor_policy_per_role() {
+    let app = spawn_app().await;
+    let (_a, admin_id) = app.user("policy@example.com").await;
+    app.promote(admin_id, "admin").await;
+    let c = client();
+    assert_eq!(sign_in(&c, &app.base, "policy@example.com", None).await.status(), 303);
+    let page = c.get(app.url("/admin/users")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "_csrf");
+    let r = c
+        .post(app.url("/admin/policies"))
+        .form(&[("_csrf", csrf.as_str()), ("require_mfa", "analyst"), ("require_mfa", "auditor")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(app.test_db.db.role_requires_mfa("analyst").await.unwrap());
+    assert!(app.test_db.db.role_requires_mfa("auditor").await.unwrap());
+    assert!(!app.test_db.db.role_requires_mfa("investor").await.unwrap());
+    assert!(app.audit_events().await.iter().any(|e| e == "role_policy_changed"));
+    let page = c.get(app.url("/admin/users?policy=1")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("정책을 저장했습니다.") && page.contains("value=\"analyst\" checked"));
+    assert_eq!(c.post(app.url("/admin/policies")).form(&[("_csrf", "forged")]).send().await.unwrap().status(), 403);
+}
