@@ -15,6 +15,9 @@ pub(super) struct AccountPage<'a> {
     error: Option<&'static str>,
     sessions: Vec<SessionRow>,
     tokens: Vec<TokenRow>,
+    new_token: Option<String>,
+    token_error: Option<&'static str>,
+    token_days: Vec<(u32, String)>,
 }
 
 pub(super) struct SessionRow {
@@ -46,6 +49,22 @@ pub(super) async fn account_render(
     error: Option<&'static str>,
     status: StatusCode,
     cookies: Vec<HeaderValue>,
+) -> Response {
+    account_render_with(state, t, p, enrolment, recovery_codes, error, status, cookies, (None, None)).await
+}
+
+/// As [`account_render`], with a just-created token or a token error to show.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn account_render_with(
+    state: &AppState,
+    t: Tr,
+    p: &Principal,
+    enrolment: Option<crate::routes::me::TotpEnrolment>,
+    recovery_codes: Vec<String>,
+    error: Option<&'static str>,
+    status: StatusCode,
+    cookies: Vec<HeaderValue>,
+    token: (Option<String>, Option<&'static str>),
 ) -> Response {
     let left = match state.db().unused_recovery_codes(p.user.id).await {
         Ok(n) => n,
@@ -88,6 +107,9 @@ pub(super) async fn account_render(
     let html = AccountPage {
         sessions,
         tokens,
+        new_token: token.0,
+        token_error: token.1,
+        token_days: [30u32, 90, 365].iter().map(|d| (*d, t.fill("token.days", &[("n", &d.to_string())]))).collect(),
         t,
         user: Some(NavUser::of(p)),
         csrf: &csrf,
@@ -238,4 +260,45 @@ pub(super) async fn account_token_revoke(
         Ok(false) => ApiError::NotFound.into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// Creates an API token after re-authentication (the API's own rules); the secret is shown once.
+pub(super) async fn account_token_create(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    principal: Result<Principal, ApiError>,
+    body: axum::body::Bytes,
+) -> Response {
+    let (t, _) = language(q.as_deref(), &headers);
+    let p = match principal {
+        Ok(p) => p,
+        Err(ApiError::Unauthenticated) => return Redirect::to("/login").into_response(),
+        Err(e) => return e.into_response(),
+    };
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let one = |k: &str| fields.iter().find(|(key, _)| key == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let req = crate::routes::me::CreateTokenRequest {
+        name: one("name"),
+        scopes: fields.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect(),
+        expires_in_days: one("days").parse().ok(),
+        password: one("password"),
+        totp_code: Some(one("totp_code")).filter(|c| !c.is_empty()),
+    };
+    let (token, status) = match crate::routes::me::mint_token(&state, &client, &p, &req).await {
+        Ok(created) => ((Some(created.token), None), StatusCode::OK),
+        // The API answers a wrong password or code as a problem with that field.
+        Err(ApiError::Validation(problems))
+            if problems.iter().any(|e| matches!(e.field.as_str(), "password" | "totp_code" | "recovery_code")) =>
+        {
+            ((None, Some(msg("token.reauth"))), StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(ApiError::Validation(_)) => ((None, Some(msg("token.invalid"))), StatusCode::UNPROCESSABLE_ENTITY),
+        Err(ApiError::InvalidCredentials | ApiError::MfaRequired) => {
+            ((None, Some(msg("token.reauth"))), StatusCode::UNAUTHORIZED)
+        }
+        Err(e) => return e.into_response(),
+    };
+    account_render_with(&state, t, &p, None, Vec::new(), None, status, Vec::new(), token).await
 }

@@ -97,6 +97,7 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(account_page))
         .route("/account/mfa", post(account_mfa_begin))
         .route("/account/sessions/{handle}/end", post(account_session_end))
+        .route("/account/tokens", post(account_token_create))
         .route("/account/tokens/{id}/revoke", post(account_token_revoke))
         .route("/account/mfa/confirm", post(account_mfa_confirm))
         .layer(axum::middleware::from_fn(form_csrf))

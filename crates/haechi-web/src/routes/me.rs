@@ -228,6 +228,19 @@ pub async fn create_token(
     ApiJson(req): ApiJson<CreateTokenRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
     principal.require(Permission::OwnAccount)?;
+    let created = mint_token(&state, &client, &principal, &req).await?;
+    Ok((StatusCode::CREATED, axum::Json(created)))
+}
+
+/// Validates a token request, re-authenticates the person, and creates the token; the secret is
+/// in the answer only (API and portal).
+pub(crate) async fn mint_token(
+    state: &AppState,
+    client: &ClientInfo,
+    principal: &Principal,
+    req: &CreateTokenRequest,
+) -> ApiResult<CreatedToken> {
+    let (state, client) = (state.clone(), client.clone());
     let mut problems = Vec::new();
     let name = req.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
@@ -254,7 +267,7 @@ pub async fn create_token(
         return Err(ApiError::Validation(problems));
     }
     // Tokens cannot mint tokens: only a person with the password (and code) can.
-    reauthenticate(&state, &client, &principal, &req.password, req.totp_code.as_deref(), None).await?;
+    reauthenticate(&state, &client, principal, &req.password, req.totp_code.as_deref(), None).await?;
     scopes.sort();
     let secret = format!("hae_{}", random_token(32)?);
     let now = now_ms();
@@ -282,7 +295,7 @@ pub async fn create_token(
         json!({"token_id": t.id, "scopes": t.scopes}),
     )
     .await;
-    Ok((StatusCode::CREATED, axum::Json(CreatedToken { info: token_view(t), token: secret })))
+    Ok(CreatedToken { info: token_view(t), token: secret })
 }
 
 /// The user's API tokens (never the secrets).

@@ -634,3 +634,42 @@ async fn admins_set_the_two_factor_policy_per_role() {
     assert!(page.contains("정책을 저장했습니다.") && page.contains("value=\"analyst\" checked"));
     assert_eq!(c.post(app.url("/admin/policies")).form(&[("_csrf", "forged")]).send().await.unwrap().status(), 403);
 }
+
+#[tokio::test]
+async fn api_tokens_are_created_from_the_security_page_after_the_password() {
+    let app = spawn_app().await;
+    register(&app.base, "minter@example.com", "minter").await;
+    let c = client();
+    assert_eq!(sign_in(&c, &app.base, "minter@example.com", None).await.status(), 303);
+    let page = c.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "_csrf");
+    let wrong = c
+        .post(app.url("/account/tokens"))
+        .form(&[("_csrf", csrf.as_str()), ("name", "phone"), ("scope", "read"), ("password", "not my password!")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 422);
+    assert!(wrong.text().await.unwrap().contains("비밀번호나 인증 코드가 맞지 않습니다."));
+    let none = c
+        .post(app.url("/account/tokens"))
+        .form(&[("_csrf", csrf.as_str()), ("name", "phone"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 422, "at least one scope");
+    let ok = c
+        .post(app.url("/account/tokens"))
+        .form(&[("_csrf", csrf.as_str()), ("name", "phone"), ("scope", "read"), ("days", "30"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let html = ok.text().await.unwrap();
+    let at = html.find("id=\"new-token\">").unwrap() + 15;
+    let token = &html[at..at + html[at..].find('<').unwrap()];
+    let me = crate::helpers::bearer(token).get(app.url("/api/v1/me")).send().await.unwrap();
+    assert_eq!(me.status(), 200, "the new token works");
+    let again = c.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(!again.contains(token), "shown once");
+}
