@@ -141,10 +141,9 @@ pub(super) async fn account_mfa_begin(
     principal: Result<Principal, ApiError>,
 ) -> Response {
     let (t, _) = language(q.as_deref(), &headers);
-    let p = match principal {
+    let p = match allowed(principal, Permission::OwnAccount) {
         Ok(p) => p,
-        Err(ApiError::Unauthenticated) => return Redirect::to("/login").into_response(),
-        Err(e) => return e.into_response(),
+        Err(r) => return *r,
     };
     match crate::routes::me::begin_totp(&state, &p.user).await {
         Ok(enrolment) => {
@@ -170,10 +169,9 @@ pub(super) async fn account_mfa_confirm(
     Form(f): Form<ConfirmForm>,
 ) -> Response {
     let (t, _) = language(q.as_deref(), &headers);
-    let p = match principal {
+    let p = match allowed(principal, Permission::OwnAccount) {
         Ok(p) => p,
-        Err(ApiError::Unauthenticated) => return Redirect::to("/login").into_response(),
-        Err(e) => return e.into_response(),
+        Err(r) => return *r,
     };
     match crate::routes::me::confirm_totp(&state, &client, &p.user, f.code.trim()).await {
         Ok(codes) => account_render(&state, t, &p, None, codes, None, StatusCode::OK, Vec::new()).await,
@@ -208,10 +206,9 @@ pub(super) async fn account_session_end(
     axum::extract::Path(handle): axum::extract::Path<String>,
     principal: Result<Principal, ApiError>,
 ) -> Response {
-    let p = match principal {
+    let p = match allowed(principal, Permission::OwnAccount) {
         Ok(p) => p,
-        Err(ApiError::Unauthenticated) => return Redirect::to("/login").into_response(),
-        Err(e) => return e.into_response(),
+        Err(r) => return *r,
     };
     match state.db().delete_session_by_handle(p.user.id, &handle).await {
         Ok(true) => {
@@ -238,10 +235,9 @@ pub(super) async fn account_token_revoke(
     axum::extract::Path(id): axum::extract::Path<i64>,
     principal: Result<Principal, ApiError>,
 ) -> Response {
-    let p = match principal {
+    let p = match allowed(principal, Permission::OwnAccount) {
         Ok(p) => p,
-        Err(ApiError::Unauthenticated) => return Redirect::to("/login").into_response(),
-        Err(e) => return e.into_response(),
+        Err(r) => return *r,
     };
     match state.db().revoke_token(p.user.id, id).await {
         Ok(true) => {
@@ -272,10 +268,9 @@ pub(super) async fn account_token_create(
     body: axum::body::Bytes,
 ) -> Response {
     let (t, _) = language(q.as_deref(), &headers);
-    let p = match principal {
+    let p = match allowed(principal, Permission::OwnAccount) {
         Ok(p) => p,
-        Err(ApiError::Unauthenticated) => return Redirect::to("/login").into_response(),
-        Err(e) => return e.into_response(),
+        Err(r) => return *r,
     };
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let one = |k: &str| fields.iter().find(|(key, _)| key == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();

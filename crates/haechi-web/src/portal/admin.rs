@@ -159,17 +159,6 @@ pub(super) fn role_key(role: crate::rbac::Role) -> &'static str {
     }
 }
 
-pub(super) fn manager(principal: Result<Principal, ApiError>) -> Result<Principal, Box<Response>> {
-    match principal {
-        Ok(p) => match p.require(Permission::ManageUsers) {
-            Ok(()) => Ok(p),
-            Err(e) => Err(Box::new(e.into_response())),
-        },
-        Err(ApiError::Unauthenticated) => Err(Box::new(Redirect::to("/login").into_response())),
-        Err(e) => Err(Box::new(e.into_response())),
-    }
-}
-
 pub(super) async fn admin_users_render(
     state: &AppState,
     t: Tr,
@@ -225,7 +214,7 @@ pub(super) async fn admin_users(
     principal: Result<Principal, ApiError>,
 ) -> Response {
     let (t, lang_cookie) = language(q.as_deref(), &headers);
-    let p = match manager(principal) {
+    let p = match allowed(principal, Permission::ManageUsers) {
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -258,7 +247,7 @@ pub(super) async fn admin_user_update(
     Form(f): Form<UserForm>,
 ) -> Response {
     let (t, _) = language(q.as_deref(), &headers);
-    let p = match manager(principal) {
+    let p = match allowed(principal, Permission::ManageUsers) {
         Ok(p) => p,
         Err(r) => return *r,
     };
@@ -291,13 +280,9 @@ pub(super) async fn admin_policies(
     principal: Result<Principal, ApiError>,
     body: axum::body::Bytes,
 ) -> Response {
-    let p = match principal {
-        Ok(p) => match p.require(Permission::ManagePolicies) {
-            Ok(()) => p,
-            Err(e) => return e.into_response(),
-        },
-        Err(ApiError::Unauthenticated) => return Redirect::to("/login").into_response(),
-        Err(e) => return e.into_response(),
+    let p = match allowed(principal, Permission::ManagePolicies) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
     // Repeated `require_mfa` fields: one per checked role.
     let checked: Vec<String> =

@@ -170,17 +170,22 @@ fn kst(ms: i64) -> String {
         .map_or_else(String::new, |d| d.format("%Y-%m-%d %H:%M:%S").to_string())
 }
 
-/// The signed-in user allowed to simulate, or the answer to send instead (to sign-in, or the
-/// API's problem).
-fn signed_in(principal: Result<Principal, ApiError>) -> Result<Principal, Box<Response>> {
+/// The signed-in user holding `perm`, or the answer to send instead: to sign-in when nobody is
+/// signed in, else the API's problem (403, CSRF, …).
+fn allowed(principal: Result<Principal, ApiError>, perm: Permission) -> Result<Principal, Box<Response>> {
     match principal {
-        Ok(p) => match p.require(Permission::Simulate) {
+        Ok(p) => match p.require(perm) {
             Ok(()) => Ok(p),
             Err(e) => Err(Box::new(e.into_response())),
         },
         Err(ApiError::Unauthenticated) => Err(Box::new(Redirect::to("/login").into_response())),
         Err(e) => Err(Box::new(e.into_response())),
     }
+}
+
+/// [`allowed`] to simulate: the scenario and run pages.
+fn signed_in(principal: Result<Principal, ApiError>) -> Result<Principal, Box<Response>> {
+    allowed(principal, Permission::Simulate)
 }
 
 const CSS: &str = include_str!("../../assets/portal.css");
