@@ -96,6 +96,17 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Every reason, for catalogues that must name each one.
+    pub const ALL: [RejectReason; 7] = [
+        RejectReason::OffTick,
+        RejectReason::OutsidePriceLimit,
+        RejectReason::InsufficientCash,
+        RejectReason::InsufficientShares,
+        RejectReason::NotTraded,
+        RejectReason::MaxOrderValue,
+        RejectReason::MaxPositionWeight,
+    ];
+
     #[must_use]
     pub const fn code(self) -> &'static str {
         match self {

@@ -115,6 +115,12 @@ impl Tr {
         self.lang.catalog().map.get(key).map_or(key, String::as_str)
     }
 
+    /// The string for a key built at run time (`reject.{code}`), `None` when the catalogue has none.
+    #[must_use]
+    pub fn lookup(&self, key: &str) -> Option<&'static str> {
+        self.lang.catalog().map.get(key).map(String::as_str)
+    }
+
     /// `get(key)` with `{name}` placeholders filled.
     #[must_use]
     pub fn fill(&self, key: &str, args: &[(&str, &str)]) -> String {
@@ -176,6 +182,17 @@ mod tests {
         for key in &used {
             for lang in [Lang::Ko, Lang::En] {
                 assert!(lang.catalog().map.contains_key(key), "{key} missing from {}.toml", lang.code());
+            }
+        }
+    }
+
+    /// Keys the portal builds at run time, checked against the lists they come from.
+    #[test]
+    fn every_rejection_reason_has_a_label() {
+        for reason in haechi_core::RejectReason::ALL {
+            for lang in [Lang::Ko, Lang::En] {
+                let key = format!("reject.{}", reason.code());
+                assert!(Tr::new(lang).lookup(&key).is_some(), "{key} missing from {}.toml", lang.code());
             }
         }
     }

@@ -82,7 +82,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/runs/compare", get(compare_page))
         .route("/runs/{id}", get(run_page))
-        .route("/runs/{id}/trades.csv", get(run_trades_csv))
+        .route("/runs/{id}/{file}", get(run_csv))
         .route("/admin/logs", get(admin_logs))
         .route("/admin/users", get(admin_users))
         .route("/admin/users/{id}", post(admin_user_update))

@@ -21,7 +21,56 @@ pub struct ReportView {
     pub monthly_returns: Vec<MonthView>,
     #[serde(default)]
     pub trades: Vec<TradeView>,
+    #[serde(default)]
+    pub positions: Vec<PositionView>,
+    #[serde(default)]
+    pub orders: Vec<OrderView>,
     pub data: DataView,
+}
+
+/// A position still open at the end of the run.
+#[derive(Debug, Deserialize)]
+pub struct PositionView {
+    pub ticker: String,
+    #[serde(default)]
+    pub name: String,
+    pub quantity: u64,
+    pub cost: i64,
+    pub last_price: i64,
+    pub value: i64,
+    pub weight: f64,
+    pub unrealized_pnl: i64,
+}
+
+/// One order and what became of it.
+#[derive(Debug, Deserialize)]
+pub struct OrderView {
+    pub ticker: String,
+    pub side: String,
+    /// `market` or `limit`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub price: Option<i64>,
+    pub quantity: u64,
+    pub placed_on: NaiveDate,
+    pub executes_on: NaiveDate,
+    pub origin: String,
+    pub status: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    pub filled_quantity: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct OrderCountsView {
+    pub placed: u64,
+    pub filled: u64,
+    pub partially_filled: u64,
+    pub expired: u64,
+    pub rejected: u64,
+    #[serde(default)]
+    pub rejected_by_reason: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,6 +98,12 @@ pub struct SummaryView {
     pub win_rate: Option<f64>,
     pub closed_trades: u64,
     pub turnover: f64,
+    #[serde(default)]
+    pub commissions: i64,
+    #[serde(default)]
+    pub taxes: i64,
+    #[serde(default)]
+    pub orders: OrderCountsView,
 }
 
 #[derive(Debug, Deserialize)]
@@ -437,6 +492,33 @@ pub fn trades_csv(r: &ReportView) -> String {
             out,
             "{},{},{},{},{},{},{},{:.1}",
             tr.ticker, tr.entry_date, tr.exit_date, tr.quantity, tr.cost, tr.proceeds, tr.pnl, tr.holding_sessions
+        );
+    }
+    out
+}
+
+/// Every order of the run, for a spreadsheet.
+#[must_use]
+pub fn orders_csv(r: &ReportView) -> String {
+    let mut out = String::from(
+        "\u{feff}placed_on,executes_on,ticker,side,type,limit_price,quantity,filled_quantity,status,reason,origin\n",
+    );
+    for o in &r.orders {
+        let price = o.price.map(|p| p.to_string()).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{}",
+            o.placed_on,
+            o.executes_on,
+            o.ticker,
+            o.side,
+            o.kind,
+            price,
+            o.quantity,
+            o.filled_quantity,
+            o.status,
+            o.reason.as_deref().unwrap_or(""),
+            o.origin
         );
     }
     out

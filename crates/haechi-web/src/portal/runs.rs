@@ -101,6 +101,73 @@ pub(super) struct TradeRow {
     holding: String,
 }
 
+pub(super) struct PositionRow {
+    ticker: String,
+    name: String,
+    quantity: u64,
+    avg_price: String,
+    last_price: String,
+    value: String,
+    weight: String,
+    pnl: String,
+    class: &'static str,
+}
+
+/// The order counts and each rejection reason, labelled in the page's language.
+pub(super) struct OrderSummary {
+    counts: Vec<(&'static str, u64)>,
+    rejections: Vec<(String, u64)>,
+    commissions: String,
+    taxes: String,
+    total: usize,
+}
+
+fn up_down(v: i64) -> &'static str {
+    match v.signum() {
+        1 => "up",
+        -1 => "down",
+        _ => "",
+    }
+}
+
+fn position_rows(r: &report::ReportView) -> Vec<PositionRow> {
+    r.positions
+        .iter()
+        .map(|p| PositionRow {
+            ticker: p.ticker.clone(),
+            name: p.name.clone(),
+            quantity: p.quantity,
+            avg_price: report::won(if p.quantity == 0 { 0 } else { p.cost / p.quantity as i64 }),
+            last_price: report::won(p.last_price),
+            value: report::won(p.value),
+            weight: format!("{:.1}%", p.weight * 100.0),
+            pnl: report::won(p.unrealized_pnl),
+            class: up_down(p.unrealized_pnl),
+        })
+        .collect()
+}
+
+fn order_summary(t: &Tr, r: &report::ReportView) -> OrderSummary {
+    let o = &r.summary.orders;
+    OrderSummary {
+        counts: vec![
+            (msg("orders.placed"), o.placed),
+            (msg("orders.filled"), o.filled),
+            (msg("orders.partially_filled"), o.partially_filled),
+            (msg("orders.expired"), o.expired),
+            (msg("orders.rejected"), o.rejected),
+        ],
+        rejections: o
+            .rejected_by_reason
+            .iter()
+            .map(|(code, n)| (t.lookup(&format!("reject.{code}")).unwrap_or(code).to_owned(), *n))
+            .collect(),
+        commissions: report::won(r.summary.commissions),
+        taxes: report::won(r.summary.taxes),
+        total: r.orders.len(),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "portal/run.html")]
 pub(super) struct RunPage<'a> {
@@ -114,6 +181,8 @@ pub(super) struct RunPage<'a> {
     metrics: Vec<report::MetricRow>,
     heat: Vec<report::HeatRow>,
     trades: Vec<TradeRow>,
+    positions: Vec<PositionRow>,
+    orders: Option<OrderSummary>,
     page: usize,
     pages: usize,
     state: String,
@@ -189,20 +258,20 @@ pub fn render_run_page(
                     exit_date: tr.exit_date,
                     quantity: tr.quantity,
                     pnl: report::won(tr.pnl),
-                    class: match tr.pnl.signum() {
-                        1 => "up",
-                        -1 => "down",
-                        _ => "",
-                    },
+                    class: up_down(tr.pnl),
                     holding: format!("{:.0}", tr.holding_sessions),
                 })
                 .collect()
         })
         .unwrap_or_default();
+    let positions = r.as_deref().map(position_rows).unwrap_or_default();
+    let orders = r.as_deref().map(|r| order_summary(&t, r));
     RunPage {
         t,
         user,
         csrf,
+        positions,
+        orders,
         run_id: run.id,
         report: r,
         equity_svg,
@@ -255,25 +324,31 @@ pub(super) async fn run_page(
     page(StatusCode::OK, html, lang_cookie.into_iter().collect())
 }
 
-pub(super) async fn run_trades_csv(
+/// The run's trades or orders as CSV (`trades.csv`, `orders.csv`).
+pub(super) async fn run_csv(
     State(state): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<i64>,
+    axum::extract::Path((id, file)): axum::extract::Path<(i64, String)>,
     principal: Result<Principal, ApiError>,
 ) -> Response {
     let Ok(p) = principal else { return Redirect::to("/login").into_response() };
     if let Err(e) = p.require(Permission::Simulate) {
         return e.into_response();
     }
+    let write: fn(&report::ReportView) -> String = match file.as_str() {
+        "trades.csv" => report::trades_csv,
+        "orders.csv" => report::orders_csv,
+        _ => return ApiError::NotFound.into_response(),
+    };
     let run = match readable_run(&state, &p, id).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
     match load_report(&state, &run).await {
         Ok(Some(r)) => {
-            let mut resp = report::trades_csv(&r).into_response();
+            let mut resp = write(&r).into_response();
             let h = resp.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"run-{id}-trades.csv\"")) {
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"run-{id}-{file}\"")) {
                 h.insert(header::CONTENT_DISPOSITION, v);
             }
             resp

@@ -208,12 +208,35 @@ async fn the_report_page_draws_charts_explains_metrics_and_pages_trades() {
     let csv = csv.text().await.unwrap();
     assert!(csv.starts_with("\u{feff}ticker,entry_date,exit_date"), "{csv}");
 
+    // Positions at the end and the orders, as the report has them.
+    let report: Value = b.get(&format!("/api/v1/runs/{run_id}/report")).await.json().await.unwrap();
+    let positions = report["positions"].as_array().unwrap();
+    let section = &html[html.find("id=\"positions\"").unwrap()..html.find("id=\"orders\"").unwrap()];
+    if positions.is_empty() {
+        assert!(section.contains("기간 말에 보유한 종목이 없습니다"), "{section}");
+    } else {
+        assert_eq!(section.matches("<tr><td>").count(), positions.len(), "{section}");
+        for p in positions {
+            assert!(section.contains(&format!("<td>{}</td>", p["ticker"].as_str().unwrap())), "{p}");
+        }
+    }
+    let placed = report["summary"]["orders"]["placed"].as_u64().unwrap();
+    assert!(placed > 0);
+    assert!(html.contains(&format!("<dt>접수된 주문</dt><dd>{placed}</dd>")), "order count shown");
+    let orders = c.get(app.url(&format!("/runs/{run_id}/orders.csv"))).send().await.unwrap();
+    assert!(orders.headers()["content-disposition"].to_str().unwrap().contains("orders.csv"));
+    let orders = orders.text().await.unwrap();
+    assert!(orders.starts_with("\u{feff}placed_on,executes_on,ticker,side"), "{orders}");
+    assert_eq!(orders.lines().count() as u64, placed + 1, "a line per order");
+    assert_eq!(c.get(app.url(&format!("/runs/{run_id}/secrets.txt"))).send().await.unwrap().status(), 404);
+
     // Someone else's run is not there at all.
     register(&app.base, "other@example.com", "other").await;
     let other = client();
     assert_eq!(sign_in(&other, &app.base, "other@example.com", None).await.status(), 303);
     assert_eq!(other.get(app.url(&format!("/runs/{run_id}"))).send().await.unwrap().status(), 404);
     assert_eq!(other.get(app.url(&format!("/runs/{run_id}/trades.csv"))).send().await.unwrap().status(), 404);
+    assert_eq!(other.get(app.url(&format!("/runs/{run_id}/orders.csv"))).send().await.unwrap().status(), 404);
 }
 
 #[tokio::test]
