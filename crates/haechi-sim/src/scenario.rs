@@ -89,11 +89,92 @@ pub struct Risk {
 }
 
 /// One thing wrong with a scenario, at a field path (or `file:line` for syntax errors).
+///
+/// `code` and `params` say the same as `message` in a form a client can word in its own
+/// language: the portal's Korean comes from them. Every code is in [`PROBLEM_CODES`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     pub path: String,
+    pub code: &'static str,
+    pub params: Vec<(&'static str, String)>,
+    /// The English sentence.
     pub message: String,
 }
+
+impl Problem {
+    fn new(path: impl Into<String>, code: &'static str, params: Vec<(&'static str, String)>) -> Problem {
+        let template = PROBLEM_CODES.iter().find(|(c, _)| *c == code).map_or(code, |(_, t)| *t);
+        let message = fill(template, &params, |name, value| {
+            if WORD_PARAMS.contains(&name) {
+                WORDS.iter().find(|(w, _)| *w == value).map_or(value, |(_, en)| *en).to_owned()
+            } else {
+                value.to_owned()
+            }
+        });
+        Problem { path: path.into(), code, params, message }
+    }
+}
+
+/// `{name}` placeholders in `template` replaced by `param(name, value)`.
+fn fill(template: &str, params: &[(&'static str, String)], param: impl Fn(&str, &str) -> String) -> String {
+    let mut out = template.to_owned();
+    for (name, value) in params {
+        out = out.replace(&format!("{{{name}}}"), &param(name, value));
+    }
+    out
+}
+
+/// Every problem code with its English template. A client wording problems itself needs a
+/// sentence for each, with the same `{placeholders}`.
+pub const PROBLEM_CODES: &[(&str, &str)] = &[
+    ("syntax", "not valid {format}: {detail}"),
+    ("required", "is required"),
+    ("unknown_field", "is not a known field"),
+    ("wrong_type", "must be {expected}, found {found}"),
+    ("between", "must be between {min} and {max}, found {value}"),
+    ("above_at_most", "must be above {min} and at most {max}, found {value}"),
+    ("bad_date", "must be a date YYYY-MM-DD, found {value}"),
+    ("one_of", "must be one of {options}, found {value}"),
+    ("length", "must be {min} to {max} characters"),
+    ("end_before_start", "{end} is before period.start {start}"),
+    ("universe_required", "is required (tickers, markets or all = true)"),
+    ("universe_one_kind", "give exactly one of tickers, markets or all = true"),
+    ("listed_twice", "{ticker} is listed twice"),
+    ("ticker_length", "ticker {value} must be exactly 6 characters (a KRX short code such as 005930)"),
+    ("ticker_characters", "ticker {value} may contain only digits and upper-case letters"),
+    ("unknown_market", "unknown market {value}: expected KOSPI, KOSDAQ, KONEX or ETF"),
+    ("no_tickers", "must list at least one ticker"),
+    ("weights_above_one", "weights add up to {total}; they must not exceed 1"),
+    ("no_weights", "must give at least one ticker = weight"),
+    ("must_exceed", "must be greater than {other} ({limit}), found {value}"),
+    ("sizing_unused", "is not used by {strategy}, which sizes positions by its target weights"),
+    ("not_in_data", "{ticker} is not in the market data"),
+    ("no_market_instruments", "no instrument in the data trades on these markets"),
+    ("no_sessions", "no trading session between {start} and {end}; the data covers {first} to {last}"),
+    ("no_data", "no trading session between {start} and {end}; the data has no sessions"),
+    ("unknown_benchmark", "{name} is neither an index file (index/{name}.csv) nor a ticker in the data"),
+];
+
+/// Parameters whose value is one of [`WORDS`] rather than text from the input.
+pub const WORD_PARAMS: &[&str] = &["expected", "found"];
+
+/// The kinds of value a message names (`wrong_type`'s `expected` and `found`), in English.
+pub const WORDS: &[(&str, &str)] = &[
+    ("null", "null"),
+    ("boolean", "a boolean"),
+    ("integer", "an integer"),
+    ("number", "a number"),
+    ("string", "a string"),
+    ("array", "an array"),
+    ("table", "a table"),
+    ("whole_number", "a whole number"),
+    ("true_or_false", "true or false"),
+    ("date", "a date YYYY-MM-DD"),
+    ("ticker", "a ticker string"),
+    ("market", "a market name"),
+    ("ticker_list", "an array of tickers"),
+    ("market_list", "a non-empty array of markets"),
+];
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -140,7 +221,8 @@ impl Scenario {
                 Ok(v) => Node::from_json(&v),
                 Err(e) => {
                     let path = format!("{origin}:{}:{}", e.line(), e.column());
-                    return Err(ScenarioError { problems: vec![Problem { path, message: e.to_string() }] });
+                    let params = vec![("format", "JSON".to_owned()), ("detail", e.to_string())];
+                    return Err(ScenarioError { problems: vec![Problem::new(path, "syntax", params)] });
                 }
             },
         };
@@ -178,21 +260,23 @@ impl Scenario {
     /// [`ScenarioError`] naming each field that the data cannot satisfy.
     pub fn bind(&self, store: &MarketStore) -> Result<Bound, ScenarioError> {
         let mut errs = Vec::new();
-        let mut problem = |path: String, message: String| errs.push(Problem { path, message });
+        let mut problem = |path: String, code, params| errs.push(Problem::new(path, code, params));
         let mut universe = Vec::new();
         match &self.universe {
             Universe::Tickers(tickers) => {
                 for (i, t) in tickers.iter().enumerate() {
                     match store.slot_of(*t) {
                         Some(s) => universe.push(s),
-                        None => problem(format!("universe.tickers[{i}]"), format!("{t} is not in the market data")),
+                        None => {
+                            problem(format!("universe.tickers[{i}]"), "not_in_data", vec![("ticker", t.to_string())])
+                        }
                     }
                 }
             }
             Universe::Markets(markets) => {
                 universe.extend((0..store.n_instruments()).filter(|s| markets.contains(&store.instrument(*s).market)));
                 if universe.is_empty() {
-                    problem("universe.markets".into(), "no instrument in the data trades on these markets".into());
+                    problem("universe.markets".into(), "no_market_instruments", Vec::new());
                 }
             }
             Universe::All => universe.extend(0..store.n_instruments()),
@@ -207,22 +291,22 @@ impl Scenario {
                             universe.push(s);
                         }
                     }
-                    None => problem(format!("strategy.weights.{t}"), format!("{t} is not in the market data")),
+                    None => problem(format!("strategy.weights.{t}"), "not_in_data", vec![("ticker", t.to_string())]),
                 }
             }
         }
         let start = store.session_at_or_after(self.period.start);
         let end_excl = store.session_at_or_after(self.period.end.succ_opt().unwrap_or(self.period.end));
         if start >= end_excl {
-            let (first, last) = (store.dates().first(), store.dates().last());
-            let span = match (first, last) {
-                (Some(a), Some(b)) => format!("the data covers {a} to {b}"),
-                _ => "the data has no sessions".into(),
-            };
-            problem(
-                "period".into(),
-                format!("no trading session between {} and {}; {span}", self.period.start, self.period.end),
-            );
+            let asked = [("start", self.period.start.to_string()), ("end", self.period.end.to_string())];
+            match (store.dates().first(), store.dates().last()) {
+                (Some(a), Some(b)) => problem(
+                    "period".into(),
+                    "no_sessions",
+                    asked.into_iter().chain([("first", a.to_string()), ("last", b.to_string())]).collect(),
+                ),
+                _ => problem("period".into(), "no_data", asked.to_vec()),
+            }
         }
         let benchmark = match &self.benchmark {
             None => None,
@@ -234,10 +318,7 @@ impl Scenario {
                         store.closes(slot).iter().map(|c| if *c == 0 { f64::NAN } else { f64::from(*c) }).collect();
                     Some(BenchmarkSeries { name: name.clone(), values })
                 } else {
-                    problem(
-                        "benchmark".into(),
-                        format!("{name:?} is neither an index file (index/{name}.csv) nor a ticker in the data"),
-                    );
+                    problem("benchmark".into(), "unknown_benchmark", vec![("name", name.clone())]);
                     None
                 }
             }
@@ -310,7 +391,8 @@ fn syntax_error(origin: &str, text: &str, offset: Option<usize>, message: &str) 
         }
         None => origin.to_owned(),
     };
-    ScenarioError { problems: vec![Problem { path, message: format!("not valid TOML: {message}") }] }
+    let params = vec![("format", "TOML".to_owned()), ("detail", message.trim_end().to_owned())];
+    ScenarioError { problems: vec![Problem::new(path, "syntax", params)] }
 }
 
 /// The parsed document, independent of TOML or JSON, keeping key order.
@@ -350,15 +432,16 @@ impl Node {
         }
     }
 
+    /// What the value is, as one of [`WORDS`].
     fn kind(&self) -> &'static str {
         match self {
             Node::Null => "null",
-            Node::Bool(_) => "a boolean",
-            Node::Int(_) => "an integer",
-            Node::Float(_) => "a number",
-            Node::Str(_) => "a string",
-            Node::Arr(_) => "an array",
-            Node::Table(_) => "a table",
+            Node::Bool(_) => "boolean",
+            Node::Int(_) => "integer",
+            Node::Float(_) => "number",
+            Node::Str(_) => "string",
+            Node::Arr(_) => "array",
+            Node::Table(_) => "table",
         }
     }
 }
@@ -375,7 +458,7 @@ impl<'a> Table<'a> {
         match node {
             Node::Table(entries) => Some(Table { path: path.to_owned(), entries, used: vec![false; entries.len()] }),
             other => {
-                push(errs, path, format!("must be a table, found {}", other.kind()));
+                push(errs, path, "wrong_type", wrong("table", other));
                 None
             }
         }
@@ -394,7 +477,7 @@ impl<'a> Table<'a> {
     fn required(&mut self, key: &str, errs: &mut Vec<Problem>) -> Option<&'a Node> {
         let v = self.get(key);
         if v.is_none() {
-            push(errs, &self.field(key), "is required".into());
+            push(errs, &self.field(key), "required", Vec::new());
         }
         v
     }
@@ -404,7 +487,7 @@ impl<'a> Table<'a> {
         match v {
             Node::Str(s) => Some(s.clone()),
             other => {
-                push(errs, &self.field(key), format!("must be a string, found {}", other.kind()));
+                push(errs, &self.field(key), "wrong_type", wrong("string", other));
                 None
             }
         }
@@ -416,32 +499,37 @@ impl<'a> Table<'a> {
         match v {
             Node::Int(i) if range.contains(i) => Some(*i),
             Node::Int(i) => {
-                push(errs, &path, format!("must be between {} and {}, found {i}", range.start(), range.end()));
+                let bounds = [("min", range.start().to_string()), ("max", range.end().to_string())];
+                push(errs, &path, "between", bounds.into_iter().chain([("value", i.to_string())]).collect());
                 None
             }
             Node::Float(f) if f.fract() == 0.0 && range.contains(&(*f as i64)) => Some(*f as i64),
             other => {
-                push(errs, &path, format!("must be a whole number, found {}", other.kind()));
+                push(errs, &path, "wrong_type", wrong("whole_number", other));
                 None
             }
         }
     }
 
-    fn float(&mut self, key: &str, ok: impl Fn(f64) -> bool, rule: &str, errs: &mut Vec<Problem>) -> Option<f64> {
+    fn float(&mut self, key: &str, limits: Limits, errs: &mut Vec<Problem>) -> Option<f64> {
         let v = self.get(key)?;
         let path = self.field(key);
         let f = match v {
             Node::Int(i) => *i as f64,
             Node::Float(f) => *f,
             other => {
-                push(errs, &path, format!("must be a number, found {}", other.kind()));
+                push(errs, &path, "wrong_type", wrong("number", other));
                 return None;
             }
         };
-        if f.is_finite() && ok(f) {
+        let (code, min, max, ok) = match limits {
+            Limits::Between(min, max) => ("between", min, max, (min..=max).contains(&f)),
+            Limits::AboveAtMost(min, max) => ("above_at_most", min, max, f > min && f <= max),
+        };
+        if f.is_finite() && ok {
             Some(f)
         } else {
-            push(errs, &path, format!("must be {rule}, found {f}"));
+            push(errs, &path, code, vec![("min", min.to_string()), ("max", max.to_string()), ("value", f.to_string())]);
             None
         }
     }
@@ -450,7 +538,7 @@ impl<'a> Table<'a> {
         match self.get(key)? {
             Node::Bool(b) => Some(*b),
             other => {
-                push(errs, &self.field(key), format!("must be true or false, found {}", other.kind()));
+                push(errs, &self.field(key), "wrong_type", wrong("true_or_false", other));
                 None
             }
         }
@@ -463,12 +551,12 @@ impl<'a> Table<'a> {
             Node::Str(s) => match NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
                 Ok(d) => Some(d),
                 Err(_) => {
-                    push(errs, &path, format!("must be a date YYYY-MM-DD, found {s:?}"));
+                    push(errs, &path, "bad_date", vec![("value", format!("{s:?}"))]);
                     None
                 }
             },
             other => {
-                push(errs, &path, format!("must be a date YYYY-MM-DD, found {}", other.kind()));
+                push(errs, &path, "wrong_type", wrong("date", other));
                 None
             }
         }
@@ -479,7 +567,8 @@ impl<'a> Table<'a> {
         let found = options.iter().find(|(name, _)| *name == s).map(|(_, v)| *v);
         if found.is_none() {
             let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-            push(errs, &self.field(key), format!("must be one of {}, found {s:?}", names.join(", ")));
+            let params = vec![("options", names.join(", ")), ("value", format!("{s:?}"))];
+            push(errs, &self.field(key), "one_of", params);
         }
         found
     }
@@ -494,14 +583,41 @@ impl<'a> Table<'a> {
     fn finish(self, errs: &mut Vec<Problem>) {
         for ((k, _), used) in self.entries.iter().zip(&self.used) {
             if !used {
-                push(errs, &self.field(k), "is not a known field".into());
+                push(errs, &self.field(k), "unknown_field", Vec::new());
             }
         }
     }
 }
 
-fn push(errs: &mut Vec<Problem>, path: &str, message: String) {
-    errs.push(Problem { path: path.to_owned(), message });
+fn push(errs: &mut Vec<Problem>, path: &str, code: &'static str, params: Vec<(&'static str, String)>) {
+    errs.push(Problem::new(path, code, params));
+}
+
+/// Parameters of a `wrong_type` problem.
+fn wrong(expected: &'static str, found: &Node) -> Vec<(&'static str, String)> {
+    vec![("expected", expected.to_owned()), ("found", found.kind().to_owned())]
+}
+
+/// Parameters of a `must_exceed` problem.
+fn exceed(other: &str, limit: impl ToString, value: impl ToString) -> Vec<(&'static str, String)> {
+    vec![("other", other.to_owned()), ("limit", limit.to_string()), ("value", value.to_string())]
+}
+
+/// The range a number must fall in.
+#[derive(Debug, Clone, Copy)]
+enum Limits {
+    /// Both ends included.
+    Between(f64, f64),
+    /// Above the first, at most the second.
+    AboveAtMost(f64, f64),
+}
+
+fn ticker_problem(errs: &mut Vec<Problem>, path: &str, e: &haechi_core::TickerError) {
+    let (code, value) = match e {
+        haechi_core::TickerError::Length(v) => ("ticker_length", v),
+        haechi_core::TickerError::Character(v) => ("ticker_characters", v),
+    };
+    push(errs, path, code, vec![("value", format!("{value:?}"))]);
 }
 
 const FREQUENCIES: &[(&str, RebalanceFrequency)] = &[
@@ -517,7 +633,7 @@ fn validate(root: &Node, errs: &mut Vec<Problem>) -> Option<Scenario> {
     if let Some(n) = &name
         && (n.trim().is_empty() || n.chars().count() > 200)
     {
-        push(errs, "name", "must be 1 to 200 characters".into());
+        push(errs, "name", "length", vec![("min", "1".into()), ("max", "200".into())]);
     }
     let description = t.string("description", errs);
     let capital = t.required("capital", errs).and_then(|_| t.int("capital", 100_000..=10_000_000_000_000, errs));
@@ -527,7 +643,7 @@ fn validate(root: &Node, errs: &mut Vec<Problem>) -> Option<Scenario> {
         p.finish(errs);
         let (start, end) = (start?, end?);
         if start > end {
-            push(errs, "period.end", format!("{end} is before period.start {start}"));
+            push(errs, "period.end", "end_before_start", vec![("end", end.to_string()), ("start", start.to_string())]);
             return None;
         }
         Some(Period { start, end })
@@ -539,7 +655,7 @@ fn validate(root: &Node, errs: &mut Vec<Problem>) -> Option<Scenario> {
         None if matches!(strategy, Some(StrategySpec::Rebalance { .. })) => Some(Universe::Tickers(Vec::new())),
         None => {
             if t.get("universe").is_none() {
-                push(errs, "universe", "is required (tickers, markets or all = true)".into());
+                push(errs, "universe", "universe_required", Vec::new());
             }
             None
         }
@@ -548,7 +664,7 @@ fn validate(root: &Node, errs: &mut Vec<Problem>) -> Option<Scenario> {
     if let (Some(_), Some(st)) = (&sizing, &strategy)
         && !st.uses_sizing()
     {
-        push(errs, "sizing", format!("is not used by {}, which sizes positions by its target weights", st.name()));
+        push(errs, "sizing", "sizing_unused", vec![("strategy", st.name().to_owned())]);
     }
     let execution = match t.sub("execution", errs) {
         Some(e) => execution(e, errs),
@@ -597,7 +713,7 @@ fn universe(mut u: Table<'_>, errs: &mut Vec<Problem>) -> Option<Universe> {
     let given = usize::from(tickers.is_some()) + usize::from(markets.is_some()) + usize::from(all == Some(true));
     let mut out = None;
     if given != 1 {
-        push(errs, "universe", "give exactly one of tickers, markets or all = true".into());
+        push(errs, "universe", "universe_one_kind", Vec::new());
     }
     if let Some(node) = tickers {
         match node {
@@ -607,17 +723,19 @@ fn universe(mut u: Table<'_>, errs: &mut Vec<Problem>) -> Option<Universe> {
                     let path = format!("universe.tickers[{i}]");
                     match item {
                         Node::Str(s) => match Ticker::parse(s) {
-                            Ok(t) if list.contains(&t) => push(errs, &path, format!("{t} is listed twice")),
+                            Ok(t) if list.contains(&t) => {
+                                push(errs, &path, "listed_twice", vec![("ticker", t.to_string())])
+                            }
                             Ok(t) => list.push(t),
-                            Err(e) => push(errs, &path, e.to_string()),
+                            Err(e) => ticker_problem(errs, &path, &e),
                         },
-                        other => push(errs, &path, format!("must be a ticker string, found {}", other.kind())),
+                        other => push(errs, &path, "wrong_type", wrong("ticker", other)),
                     }
                 }
                 out = Some(Universe::Tickers(list));
             }
-            Node::Arr(_) => push(errs, "universe.tickers", "must list at least one ticker".into()),
-            other => push(errs, "universe.tickers", format!("must be an array of tickers, found {}", other.kind())),
+            Node::Arr(_) => push(errs, "universe.tickers", "no_tickers", Vec::new()),
+            other => push(errs, "universe.tickers", "wrong_type", wrong("ticker_list", other)),
         }
     }
     if let Some(node) = markets {
@@ -629,16 +747,14 @@ fn universe(mut u: Table<'_>, errs: &mut Vec<Problem>) -> Option<Universe> {
                     match item {
                         Node::Str(s) => match s.parse::<Market>() {
                             Ok(m) => list.push(m),
-                            Err(e) => push(errs, &path, e.to_string()),
+                            Err(e) => push(errs, &path, "unknown_market", vec![("value", format!("{:?}", e.0))]),
                         },
-                        other => push(errs, &path, format!("must be a market name, found {}", other.kind())),
+                        other => push(errs, &path, "wrong_type", wrong("market", other)),
                     }
                 }
                 out = Some(Universe::Markets(list));
             }
-            other => {
-                push(errs, "universe.markets", format!("must be a non-empty array of markets, found {}", other.kind()))
-            }
+            other => push(errs, "universe.markets", "wrong_type", wrong("market_list", other)),
         }
     }
     if all == Some(true) {
@@ -665,23 +781,23 @@ fn strategy(mut s: Table<'_>, errs: &mut Vec<Problem>) -> Option<StrategySpec> {
                 let keys: Vec<String> = w.entries.iter().map(|(k, _)| k.clone()).collect();
                 for key in keys {
                     let path = w.field(&key);
-                    let weight = w.float(&key, |f| f > 0.0 && f <= 1.0, "a weight above 0 and at most 1", errs);
+                    let weight = w.float(&key, Limits::AboveAtMost(0.0, 1.0), errs);
                     match Ticker::parse(&key) {
                         Ok(t) => {
                             if let Some(weight) = weight {
                                 out.push((t, weight));
                             }
                         }
-                        Err(e) => push(errs, &path, e.to_string()),
+                        Err(e) => ticker_problem(errs, &path, &e),
                     }
                 }
                 w.finish(errs);
                 let total: f64 = out.iter().map(|(_, w)| w).sum();
                 if total > 1.0 + 1e-9 {
-                    push(errs, "strategy.weights", format!("weights add up to {total:.4}; they must not exceed 1"));
+                    push(errs, "strategy.weights", "weights_above_one", vec![("total", format!("{total:.4}"))]);
                 }
                 if out.is_empty() {
-                    push(errs, "strategy.weights", "must give at least one ticker = weight".into());
+                    push(errs, "strategy.weights", "no_weights", Vec::new());
                     return None;
                 }
                 out.sort_by_key(|(t, _)| *t);
@@ -693,7 +809,7 @@ fn strategy(mut s: Table<'_>, errs: &mut Vec<Problem>) -> Option<StrategySpec> {
             let fast = s.int("fast", 1..=500, errs).unwrap_or(20) as usize;
             let slow = s.int("slow", 2..=1000, errs).unwrap_or(60) as usize;
             if fast >= slow {
-                push(errs, "strategy.slow", format!("must be greater than strategy.fast ({fast}), found {slow}"));
+                push(errs, "strategy.slow", "must_exceed", exceed("strategy.fast", fast, slow));
             }
             Some(StrategySpec::SmaCross { fast, slow })
         }
@@ -706,15 +822,10 @@ fn strategy(mut s: Table<'_>, errs: &mut Vec<Problem>) -> Option<StrategySpec> {
         }
         _ => {
             let period = s.int("period", 2..=250, errs).unwrap_or(14) as usize;
-            let pct = |f: f64| (0.0..=100.0).contains(&f);
-            let oversold = s.float("oversold", pct, "between 0 and 100", errs).unwrap_or(30.0);
-            let overbought = s.float("overbought", pct, "between 0 and 100", errs).unwrap_or(70.0);
+            let oversold = s.float("oversold", Limits::Between(0.0, 100.0), errs).unwrap_or(30.0);
+            let overbought = s.float("overbought", Limits::Between(0.0, 100.0), errs).unwrap_or(70.0);
             if oversold >= overbought {
-                push(
-                    errs,
-                    "strategy.overbought",
-                    format!("must be above strategy.oversold ({oversold}), found {overbought}"),
-                );
+                push(errs, "strategy.overbought", "must_exceed", exceed("strategy.oversold", oversold, overbought));
             }
             Some(StrategySpec::RsiReversion { period, oversold, overbought })
         }
@@ -738,11 +849,11 @@ fn sizing(mut s: Table<'_>, errs: &mut Vec<Problem>) -> Option<Sizing> {
             .map(|a| Sizing::FixedAmount { amount: Won(a) }),
         2 => s
             .required("percent", errs)
-            .and_then(|_| s.float("percent", |f| f > 0.0 && f <= 100.0, "above 0 and at most 100", errs))
+            .and_then(|_| s.float("percent", Limits::AboveAtMost(0.0, 100.0), errs))
             .map(|percent| Sizing::PercentOfEquity { percent }),
         _ => s
             .required("weight", errs)
-            .and_then(|_| s.float("weight", |f| f > 0.0 && f <= 1.0, "above 0 and at most 1", errs))
+            .and_then(|_| s.float("weight", Limits::AboveAtMost(0.0, 1.0), errs))
             .map(|weight| Sizing::TargetWeight { weight }),
     };
     s.finish(errs);
@@ -753,8 +864,8 @@ fn execution(mut e: Table<'_>, errs: &mut Vec<Problem>) -> Option<Execution> {
     let d = default_execution();
     let fill = e.choice("fill", &[("next_open", FillTiming::NextOpen), ("close", FillTiming::Close)], errs);
     let slippage = e.int("slippage_bps", 0..=1_000, errs);
-    let participation = e.float("participation", |f| f > 0.0 && f <= 1.0, "above 0 and at most 1", errs);
-    let commission = e.float("commission_rate", |f| (0.0..=0.01).contains(&f), "between 0 and 0.01 (1%)", errs);
+    let participation = e.float("participation", Limits::AboveAtMost(0.0, 1.0), errs);
+    let commission = e.float("commission_rate", Limits::Between(0.0, 0.01), errs);
     let tax_basis = e.choice("tax_basis", &[("settlement", TaxBasis::Settlement), ("trade", TaxBasis::Trade)], errs);
     let liquidate = e.boolean("liquidate_at_end", errs);
     e.finish(errs);
@@ -770,8 +881,8 @@ fn execution(mut e: Table<'_>, errs: &mut Vec<Problem>) -> Option<Execution> {
 
 fn risk(mut r: Table<'_>, errs: &mut Vec<Problem>) -> Option<Risk> {
     let max_order_value = r.int("max_order_value", 1..=10_000_000_000_000, errs).map(Won);
-    let max_position_weight = r.float("max_position_weight", |f| f > 0.0 && f <= 1.0, "above 0 and at most 1", errs);
-    let cash_reserve = r.float("cash_reserve", |f| (0.0..=0.5).contains(&f), "between 0 and 0.5", errs);
+    let max_position_weight = r.float("max_position_weight", Limits::AboveAtMost(0.0, 1.0), errs);
+    let cash_reserve = r.float("cash_reserve", Limits::Between(0.0, 0.5), errs);
     r.finish(errs);
     Some(Risk { max_order_value, max_position_weight, cash_reserve: cash_reserve.unwrap_or(DEFAULT_CASH_RESERVE) })
 }

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
 
 use haechi_sim::engine::FillTiming;
-use haechi_sim::scenario::{Format, Scenario, StrategySpec, Universe};
+use haechi_sim::scenario::{Format, PROBLEM_CODES, Problem, Scenario, StrategySpec, Universe, WORD_PARAMS, WORDS};
 
 const GOOD: &str = r#"
 name = "모멘텀 로테이션"
@@ -110,6 +110,16 @@ max_position_weight = 2
     ] {
         assert!(paths.contains(&expected), "missing {expected} in {paths:?}");
     }
+    for p in &err.problems {
+        assert_coded(p);
+    }
+    let capital = err.problems.iter().find(|p| p.path == "capital").unwrap();
+    assert_eq!(capital.code, "between");
+    assert_eq!(capital.params[0], ("min", "100000".to_owned()));
+    assert_eq!(capital.params[2], ("value", "-5".to_owned()));
+    let tickers = err.problems.iter().find(|p| p.path == "universe.tickers[3]").unwrap();
+    assert_eq!(tickers.code, "wrong_type");
+    assert_eq!(tickers.message, "must be a ticker string, found an integer");
     let text = err.to_string();
     assert!(text.contains("capital: must be between 100000 and"), "{text}");
     assert!(text.contains("execution.fill: must be one of next_open, close, found \"tomorrow\""), "{text}");
@@ -171,4 +181,83 @@ strategy = { type = "buy_and_hold" }
 "#;
     let err = Scenario::parse(text, Format::Toml, "u.toml").unwrap_err();
     assert_eq!(err.problems[0].path, "universe");
+}
+
+/// A problem's code is listed with its English template, every parameter fills one of the
+/// template's placeholders (so a translation can use them all), and none is left unfilled.
+fn assert_coded(p: &Problem) {
+    let template = PROBLEM_CODES.iter().find(|(c, _)| *c == p.code).unwrap_or_else(|| panic!("{p:?}")).1;
+    let mut placeholders: Vec<&str> = template.split('{').skip(1).filter_map(|s| s.split('}').next()).collect();
+    placeholders.sort_unstable();
+    placeholders.dedup();
+    let mut names: Vec<&str> = p.params.iter().map(|(n, _)| *n).collect();
+    names.sort_unstable();
+    assert_eq!(names, placeholders, "{p:?}");
+    assert!(!p.message.contains('{'), "{p:?}");
+    for (name, value) in &p.params {
+        if WORD_PARAMS.contains(name) {
+            assert!(WORDS.iter().any(|(w, _)| w == value), "{value} is not a listed word: {p:?}");
+        }
+    }
+}
+
+#[test]
+fn every_kind_of_problem_carries_its_code_and_parameters() {
+    let cases = [
+        "name = \"x\"\ncapital = = 5\n",
+        "name = \"x\"\ncolour = 1\n",
+        "name = 5\ncapital = \"lots\"\nperiod = 3\nstrategy = { type = \"magic\" }\nuniverse = { all = \"yes\" }",
+        r#"name = "x"
+capital = 10_000_000
+period = { start = 2024-02-01, end = 2024-01-01 }
+universe = { markets = ["NYSE", 1], tickers = [] }
+strategy = { type = "rsi_reversion", oversold = 80, overbought = 150.5, period = 1.5 }
+sizing = { type = "target_weight", weight = 0 }
+execution = { fill = 1, commission_rate = 0.5, liquidate_at_end = "no" }
+risk = { cash_reserve = 0.9 }
+"#,
+        r#"name = "x"
+capital = 10_000_000
+period = { start = 2024-01-02, end = 2024-03-01 }
+strategy = { type = "rebalance", weights = { "005930" = 0.8, "000660" = 0.5, "00066a" = 0.1, "abc" = 0.1 } }
+sizing = { type = "fixed_shares", shares = 1 }
+"#,
+        r#"name = "x"
+capital = 10_000_000
+period = { start = 2024-01-02, end = 2024-03-01 }
+universe = { tickers = "005930" }
+strategy = { type = "sma_cross", fast = 30, slow = 10 }
+"#,
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for text in cases {
+        let err = Scenario::parse(text, Format::Toml, "t.toml").unwrap_err();
+        for p in &err.problems {
+            assert_coded(p);
+            seen.insert(p.code);
+        }
+    }
+    let err = Scenario::parse("{\"name\": ", Format::Json, "t.json").unwrap_err();
+    assert_coded(&err.problems[0]);
+    seen.insert(err.problems[0].code);
+    for code in [
+        "syntax",
+        "required",
+        "unknown_field",
+        "wrong_type",
+        "between",
+        "above_at_most",
+        "one_of",
+        "end_before_start",
+        "universe_one_kind",
+        "universe_required",
+        "ticker_length",
+        "ticker_characters",
+        "unknown_market",
+        "weights_above_one",
+        "must_exceed",
+        "sizing_unused",
+    ] {
+        assert!(seen.contains(code), "{code} not produced: {seen:?}");
+    }
 }

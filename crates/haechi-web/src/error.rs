@@ -5,6 +5,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// A problem detail (RFC 9457).
@@ -29,12 +30,31 @@ pub struct Problem {
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
 pub struct FieldError {
     pub field: String,
+    /// What is wrong, in English.
     pub message: String,
+    /// Scenario problems only: a stable code (`between`, `required`, … listed in
+    /// docs/scenarios.md) so a client can word the message in its own language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The values the message quotes, by placeholder name (`min`, `max`, `value`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
 }
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-        FieldError { field: field.into(), message: message.into() }
+        FieldError { field: field.into(), message: message.into(), code: None, params: BTreeMap::new() }
+    }
+
+    /// A scenario problem at `field` (which may carry a prefix such as `spec.`).
+    #[must_use]
+    pub fn from_scenario(field: String, p: haechi_sim::scenario::Problem) -> FieldError {
+        FieldError {
+            field,
+            message: p.message,
+            code: Some(p.code.to_owned()),
+            params: p.params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        }
     }
 }
 

@@ -35,7 +35,7 @@ pub fn validate_json(spec: &Value, prefix: &str) -> Result<ValidSpec, Vec<FieldE
                 } else {
                     format!("{prefix}.{}", p.path)
                 };
-                FieldError::new(field, p.message)
+                FieldError::from_scenario(field, p)
             })
             .collect()),
     }
@@ -48,10 +48,17 @@ pub fn validate_json(spec: &Value, prefix: &str) -> Result<ValidSpec, Vec<FieldE
 /// Every problem found, at once.
 pub fn validate_toml(text: &str, origin: &str) -> Result<ValidSpec, Vec<FieldError>> {
     if let Err(e) = Scenario::parse(text, Format::Toml, origin) {
-        return Err(e.problems.into_iter().map(|p| FieldError::new(p.path, p.message)).collect());
+        return Err(e.problems.into_iter().map(|p| FieldError::from_scenario(p.path.clone(), p)).collect());
     }
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| vec![FieldError::new(origin, e.to_string())])?;
     validate_json(&toml_to_json(&toml::Value::Table(table)), "spec")
+}
+
+/// A TOML document as the JSON the scenario is stored as, whether or not it is a valid
+/// scenario; `None` when it is not TOML at all.
+#[must_use]
+pub fn toml_document(text: &str) -> Option<Value> {
+    text.parse::<toml::Table>().ok().map(|t| toml_to_json(&toml::Value::Table(t)))
 }
 
 fn toml_to_json(v: &toml::Value) -> Value {
