@@ -85,33 +85,44 @@ try {
   expect(await page.isVisible("text=최근 실행"), "the dashboard lists the latest runs");
   await shot(page, "dashboard");
 
-  // A scenario from the editor: a mistake is reported next to the text, the fix is saved.
-  const scenario = (fast, slow) => `name = "E2E 이동평균"
-capital = 10_000_000
-benchmark = "KS11"
-
-[period]
-start = 2019-06-03
-end = 2021-12-30
-
-[universe]
-tickers = ["100010", "100020", "100030"]
-
-[strategy]
-type = "sma_cross"
-fast = ${fast}
-slow = ${slow}
-`;
+  // A scenario from the form: one field per setting; a mistake is reported, in Korean, next to
+  // the field it concerns; the fix is saved.
   await page.click("header a[href='/scenarios']");
   await page.click("main a[href='/scenarios/new']");
-  await page.fill("#toml", scenario(30, 20));
-  await page.click("form[action='/scenarios/new'] button");
+  await page.fill("#f-name", "E2E 이동평균");
+  await page.fill("#f-capital", "10,000,000");
+  await page.fill("#f-benchmark", "KS11");
+  await page.fill("#f-period-start", "2019-06-03");
+  await page.fill("#f-period-end", "2021-12-30");
+  await page.check("input[name='universe.kind'][value=tickers]");
+  await page.fill("#f-universe-tickers", "100010, 100020, 100030");
+  await page.selectOption("#f-strategy-type", "rebalance");
+  expect(await page.isVisible("#f-rebalance-weights"), "choosing rebalance shows its weights");
+  expect(!(await page.isVisible("#f-sma_cross-fast")), "and hides the other strategies' settings");
+  await page.selectOption("#f-strategy-type", "sma_cross");
+  expect(await page.isVisible("#f-sma_cross-fast") && !(await page.isVisible("#f-rebalance-weights")), "sma_cross shows its own");
+  await page.fill("#f-sma_cross-fast", "30");
+  await page.fill("#f-sma_cross-slow", "20");
+  await page.click("#save-form");
   expect(await page.isVisible("#scenario-errors"), "an invalid scenario is refused with its problems listed");
-  expect((await page.textContent("#scenario-errors")).includes("strategy"), "the problem names the field");
+  const slowError = await page.textContent("#f-sma_cross-slow-error");
+  expect(slowError.includes("strategy.fast 값(30)보다 커야 합니다"), `the problem is shown at the field, in Korean: ${slowError}`);
+  expect((await page.getAttribute("#f-sma_cross-slow", "aria-invalid")) === "true", "and the field is marked invalid");
+  expect((await page.inputValue("#f-name")) === "E2E 이동평균", "what was typed is kept");
   await shot(page, "scenario-error");
-  await page.fill("#toml", scenario(5, 20));
-  await page.click("form[action='/scenarios/new'] button");
+  await page.setViewportSize({ width: 390, height: 844 });
+  expect(
+    !(await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1)),
+    "the scenario form fits a phone's width",
+  );
+  await shot(page, "scenario-form-phone");
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.fill("#f-sma_cross-fast", "5");
+  await page.click("#save-form");
   await page.waitForURL(/\/scenarios\/\d+\?created=1$/);
+  expect((await page.inputValue("#f-sma_cross-fast")) === "5", "the saved scenario opens in the form");
+  await page.click("#toml-view summary");
+  expect((await page.inputValue("#toml")).includes("fast = 5"), "and in the TOML view");
   await shot(page, "scenario");
 
   // Run it and watch the progress to the end: the page turns into the report by itself.

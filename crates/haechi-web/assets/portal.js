@@ -42,3 +42,18 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
 });
+
+// Scenario form: show only the settings the chosen strategy uses. Hidden groups are still
+// posted and ignored by the server, which reads only the chosen strategy's fields.
+document.addEventListener("DOMContentLoaded", () => {
+  const select = document.getElementById("f-strategy-type");
+  if (!select) return;
+  const groups = document.querySelectorAll("#scenario-form [data-shown-for]");
+  const update = () => {
+    groups.forEach((g) => {
+      g.hidden = !g.dataset.shownFor.split(" ").includes(select.value);
+    });
+  };
+  select.addEventListener("change", update);
+  update();
+});

@@ -37,6 +37,17 @@ impl Catalog {
     }
 }
 
+const PROBLEMS_KO_TOML: &str = include_str!("../../i18n/problems.ko.toml");
+
+/// The Korean wording of scenario problems, by code, and the value kinds they name.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ProblemCatalog {
+    codes: HashMap<String, String>,
+    words: HashMap<String, String>,
+}
+
+static PROBLEMS_KO: LazyLock<ProblemCatalog> = LazyLock::new(|| toml::from_str(PROBLEMS_KO_TOML).unwrap_or_default());
+
 static KO: LazyLock<Catalog> = LazyLock::new(|| Catalog::parse(KO_TOML));
 static EN: LazyLock<Catalog> = LazyLock::new(|| Catalog::parse(EN_TOML));
 
@@ -121,6 +132,33 @@ impl Tr {
         self.lang.catalog().map.get(key).map(String::as_str)
     }
 
+    /// `get` for a key built at run time: the key itself when missing.
+    #[must_use]
+    pub fn get_dyn<'k>(&self, key: &'k str) -> &'k str {
+        self.lookup(key).unwrap_or(key)
+    }
+
+    /// A validation problem in the page's language: the Korean sentence for its code, or the
+    /// API's English message (English pages, and problems without a code).
+    #[must_use]
+    pub fn problem(&self, e: &crate::error::FieldError) -> String {
+        let template = match (self.lang, e.code.as_deref()) {
+            (Lang::Ko, Some(code)) => PROBLEMS_KO.codes.get(code),
+            _ => None,
+        };
+        let Some(template) = template else { return e.message.clone() };
+        let mut out = template.clone();
+        for (name, value) in &e.params {
+            let value = if haechi_sim::scenario::WORD_PARAMS.contains(&name.as_str()) {
+                PROBLEMS_KO.words.get(value).unwrap_or(value)
+            } else {
+                value
+            };
+            out = out.replace(&format!("{{{name}}}"), value);
+        }
+        out
+    }
+
     /// `get(key)` with `{name}` placeholders filled.
     #[must_use]
     pub fn fill(&self, key: &str, args: &[(&str, &str)]) -> String {
@@ -184,6 +222,48 @@ mod tests {
                 assert!(lang.catalog().map.contains_key(key), "{key} missing from {}.toml", lang.code());
             }
         }
+    }
+
+    /// Every scenario problem code has a Korean sentence using exactly the English
+    /// template's placeholders, and every value kind a Korean word.
+    #[test]
+    fn every_scenario_problem_has_korean_wording() {
+        let placeholders = |t: &str| {
+            let mut v: Vec<String> =
+                t.split('{').skip(1).filter_map(|s| s.split('}').next()).map(str::to_owned).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let ko: ProblemCatalog = toml::from_str(PROBLEMS_KO_TOML).unwrap();
+        for (code, english) in haechi_sim::scenario::PROBLEM_CODES {
+            let korean = ko.codes.get(*code).unwrap_or_else(|| panic!("{code} missing from problems.ko.toml"));
+            assert_eq!(placeholders(korean), placeholders(english), "{code}");
+        }
+        assert_eq!(ko.codes.len(), haechi_sim::scenario::PROBLEM_CODES.len(), "a code no longer used");
+        for (word, _) in haechi_sim::scenario::WORDS {
+            assert!(ko.words.contains_key(*word), "{word} missing from problems.ko.toml");
+        }
+        let e = crate::error::FieldError {
+            field: "strategy.slow".into(),
+            message: "must be greater than strategy.fast (60), found 20".into(),
+            code: Some("must_exceed".into()),
+            params: [("other", "strategy.fast"), ("limit", "60"), ("value", "20")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        };
+        assert_eq!(Tr::new(Lang::Ko).problem(&e), "strategy.fast 값(60)보다 커야 합니다. (입력: 20)");
+        assert_eq!(Tr::new(Lang::En).problem(&e), e.message);
+        let typed = crate::error::FieldError {
+            code: Some("wrong_type".into()),
+            params: [("expected", "whole_number"), ("found", "string")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            ..crate::error::FieldError::new("capital", "must be a whole number, found a string")
+        };
+        assert_eq!(Tr::new(Lang::Ko).problem(&typed), "형식이 맞지 않습니다. 필요한 값: 정수, 입력한 값: 문자열");
     }
 
     /// Keys the portal builds at run time, checked against the lists they come from.

@@ -7,6 +7,7 @@
 
 mod account;
 mod admin;
+pub mod editor;
 pub mod i18n;
 pub mod report;
 mod runs;

@@ -1,8 +1,96 @@
-//! Scenarios: the list, the TOML editor, versions, diff, restore, sharing, and starting runs.
+//! Scenarios: the list, the editor (a form and a TOML view), versions, diff, restore, sharing,
+//! and starting runs.
 
 use super::*;
+use crate::error::FieldError;
 
 pub(super) const EXAMPLE_SCENARIO: &str = include_str!("../../../../examples/sma_cross.toml");
+
+/// The scenario editor: the form, the TOML view of the same document, and the problems.
+pub(super) struct EditorView {
+    action: String,
+    base_version: Option<i32>,
+    schema: String,
+    groups: Vec<editor::Group>,
+    /// (path, sentence, id of the input), above the form.
+    problems: Vec<(String, String, String)>,
+    toml: String,
+    toml_open: bool,
+    /// Edits carry a version message; a new scenario does not.
+    with_message: bool,
+    submit: &'static str,
+    error: Option<&'static str>,
+}
+
+/// What the editor shows: values, the TOML text, and the problems found in them.
+pub(super) struct EditorInput {
+    values: editor::FormValues,
+    toml: String,
+    problems: Vec<FieldError>,
+    /// The TOML view was the one submitted.
+    from_toml: bool,
+}
+
+impl EditorInput {
+    /// A stored or example document, with nothing wrong yet.
+    fn of_spec(spec: &serde_json::Value) -> EditorInput {
+        EditorInput {
+            values: editor::FormValues::from_spec(spec),
+            toml: crate::spec::to_toml(spec),
+            problems: Vec::new(),
+            from_toml: false,
+        }
+    }
+
+    fn view(self, t: &Tr, action: String, base_version: Option<i32>, error: Option<&'static str>) -> EditorView {
+        let groups = editor::groups(t, &self.values, &self.problems);
+        EditorView {
+            problems: editor::summary(t, &self.values, &groups, &self.problems),
+            schema: editor::schema(&self.values),
+            groups,
+            action,
+            with_message: base_version.is_some(),
+            submit: if base_version.is_some() { msg("scenario.save_version") } else { msg("scenario.create") },
+            base_version,
+            toml: self.toml,
+            toml_open: self.from_toml,
+            error,
+        }
+    }
+}
+
+/// A submitted editor: the form's fields or the TOML view's text, validated by the API's
+/// own validation. `Err` carries what to show again.
+fn submitted(pairs: &[(String, String)]) -> Result<crate::spec::ValidSpec, EditorInput> {
+    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    // The TOML view names itself; a bare `toml` field (a script's post) means the same.
+    let toml_view = match field("editor") {
+        Some(e) => e == "toml",
+        None => field("toml").is_some(),
+    };
+    if toml_view {
+        let text = field("toml").unwrap_or_default().to_owned();
+        crate::spec::validate_toml(&text, "scenario.toml").map_err(|problems| EditorInput {
+            values: crate::spec::toml_document(&text).map(|d| editor::FormValues::from_spec(&d)).unwrap_or_default(),
+            toml: text,
+            problems,
+            from_toml: true,
+        })
+    } else {
+        let values = editor::FormValues::from_pairs(pairs);
+        let spec = values.to_spec();
+        crate::spec::validate_json(&spec, "spec").map_err(|problems| EditorInput {
+            toml: crate::spec::to_toml(&spec),
+            values,
+            problems,
+            from_toml: false,
+        })
+    }
+}
+
+fn form_field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
 
 #[derive(Template)]
 #[template(path = "portal/scenario_new.html")]
@@ -10,9 +98,7 @@ pub(super) struct ScenarioNewPage<'a> {
     t: Tr,
     user: Option<NavUser>,
     csrf: &'a str,
-    toml: &'a str,
-    /// (field path, message) from the API's own validation.
-    problems: Vec<(String, String)>,
+    editor: EditorView,
 }
 
 pub(super) async fn scenario_new_page(
@@ -26,16 +112,13 @@ pub(super) async fn scenario_new_page(
         Err(r) => return *r,
     };
     let csrf = session_csrf(&p);
-    let html =
-        ScenarioNewPage { t, user: Some(NavUser::of(&p)), csrf: &csrf, toml: EXAMPLE_SCENARIO, problems: Vec::new() }
-            .render();
+    let example = crate::spec::toml_document(EXAMPLE_SCENARIO).unwrap_or_default();
+    let mut input = EditorInput::of_spec(&example);
+    // The example's comments explain it; keep them in the TOML view.
+    input.toml = EXAMPLE_SCENARIO.to_owned();
+    let editor = input.view(&t, "/scenarios/new".into(), None, None);
+    let html = ScenarioNewPage { t, user: Some(NavUser::of(&p)), csrf: &csrf, editor }.render();
     page(StatusCode::OK, html, lang_cookie.into_iter().collect())
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct ScenarioForm {
-    #[serde(default)]
-    toml: String,
 }
 
 /// Validates with the API's scenario validation (every problem at once) and stores version 1.
@@ -45,14 +128,14 @@ pub(super) async fn scenario_create(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     principal: Result<Principal, ApiError>,
-    Form(f): Form<ScenarioForm>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let (t, _) = language(q.as_deref(), &headers);
     let p = match signed_in(principal) {
         Ok(p) => p,
         Err(r) => return *r,
     };
-    match crate::spec::validate_toml(&f.toml, "scenario.toml") {
+    match submitted(&pairs) {
         Ok(valid) => match crate::routes::scenarios::create_scenario_from(
             &state,
             &client,
@@ -65,11 +148,10 @@ pub(super) async fn scenario_create(
             Ok((s, _)) => Redirect::to(&format!("/scenarios/{}?created=1", s.id)).into_response(),
             Err(e) => e.into_response(),
         },
-        Err(problems) => {
+        Err(input) => {
             let csrf = session_csrf(&p);
-            let problems = problems.into_iter().map(|e| (e.field, e.message)).collect();
-            let html =
-                ScenarioNewPage { t, user: Some(NavUser::of(&p)), csrf: &csrf, toml: &f.toml, problems }.render();
+            let editor = input.view(&t, "/scenarios/new".into(), None, None);
+            let html = ScenarioNewPage { t, user: Some(NavUser::of(&p)), csrf: &csrf, editor }.render();
             page(StatusCode::UNPROCESSABLE_ENTITY, html, Vec::new())
         }
     }
@@ -103,13 +185,14 @@ pub(super) struct ScenarioPage<'a> {
     name: String,
     strategy: String,
     version: i32,
+    /// The document, for readers who cannot edit it.
     toml: String,
+    /// The editor, for the owner.
+    editor: Option<EditorView>,
     created: bool,
     owner: bool,
     versions: Vec<VersionRow>,
     diff: Option<DiffView>,
-    problems: Vec<(String, String)>,
-    error: Option<&'static str>,
     share_emails: String,
     share_analysts: bool,
     share_error: Option<String>,
@@ -118,8 +201,7 @@ pub(super) struct ScenarioPage<'a> {
 
 /// What the scenario page shows besides the stored document: an edit to keep, its problems.
 pub(super) struct PageState {
-    toml: Option<String>,
-    problems: Vec<(String, String)>,
+    edit: Option<EditorInput>,
     error: Option<&'static str>,
     status: StatusCode,
     /// The sharing form as submitted, with what was wrong in it.
@@ -184,7 +266,17 @@ pub(super) async fn scenario_render(
         None => (String::new(), false, None),
     };
     let csrf = session_csrf(p);
+    let owner = access == haechi_db::Access::Owner;
+    let editor = owner.then(|| {
+        extra.edit.unwrap_or_else(|| EditorInput::of_spec(&spec)).view(
+            &t,
+            format!("/scenarios/{}/edit", s.id),
+            Some(s.current_version),
+            extra.error,
+        )
+    });
     let html = ScenarioPage {
+        editor,
         share_emails,
         share_analysts,
         share_error,
@@ -196,16 +288,14 @@ pub(super) async fn scenario_render(
         name: s.name.clone(),
         strategy: s.strategy.clone(),
         version: s.current_version,
-        toml: extra.toml.unwrap_or_else(|| crate::spec::to_toml(&spec)),
+        toml: crate::spec::to_toml(&spec),
         created: param("created").as_deref() == Some("1"),
-        owner: access == haechi_db::Access::Owner,
+        owner,
         versions: history
             .iter()
             .map(|h| VersionRow { version: h.version, when: kst(h.created_at), message: h.message.clone() })
             .collect(),
         diff,
-        problems: extra.problems,
-        error: extra.error,
     }
     .render();
     page(extra.status, html, cookies)
@@ -223,21 +313,12 @@ pub(super) async fn scenario_page(
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let extra = PageState { toml: None, problems: Vec::new(), error: None, status: StatusCode::OK, share: None };
+    let extra = PageState { edit: None, error: None, status: StatusCode::OK, share: None };
     scenario_render(&state, t, &p, id, q.as_deref(), extra, lang_cookie.into_iter().collect()).await
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct EditForm {
-    #[serde(default)]
-    toml: String,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    base_version: Option<i32>,
-}
-
-/// Saves an edit as the next version, with the API's validation and its stale-save guard.
+/// Saves an edit (the form or the TOML view) as the next version, with the API's validation and
+/// its stale-save guard.
 pub(super) async fn scenario_edit(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -245,42 +326,36 @@ pub(super) async fn scenario_edit(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     principal: Result<Principal, ApiError>,
-    Form(f): Form<EditForm>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let (t, _) = language(q.as_deref(), &headers);
     let p = match signed_in(principal) {
         Ok(p) => p,
         Err(r) => return *r,
     };
-    let outcome = match crate::spec::validate_toml(&f.toml, "scenario.toml") {
-        Err(problems) => Err(PageState {
-            toml: Some(f.toml.clone()),
-            problems: problems.into_iter().map(|e| (e.field, e.message)).collect(),
-            error: None,
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            share: None,
-        }),
-        Ok(valid) => match crate::routes::scenarios::save_edit(
-            &state,
-            &client,
-            &p,
-            id,
-            valid,
-            f.message.trim().to_owned(),
-            f.base_version,
-        )
-        .await
-        {
-            Ok(_) => Ok(()),
-            Err(ApiError::Conflict(_)) => Err(PageState {
-                toml: Some(f.toml.clone()),
-                problems: Vec::new(),
-                error: Some(msg("scenario.stale")),
-                status: StatusCode::CONFLICT,
-                share: None,
-            }),
-            Err(e) => return e.into_response(),
-        },
+    let message = form_field(&pairs, "message").unwrap_or_default().trim().to_owned();
+    let base_version = form_field(&pairs, "base_version").and_then(|v| v.trim().parse::<i32>().ok());
+    let outcome = match submitted(&pairs) {
+        Err(input) => {
+            Err(PageState { edit: Some(input), error: None, status: StatusCode::UNPROCESSABLE_ENTITY, share: None })
+        }
+        Ok(valid) => {
+            // Kept to show again if the save is refused as stale.
+            let spec: serde_json::Value = serde_json::from_str(&valid.json).unwrap_or_default();
+            match crate::routes::scenarios::save_edit(&state, &client, &p, id, valid, message, base_version).await {
+                Ok(_) => Ok(()),
+                Err(ApiError::Conflict(_)) => Err(PageState {
+                    edit: Some(EditorInput {
+                        from_toml: form_field(&pairs, "editor") == Some("toml"),
+                        ..EditorInput::of_spec(&spec)
+                    }),
+                    error: Some(msg("scenario.stale")),
+                    status: StatusCode::CONFLICT,
+                    share: None,
+                }),
+                Err(e) => return e.into_response(),
+            }
+        }
     };
     match outcome {
         Ok(()) => Redirect::to(&format!("/scenarios/{id}")).into_response(),
@@ -468,8 +543,7 @@ pub(super) async fn scenario_shares(
                 .collect();
             let error = t.fill("share.unknown", &[("list", &bad.join(", "))]);
             let extra = PageState {
-                toml: None,
-                problems: Vec::new(),
+                edit: None,
                 error: None,
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 share: Some((f.emails.clone(), analysts, error)),

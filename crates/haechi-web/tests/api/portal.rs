@@ -696,3 +696,144 @@ async fn api_tokens_are_created_from_the_security_page_after_the_password() {
     let again = c.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
     assert!(!again.contains(token), "shown once");
 }
+
+/// The `value` of the input with id `id`.
+fn input_value(html: &str, id: &str) -> String {
+    let at = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id}"));
+    let tag = &html[at..at + html[at..].find('>').unwrap()];
+    tag.split("value=\"").nth(1).map_or_else(String::new, |v| v[..v.find('"').unwrap()].to_owned())
+}
+
+#[tokio::test]
+async fn the_scenario_form_has_a_field_per_setting_and_shows_korean_problems_at_each() {
+    let app = spawn_app().await;
+    register(&app.base, "form@example.com", "form").await;
+    let c = client();
+    assert_eq!(sign_in(&c, &app.base, "form@example.com", None).await.status(), 303);
+    let page = c.get(app.url("/scenarios/new")).send().await.unwrap().text().await.unwrap();
+    // The example fills the form; every setting has its input.
+    assert_eq!(input_value(&page, "f-capital"), "100000000");
+    assert_eq!(input_value(&page, "f-sma_cross-fast"), "20");
+    assert_eq!(input_value(&page, "f-period-start"), "2016-01-04");
+    for id in [
+        "f-name",
+        "f-description",
+        "f-benchmark",
+        "f-period-end",
+        "f-universe-kind",
+        "f-universe-tickers",
+        "f-universe-markets",
+        "f-strategy-type",
+        "f-rebalance-weights",
+        "f-rebalance-frequency",
+        "f-momentum_rotation-lookback",
+        "f-momentum_rotation-skip",
+        "f-momentum_rotation-top_n",
+        "f-momentum_rotation-frequency",
+        "f-rsi_reversion-period",
+        "f-rsi_reversion-oversold",
+        "f-rsi_reversion-overbought",
+        "f-sizing-type",
+        "f-sizing-value",
+        "f-execution-fill",
+        "f-execution-tax_basis",
+        "f-execution-slippage_bps",
+        "f-execution-participation",
+        "f-execution-commission_rate",
+        "f-execution-liquidate_at_end",
+        "f-risk-max_order_value",
+        "f-risk-max_position_weight",
+        "f-risk-cash_reserve",
+    ] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "no input #{id}");
+    }
+    assert!(page.contains("<label for=\"f-capital\">투자 원금 (원)"), "labelled in Korean");
+    let csrf = hidden(&page, "_csrf");
+    let form = |fast: &str, capital: &str, cash: &str| {
+        vec![
+            ("_csrf", csrf.clone()),
+            ("editor", "form".to_owned()),
+            ("name", "폼으로 만든 시나리오".to_owned()),
+            ("capital", capital.to_owned()),
+            ("benchmark", "KS11".to_owned()),
+            ("period.start", "2019-06-03".to_owned()),
+            ("period.end", "2021-12-30".to_owned()),
+            ("universe.kind", "tickers".to_owned()),
+            ("universe.tickers", "100010, 100020".to_owned()),
+            ("strategy.type", "sma_cross".to_owned()),
+            ("sma_cross.fast", fast.to_owned()),
+            ("sma_cross.slow", "20".to_owned()),
+            // Another strategy's field: ignored.
+            ("rsi_reversion.period", "1".to_owned()),
+            ("sizing.type", "percent_of_equity".to_owned()),
+            ("sizing.value", "9.5".to_owned()),
+            ("execution.fill", "close".to_owned()),
+            ("execution.liquidate_at_end", "true".to_owned()),
+            ("risk.cash_reserve", cash.to_owned()),
+        ]
+    };
+    let bad = c.post(app.url("/scenarios/new")).form(&form("30", "50,000", "0.9")).send().await.unwrap();
+    assert_eq!(bad.status(), 422);
+    let html = bad.text().await.unwrap();
+    // Each problem next to its input, in Korean, and the input marked invalid.
+    let slow = &html[html.find("data-field=\"sma_cross.slow\"").unwrap()..];
+    let slow = &slow[..slow.find("</div>").unwrap()];
+    assert!(slow.contains("aria-invalid=\"true\""), "{slow}");
+    assert!(slow.contains("strategy.fast 값(30)보다 커야 합니다. (입력: 20)"), "{slow}");
+    let capital = &html[html.find("data-field=\"capital\"").unwrap()..];
+    assert!(
+        capital[..capital.find("</div>").unwrap()]
+            .contains("100000 이상 10000000000000 이하여야 합니다. (입력: 50000)")
+    );
+    assert!(html.contains("0 이상 0.5 이하여야 합니다. (입력: 0.9)"), "cash reserve");
+    assert!(!html.contains("must be"), "no English on the Korean page");
+    assert!(html.contains("href=\"#f-sma_cross-slow\""), "the summary links to the field");
+    // What was typed is kept, and the TOML view shows the same document.
+    assert_eq!(input_value(&html, "f-sma_cross-fast"), "30");
+    assert_eq!(input_value(&html, "f-capital"), "50,000");
+    assert!(html.contains("fast = 30"), "the TOML view shows the form's document");
+    // English pages show the API's English message.
+    let en = c.post(app.url("/scenarios/new?lang=en")).form(&form("30", "50,000", "0.9")).send().await.unwrap();
+    assert!(en.text().await.unwrap().contains("must be greater than strategy.fast (30), found 20"));
+    // Nothing was stored.
+    let listed: Value = c.get(app.url("/api/v1/scenarios")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["total"], 0, "{listed}");
+
+    let ok = c.post(app.url("/scenarios/new")).form(&form("5", "10,000,000", "0.05")).send().await.unwrap();
+    assert_eq!(ok.status(), 303);
+    let at = ok.headers()["location"].to_str().unwrap().to_owned();
+    let id: i64 = at.trim_start_matches("/scenarios/").trim_end_matches("?created=1").parse().unwrap();
+    let stored: Value = c.get(app.url(&format!("/api/v1/scenarios/{id}"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        stored["spec"],
+        json!({
+            "name": "폼으로 만든 시나리오",
+            "capital": 10_000_000,
+            "benchmark": "KS11",
+            "period": {"start": "2019-06-03", "end": "2021-12-30"},
+            "universe": {"tickers": ["100010", "100020"]},
+            "strategy": {"type": "sma_cross", "fast": 5, "slow": 20},
+            "sizing": {"type": "percent_of_equity", "percent": 9.5},
+            "execution": {"fill": "close", "liquidate_at_end": true},
+            "risk": {"cash_reserve": 0.05}
+        }),
+        "the form's document, nothing more"
+    );
+
+    // Editing through the form makes version 2; the page shows the stored values.
+    let page = c.get(app.url(&at)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(input_value(&page, "f-sma_cross-fast"), "5");
+    assert!(page.contains("value=\"percent_of_equity\" selected"), "the sizing choice is selected");
+    let mut edit = form("10", "10,000,000", "");
+    edit.push(("base_version", "1".to_owned()));
+    edit.push(("message", "빠른 선 10일".to_owned()));
+    let saved = c.post(app.url(&format!("/scenarios/{id}/edit"))).form(&edit).send().await.unwrap();
+    assert_eq!(saved.status(), 303);
+    let stored: Value = c.get(app.url(&format!("/api/v1/scenarios/{id}"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stored["current_version"], 2);
+    assert_eq!(stored["spec"]["strategy"]["fast"], 10);
+    assert!(stored["spec"].get("risk").is_none(), "an emptied field is removed: {stored}");
+    // A second save from the same (now stale) page is refused, not lost silently.
+    let stale = c.post(app.url(&format!("/scenarios/{id}/edit"))).form(&edit).send().await.unwrap();
+    assert_eq!(stale.status(), 409);
+}
