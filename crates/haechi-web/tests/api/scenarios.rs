@@ -133,6 +133,12 @@ async fn validation_reports_every_problem_with_field_paths_and_stores_nothing() 
     }
     assert!(fields.iter().any(|f| f.starts_with("spec.strategy")), "{fields:?}");
     assert!(fields.iter().any(|f| f.starts_with("spec.period")), "{fields:?}");
+    // Scenario problems carry a code and the values quoted, for clients that word them.
+    let capital = body["errors"].as_array().unwrap().iter().find(|e| e["field"] == "spec.capital").unwrap();
+    assert_eq!(capital["code"], "between");
+    assert_eq!(capital["params"], json!({"min": "100000", "max": "10000000000000", "value": "-1"}));
+    let message = body["errors"].as_array().unwrap().iter().find(|e| e["field"] == "message").unwrap();
+    assert!(message.get("code").is_none() && message.get("params").is_none(), "{message}");
     assert_eq!(a.get_json("/api/v1/scenarios").await["total"], 0);
 
     // A bad update leaves the stored versions alone.
