@@ -7,6 +7,7 @@
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 import { createHmac } from "node:crypto";
+import { fileURLToPath } from "node:url";
 
 const base = process.env.HAECHI_E2E_URL;
 const shots = process.env.HAECHI_E2E_SHOTS ?? "screenshots";
@@ -32,6 +33,29 @@ function totp(secret, unixSeconds) {
   const offset = mac[mac.length - 1] & 0xf;
   const code = (mac.readUInt32BE(offset) & 0x7fffffff) % 1000000;
   return String(code).padStart(6, "0");
+}
+
+// Accessibility: axe-core's WCAG 2.0/2.1 A and AA rules (labels, accessible names, contrast,
+// landmarks, ARIA). axe is injected as a script, which the portal's CSP rightly refuses, so
+// audits run in separate contexts that bypass CSP; the main context keeps checking that nothing
+// violates it.
+const axePath = fileURLToPath(new URL("./node_modules/axe-core/axe.min.js", import.meta.url));
+async function audit(browser, storageState, pages) {
+  const context = await browser.newContext({ locale: "ko-KR", viewport: { width: 1280, height: 800 }, bypassCSP: true, storageState });
+  const p = await context.newPage();
+  for (const [path, what, prepare] of pages) {
+    await p.goto(`${base}${path}`);
+    if (prepare) await prepare(p);
+    await p.addScriptTag({ path: axePath });
+    const result = await p.evaluate(() =>
+      window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
+    );
+    const bad = result.violations.map(
+      (v) => `${v.id} (${v.impact}) at ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`,
+    );
+    expect(bad.length === 0, `${what} passes axe's WCAG 2.1 AA rules${bad.length ? `: ${bad.join("; ")}` : ""}`);
+  }
+  await context.close();
 }
 
 let n = 0;
@@ -161,7 +185,33 @@ try {
   expect((await page.locator("svg.chart polyline.series").count()) === 2, "the comparison draws one line per run");
   expect((await page.locator("#compare-table thead th").count()) === 3, "and a column of figures per run");
   await shot(page, "compare");
+  const compareHref = page.url().slice(base.length);
   await page.goto(`${base}/`);
+
+  await audit(browser, undefined, [
+    ["/login", "the sign-in page"],
+    ["/register", "the registration page"],
+  ]);
+  await audit(browser, await context.storageState(), [
+    ["/", "the dashboard"],
+    ["/scenarios", "the scenario list"],
+    ["/scenarios/new", "the scenario form"],
+    [
+      "/scenarios/new",
+      "the scenario form showing problems",
+      async (p) => {
+        await p.fill("#f-sma_cross-fast", "30");
+        await p.fill("#f-sma_cross-slow", "20");
+        await p.click("#save-form");
+        await p.waitForSelector("#scenario-errors");
+      },
+    ],
+    [scenarioHref, "the scenario page"],
+    [`${scenarioHref}?diff=1`, "the scenario page with a diff"],
+    [`/runs/${runId}`, "the report"],
+    [compareHref, "the comparison"],
+    ["/account", "the security page"],
+  ]);
 
   // Two-factor authentication from the security page: read the key, compute the code.
   await page.click("a[href='/account']");
@@ -227,6 +277,11 @@ try {
   await admin.click("a[href='/admin/users']");
   expect(await admin.isVisible("#users-table"), "the administrator sees the users and their roles");
   await shot(admin, "admin-users");
+  await audit(browser, await admin.context().storageState(), [
+    ["/admin/users", "the user administration"],
+    ["/admin/logs", "the access log"],
+    ["/admin/logs?log=audit", "the audit log"],
+  ]);
 
   expect(consoleErrors.length === 0, `no script errors, CSP violations or failed assets (${consoleErrors.join("; ")})`);
 } finally {

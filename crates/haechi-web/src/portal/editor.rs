@@ -394,22 +394,22 @@ pub fn groups(t: &Tr, f: &FormValues, problems: &[FieldError]) -> Vec<Group> {
         fl
     };
 
-    let mut basics = vec![
-        field("name", msg("form.name"), "text"),
+    let required = |mut fl: Field| {
+        fl.required = true;
+        fl
+    };
+    let basics = vec![
+        required(field("name", msg("form.name"), "text")),
         {
             let mut fl = field("description", msg("form.description"), "area");
             fl.placeholder = t.get("form.description_placeholder").to_owned();
             fl
         },
-        hinted(numeric("capital", msg("form.capital"), "100,000,000", "numeric"), msg("form.capital_hint")),
+        required(hinted(numeric("capital", msg("form.capital"), "100,000,000", "numeric"), msg("form.capital_hint"))),
         hinted(field("benchmark", msg("form.benchmark"), "text"), msg("form.benchmark_hint")),
-        field("period.start", msg("form.start"), "date"),
-        field("period.end", msg("form.end"), "date"),
+        required(field("period.start", msg("form.start"), "date")),
+        required(field("period.end", msg("form.end"), "date")),
     ];
-    basics[0].required = true;
-    for fl in &mut basics[4..] {
-        fl.required = true;
-    }
 
     let mut kind = field("universe.kind", msg("form.universe_kind"), "radio");
     kind.choices = choices(&["tickers", "markets", "all", "none"], &[f.one("universe.kind").to_owned()], &|v| {
@@ -439,11 +439,13 @@ pub fn groups(t: &Tr, f: &FormValues, problems: &[FieldError]) -> Vec<Group> {
             legend: t.get("form.strategy").to_owned(),
             hint: t.get("form.strategy_hint").to_owned(),
             shown_for: String::new(),
-            fields: vec![{
-                let mut fl = select("strategy.type", msg("form.strategy_type"), &STRATEGIES, None, "strategy");
-                fl.required = true;
-                fl
-            }],
+            fields: vec![required(select(
+                "strategy.type",
+                msg("form.strategy_type"),
+                &STRATEGIES,
+                None,
+                "strategy",
+            ))],
         },
     ];
     out.push(Group {
