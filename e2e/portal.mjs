@@ -113,6 +113,16 @@ try {
   // the field it concerns; the fix is saved.
   await page.click("header a[href='/scenarios']");
   await page.click("main a[href='/scenarios/new']");
+  // Keyboard: the first Tab reaches the skip link, and focus then follows the form's reading order.
+  await page.keyboard.press("Tab");
+  expect((await page.evaluate(() => document.activeElement.className)) === "skip", "the first Tab reaches the skip link");
+  await page.focus("#f-name");
+  const order = [];
+  for (let i = 0; i < 3; i += 1) {
+    await page.keyboard.press("Tab");
+    order.push(await page.evaluate(() => document.activeElement.id));
+  }
+  expect(order.join(",") === "f-description,f-capital,f-benchmark", `Tab follows the reading order (${order})`);
   await page.fill("#f-name", "E2E 이동평균");
   await page.fill("#f-capital", "10,000,000");
   await page.fill("#f-benchmark", "KS11");
