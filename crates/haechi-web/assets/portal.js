@@ -51,7 +51,8 @@ document.addEventListener("DOMContentLoaded", () => {
   const groups = document.querySelectorAll("#scenario-form [data-shown-for]");
   const update = () => {
     groups.forEach((g) => {
-      g.hidden = !g.dataset.shownFor.split(" ").includes(select.value);
+      // A group holding a problem stays visible, whatever the strategy.
+      g.hidden = !g.dataset.shownFor.split(" ").includes(select.value) && !g.querySelector(".invalid");
     });
   };
   select.addEventListener("change", update);

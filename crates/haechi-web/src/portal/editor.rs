@@ -218,7 +218,9 @@ impl FormValues {
             }
             spec.insert("strategy".into(), Value::Object(s));
         }
-        let sizing = self.one("sizing.type");
+        // Like another strategy's fields, sizing is ignored for strategies that size by weight:
+        // the form hides it for them.
+        let sizing = if kind.is_empty() || SIZED.contains(&kind) { self.one("sizing.type") } else { "" };
         if let Some((_, key)) = SIZINGS.iter().find(|(k, _)| *k == sizing) {
             let mut s = Map::new();
             s.insert("type".into(), Value::String(sizing.to_owned()));
@@ -640,7 +642,11 @@ mod tests {
             ("strategy.type".to_owned(), "rebalance".to_owned()),
             ("rebalance.weights".to_owned(), "005930 = 0.6\r\n000660: 0.3\n\n069500 0.1\n".to_owned()),
         ];
+        let mut pairs = pairs;
+        pairs.push(("sizing.type".to_owned(), "fixed_shares".to_owned()));
+        pairs.push(("sizing.value".to_owned(), "10".to_owned()));
         let spec = FormValues::from_pairs(&pairs).to_spec();
+        assert!(spec.get("sizing").is_none(), "rebalance sizes by its weights; the hidden sizing is ignored");
         assert_eq!(spec["strategy"]["weights"], json!({"005930": 0.6, "000660": 0.3, "069500": 0.1}));
     }
 
