@@ -441,13 +441,7 @@ pub fn groups(t: &Tr, f: &FormValues, problems: &[FieldError]) -> Vec<Group> {
             legend: t.get("form.strategy").to_owned(),
             hint: t.get("form.strategy_hint").to_owned(),
             shown_for: String::new(),
-            fields: vec![required(select(
-                "strategy.type",
-                msg("form.strategy_type"),
-                &STRATEGIES,
-                None,
-                "strategy",
-            ))],
+            fields: vec![required(select("strategy.type", msg("form.strategy_type"), &STRATEGIES, None, "strategy"))],
         },
     ];
     out.push(Group {
