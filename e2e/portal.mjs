@@ -40,12 +40,14 @@ function totp(secret, unixSeconds) {
 // audits run in separate contexts that bypass CSP; the main context keeps checking that nothing
 // violates it.
 const axePath = fileURLToPath(new URL("./node_modules/axe-core/axe.min.js", import.meta.url));
+// Each audited page is also saved as a screenshot, so CI keeps one of every page.
 async function audit(browser, storageState, pages) {
   const context = await browser.newContext({ locale: "ko-KR", viewport: { width: 1280, height: 800 }, bypassCSP: true, storageState });
   const p = await context.newPage();
-  for (const [path, what, prepare] of pages) {
+  for (const [path, what, prepare, name] of pages) {
     await p.goto(`${base}${path}`);
     if (prepare) await prepare(p);
+    if (name) await shot(p, name);
     await p.addScriptTag({ path: axePath });
     const result = await p.evaluate(() =>
       window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
@@ -199,12 +201,12 @@ try {
   await page.goto(`${base}/`);
 
   await audit(browser, undefined, [
-    ["/login", "the sign-in page"],
+    ["/login", "the sign-in page", null, "login"],
     ["/register", "the registration page"],
   ]);
   await audit(browser, await context.storageState(), [
     ["/", "the dashboard"],
-    ["/scenarios", "the scenario list"],
+    ["/scenarios", "the scenario list", null, "scenario-list"],
     ["/scenarios/new", "the scenario form"],
     [
       "/scenarios/new",
@@ -217,10 +219,10 @@ try {
       },
     ],
     [scenarioHref, "the scenario page"],
-    [`${scenarioHref}?diff=1`, "the scenario page with a diff"],
+    [`${scenarioHref}?diff=1`, "the scenario page with a diff", null, "scenario-diff"],
     [`/runs/${runId}`, "the report"],
     [compareHref, "the comparison"],
-    ["/account", "the security page"],
+    ["/account", "the security page", null, "account"],
   ]);
 
   // Two-factor authentication from the security page: read the key, compute the code.
@@ -290,7 +292,7 @@ try {
   await audit(browser, await admin.context().storageState(), [
     ["/admin/users", "the user administration"],
     ["/admin/logs", "the access log"],
-    ["/admin/logs?log=audit", "the audit log"],
+    ["/admin/logs?log=audit", "the audit log", null, "admin-audit-log"],
   ]);
 
   expect(consoleErrors.length === 0, `no script errors, CSP violations or failed assets (${consoleErrors.join("; ")})`);
