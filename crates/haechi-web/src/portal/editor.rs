@@ -82,10 +82,15 @@ impl FormValues {
             Value::Null => String::new(),
             other => other.to_string(),
         };
-        for key in ["schema", "name", "description", "capital", "benchmark"] {
+        for key in ["schema", "name", "description", "benchmark"] {
             if let Some(v) = spec.get(key) {
                 f.set(key, text(v));
             }
+        }
+        // Won amounts with separators, as people read them; `to_spec` takes them back.
+        let amount = |v: &Value| v.as_i64().map_or_else(|| text(v), super::report::won);
+        if let Some(v) = spec.get("capital") {
+            f.set("capital", amount(v));
         }
         for key in ["start", "end"] {
             if let Some(v) = spec.pointer(&format!("/period/{key}")) {
@@ -127,14 +132,15 @@ impl FormValues {
             if let Some((_, key)) = SIZINGS.iter().find(|(k, _)| *k == kind)
                 && let Some(v) = s.get(*key)
             {
-                f.set("sizing.value", text(v));
+                f.set("sizing.value", if *key == "amount" { amount(v) } else { text(v) });
             }
             f.set("sizing.type", kind);
         }
         for table in ["execution", "risk"] {
             if let Some(Value::Object(o)) = spec.get(table) {
                 for (k, v) in o {
-                    f.set(&format!("{table}.{k}"), text(v));
+                    let shown = if k == "max_order_value" { amount(v) } else { text(v) };
+                    f.set(&format!("{table}.{k}"), shown);
                 }
             }
         }

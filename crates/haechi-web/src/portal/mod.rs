@@ -70,6 +70,11 @@ impl NavUser {
     }
 }
 
+/// A strategy type (`sma_cross`) in the page's language, or the type itself if unknown.
+fn strategy_label(t: &Tr, kind: &str) -> String {
+    t.lookup(&format!("strategy.{kind}")).unwrap_or(kind).to_owned()
+}
+
 /// Marks a message key, so the catalogue test finds it.
 pub(crate) const fn msg(key: &'static str) -> &'static str {
     key

@@ -286,7 +286,7 @@ pub(super) async fn scenario_render(
         csrf: &csrf,
         id: s.id,
         name: s.name.clone(),
-        strategy: s.strategy.clone(),
+        strategy: strategy_label(&t, &s.strategy),
         version: s.current_version,
         toml: crate::spec::to_toml(&spec),
         created: param("created").as_deref() == Some("1"),
@@ -411,8 +411,8 @@ pub(super) struct ScenarioListPage<'a> {
     user: Option<NavUser>,
     csrf: &'a str,
     q: String,
-    /// (value, selected)
-    strategies: Vec<(&'static str, bool)>,
+    /// (value, label, selected)
+    strategies: Vec<(&'static str, String, bool)>,
     /// (value, label key, selected)
     scopes: Vec<(&'static str, &'static str, bool)>,
     total: String,
@@ -483,14 +483,14 @@ pub(super) async fn scenario_list(
                 shared: s.owner_id != p.user.id,
                 id: s.id,
                 name: s.name,
-                strategy: s.strategy,
+                strategy: strategy_label(&t, &s.strategy),
                 version: s.current_version,
                 updated: kst(s.updated_at),
             })
             .collect(),
         strategies: ["buy_and_hold", "sma_cross", "momentum_rotation", "rebalance", "rsi_reversion"]
             .into_iter()
-            .map(|v| (v, v == strategy))
+            .map(|v| (v, strategy_label(&t, v), v == strategy))
             .collect(),
         scopes: [
             ("all", msg("scenarios.scope_all")),

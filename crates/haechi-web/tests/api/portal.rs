@@ -712,7 +712,7 @@ async fn the_scenario_form_has_a_field_per_setting_and_shows_korean_problems_at_
     assert_eq!(sign_in(&c, &app.base, "form@example.com", None).await.status(), 303);
     let page = c.get(app.url("/scenarios/new")).send().await.unwrap().text().await.unwrap();
     // The example fills the form; every setting has its input.
-    assert_eq!(input_value(&page, "f-capital"), "100000000");
+    assert_eq!(input_value(&page, "f-capital"), "100,000,000");
     assert_eq!(input_value(&page, "f-sma_cross-fast"), "20");
     assert_eq!(input_value(&page, "f-period-start"), "2016-01-04");
     for id in [
