@@ -152,7 +152,7 @@ pub const PROBLEM_CODES: &[(&str, &str)] = &[
     ("no_market_instruments", "no instrument in the data trades on these markets"),
     ("no_sessions", "no trading session between {start} and {end}; the data covers {first} to {last}"),
     ("no_data", "no trading session between {start} and {end}; the data has no sessions"),
-    ("unknown_benchmark", "{name} is neither an index file (index/{name}.csv) nor a ticker in the data"),
+    ("unknown_benchmark", "\"{name}\" is neither an index file (index/{name}.csv) nor a ticker in the data"),
 ];
 
 /// Parameters whose value is one of [`WORDS`] rather than text from the input.
