@@ -62,7 +62,7 @@ impl EditorInput {
 /// A submitted editor: the form's fields or the TOML view's text, validated by the API's
 /// own validation. `Err` carries what to show again.
 fn submitted(pairs: &[(String, String)]) -> Result<crate::spec::ValidSpec, EditorInput> {
-    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let field = |name: &str| form_field(pairs, name);
     // The TOML view names itself; a bare `toml` field (a script's post) means the same.
     let toml_view = match field("editor") {
         Some(e) => e == "toml",
