@@ -23,8 +23,6 @@ pub struct ReportView {
     pub trades: Vec<TradeView>,
     #[serde(default)]
     pub positions: Vec<PositionView>,
-    #[serde(default)]
-    pub orders: Vec<OrderView>,
     pub data: DataView,
 }
 
@@ -497,9 +495,20 @@ pub fn trades_csv(r: &ReportView) -> String {
     out
 }
 
-/// Every order of the run, for a spreadsheet.
-#[must_use]
-pub fn orders_csv(r: &ReportView) -> String {
+/// Only the orders of a report: a long run has thousands, which the cached page view does
+/// without.
+#[derive(Debug, Deserialize)]
+struct OrdersOnly {
+    #[serde(default)]
+    orders: Vec<OrderView>,
+}
+
+/// Every order of the run, for a spreadsheet, read from the report's JSON.
+///
+/// # Errors
+/// The JSON does not have the report's shape.
+pub fn orders_csv(report_json: &[u8]) -> Result<String, serde_json::Error> {
+    let r: OrdersOnly = serde_json::from_slice(report_json)?;
     let mut out = String::from(
         "\u{feff}placed_on,executes_on,ticker,side,type,limit_price,quantity,filled_quantity,status,reason,origin\n",
     );
@@ -521,7 +530,7 @@ pub fn orders_csv(r: &ReportView) -> String {
             o.origin
         );
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

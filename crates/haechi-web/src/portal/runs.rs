@@ -119,7 +119,7 @@ pub(super) struct OrderSummary {
     rejections: Vec<(String, u64)>,
     commissions: String,
     taxes: String,
-    total: usize,
+    total: u64,
 }
 
 fn up_down(v: i64) -> &'static str {
@@ -164,7 +164,7 @@ fn order_summary(t: &Tr, r: &report::ReportView) -> OrderSummary {
             .collect(),
         commissions: report::won(r.summary.commissions),
         taxes: report::won(r.summary.taxes),
-        total: r.orders.len(),
+        total: o.placed,
     }
 }
 
@@ -190,22 +190,31 @@ pub(super) struct RunPage<'a> {
     progress: u32,
 }
 
+/// The object key of a finished run's `file` (`report.json`); `None` until it succeeded.
+fn report_key(run: &haechi_db::Run, file: &str) -> Option<String> {
+    let prefix = run.report_key.as_deref().filter(|_| run.state == "succeeded")?;
+    Some(format!("{prefix}{file}"))
+}
+
+async fn read_object(state: &AppState, run_id: i64, key: &str) -> Result<bytes::Bytes, ApiError> {
+    state
+        .services()
+        .objects
+        .get(key)
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading the report of run {run_id}: {e}")))
+}
+
 /// The run's parsed report, from the cache or object storage; `None` until it succeeded.
 pub(super) async fn load_report(
     state: &AppState,
     run: &haechi_db::Run,
 ) -> Result<Option<Arc<report::ReportView>>, ApiError> {
-    let Some(prefix) = run.report_key.as_deref().filter(|_| run.state == "succeeded") else { return Ok(None) };
-    let key = format!("{prefix}report.json");
+    let Some(key) = report_key(run, "report.json") else { return Ok(None) };
     if let Some(v) = report::cached(&key) {
         return Ok(Some(v));
     }
-    let bytes = state
-        .services()
-        .objects
-        .get(&key)
-        .await
-        .map_err(|e| ApiError::Internal(format!("reading the report of run {}: {e}", run.id)))?;
+    let bytes = read_object(state, run.id, &key).await?;
     let parsed = tokio::task::spawn_blocking(move || report::parse(&key, &bytes))
         .await
         .map_err(|e| ApiError::Internal(format!("parsing a report: {e}")))?
@@ -334,18 +343,32 @@ pub(super) async fn run_csv(
     if let Err(e) = p.require(Permission::Simulate) {
         return e.into_response();
     }
-    let write: fn(&report::ReportView) -> String = match file.as_str() {
-        "trades.csv" => report::trades_csv,
-        "orders.csv" => report::orders_csv,
-        _ => return ApiError::NotFound.into_response(),
-    };
+    if file != "trades.csv" && file != "orders.csv" {
+        return ApiError::NotFound.into_response();
+    }
     let run = match readable_run(&state, &p, id).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    match load_report(&state, &run).await {
-        Ok(Some(r)) => {
-            let mut resp = write(&r).into_response();
+    let csv = if file == "trades.csv" {
+        load_report(&state, &run).await.map(|r| r.map(|r| report::trades_csv(&r)))
+    } else {
+        // Orders are not in the cached view: read them from the report when asked.
+        match report_key(&run, "report.json") {
+            None => Ok(None),
+            Some(key) => match read_object(&state, run.id, &key).await {
+                Ok(bytes) => tokio::task::spawn_blocking(move || report::orders_csv(&bytes))
+                    .await
+                    .map_err(|e| ApiError::Internal(format!("writing orders: {e}")))
+                    .and_then(|r| r.map_err(|e| ApiError::Internal(format!("report of run {id}: {e}"))))
+                    .map(Some),
+                Err(e) => Err(e),
+            },
+        }
+    };
+    match csv {
+        Ok(Some(csv)) => {
+            let mut resp = csv.into_response();
             let h = resp.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
             if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"run-{id}-{file}\"")) {
