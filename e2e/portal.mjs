@@ -142,7 +142,7 @@ try {
   await page.click("#save-form");
   expect(await page.isVisible("#scenario-errors"), "an invalid scenario is refused with its problems listed");
   const slowError = await page.textContent("#f-sma_cross-slow-error");
-  expect(slowError.includes("strategy.fast 값(30)보다 커야 합니다"), `the problem is shown at the field, in Korean: ${slowError}`);
+  expect(slowError.includes("단기 이동평균 값(30)보다 커야 합니다"), `the problem is shown at the field, in Korean: ${slowError}`);
   expect((await page.getAttribute("#f-sma_cross-slow", "aria-invalid")) === "true", "and the field is marked invalid");
   expect((await page.inputValue("#f-name")) === "E2E 이동평균", "what was typed is kept");
   await shot(page, "scenario-error");

@@ -356,7 +356,7 @@ pub fn groups(t: &Tr, f: &FormValues, problems: &[FieldError]) -> Vec<Group> {
     let strategy = f.one("strategy.type");
     let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for p in problems {
-        errors.entry(input_for(&p.field, strategy)).or_default().push(t.problem(p));
+        errors.entry(input_for(&p.field, strategy)).or_default().push(worded(t, p, strategy));
     }
     let field = |name: &str, label: &str, kind: &'static str| Field {
         id: format!("f-{}", name.replace('.', "-")),
@@ -541,6 +541,20 @@ pub fn groups(t: &Tr, f: &FormValues, problems: &[FieldError]) -> Vec<Group> {
     out
 }
 
+/// A problem in the page's language. A problem that names another field (`must_exceed`'s
+/// `other`: `strategy.fast`) names it by its label on the form, without the unit.
+fn worded(t: &Tr, p: &FieldError, strategy: &str) -> String {
+    let mut p = p.clone();
+    if let Some(other) = p.params.get_mut("other") {
+        let input = input_for(other, strategy);
+        if let Some((_, _, label)) = STRATEGY_FIELDS.iter().find(|(s, k, _)| format!("{s}.{k}") == input) {
+            let label = t.get_dyn(label);
+            *other = label.split(" (").next().unwrap_or(label).to_owned();
+        }
+    }
+    t.problem(&p)
+}
+
 /// The validator's default for a strategy parameter, shown as the field's placeholder.
 fn default_of(strategy: &str, key: &str) -> &'static str {
     match (strategy, key) {
@@ -570,7 +584,7 @@ pub fn summary(t: &Tr, f: &FormValues, groups: &[Group], problems: &[FieldError]
                 .find(|fl| fl.name == input)
                 .map_or_else(|| "toml".to_owned(), |fl| fl.id.clone());
             let path = p.field.strip_prefix("spec.").unwrap_or(&p.field).to_owned();
-            (path, t.problem(p), anchor)
+            (path, worded(t, p, strategy), anchor)
         })
         .collect()
 }

@@ -779,7 +779,7 @@ async fn the_scenario_form_has_a_field_per_setting_and_shows_korean_problems_at_
     let slow = &html[html.find("data-field=\"sma_cross.slow\"").unwrap()..];
     let slow = &slow[..slow.find("</div>").unwrap()];
     assert!(slow.contains("aria-invalid=\"true\""), "{slow}");
-    assert!(slow.contains("strategy.fast 값(30)보다 커야 합니다. (입력: 20)"), "{slow}");
+    assert!(slow.contains("단기 이동평균 값(30)보다 커야 합니다. (입력: 20)"), "{slow}");
     let capital = &html[html.find("data-field=\"capital\"").unwrap()..];
     assert!(
         capital[..capital.find("</div>").unwrap()]
