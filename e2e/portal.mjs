@@ -225,6 +225,30 @@ try {
     ["/account", "the security page", null, "account"],
   ]);
 
+  // Without JavaScript the core forms still work: a scenario from the form (every strategy's
+  // fieldset shows), its run, and the run page refreshing itself into the report.
+  const plain = await browser.newContext({
+    locale: "ko-KR",
+    viewport: { width: 1280, height: 800 },
+    javaScriptEnabled: false,
+    storageState: await context.storageState(),
+  });
+  const np = await plain.newPage();
+  await np.goto(`${base}/scenarios/new`);
+  expect(await np.isVisible("#f-rebalance-weights"), "without JavaScript every strategy's settings show");
+  await np.fill("#f-name", "자바스크립트 없이");
+  await np.fill("#f-period-start", "2019-06-03");
+  await np.fill("#f-period-end", "2020-12-30");
+  await np.selectOption("#f-strategy-type", "buy_and_hold");
+  await np.click("#save-form");
+  await np.waitForURL(/\/scenarios\/\d+\?created=1$/);
+  expect((await np.inputValue("#f-name")) === "자바스크립트 없이", "a scenario is saved from the form without JavaScript");
+  await np.click("#run-scenario");
+  await np.waitForURL(/\/runs\/\d+$/);
+  await np.waitForSelector("svg.chart polyline.equity", { timeout: 60000 });
+  expect(await np.isVisible("svg.chart polyline.equity"), "and its run page refreshes itself into the report");
+  await plain.close();
+
   // Two-factor authentication from the security page: read the key, compute the code.
   await page.click("a[href='/account']");
   await page.click("#mfa-start");
