@@ -130,7 +130,10 @@ pub(super) async fn account_page(
     principal: Result<Principal, ApiError>,
 ) -> Response {
     let (t, lang_cookie) = language(q.as_deref(), &headers);
-    let Ok(p) = principal else { return Redirect::to("/login").into_response() };
+    let p = match allowed(principal, Permission::OwnAccount) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
     account_render(&state, t, &p, None, Vec::new(), None, StatusCode::OK, lang_cookie.into_iter().collect()).await
 }
 

@@ -39,10 +39,10 @@ pub(super) async fn admin_logs(
     principal: Result<Principal, ApiError>,
 ) -> Response {
     let (t, lang_cookie) = language(q.as_deref(), &headers);
-    let Ok(p) = principal else { return Redirect::to("/login").into_response() };
-    if let Err(e) = p.require(Permission::ReadLogs) {
-        return e.into_response();
-    }
+    let p = match allowed(principal, Permission::ReadLogs) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
     let params: HashMap<String, String> =
         q.as_deref().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     let get = |k: &str| params.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();

@@ -46,11 +46,11 @@ pub(super) async fn dashboard(
     principal: Result<Principal, ApiError>,
 ) -> Response {
     let (t, lang_cookie) = language(q.as_deref(), &headers);
-    let Ok(p) = principal else { return Redirect::to("/login").into_response() };
-    let csrf = match &p.via {
-        AuthVia::Session { csrf_token, .. } => csrf_token.clone(),
-        AuthVia::Token { .. } => String::new(),
+    let p = match allowed(principal, Permission::OwnAccount) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
+    let csrf = session_csrf(&p);
     let runs = match state
         .db()
         .list_runs(&RunQuery { owner_id: Some(p.user.id), page: 0, per_page: 10, ..RunQuery::default() })
@@ -312,10 +312,10 @@ pub(super) async fn run_page(
     principal: Result<Principal, ApiError>,
 ) -> Response {
     let (t, lang_cookie) = language(q.as_deref(), &headers);
-    let Ok(p) = principal else { return Redirect::to("/login").into_response() };
-    if let Err(e) = p.require(Permission::Simulate) {
-        return e.into_response();
-    }
+    let p = match signed_in(principal) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
     let run = match readable_run(&state, &p, id).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),
@@ -324,10 +324,7 @@ pub(super) async fn run_page(
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let csrf = match &p.via {
-        AuthVia::Session { csrf_token, .. } => csrf_token.clone(),
-        AuthVia::Token { .. } => String::new(),
-    };
+    let csrf = session_csrf(&p);
     let header = RunHeader { id: run.id, state: run.state.clone(), progress: run.progress };
     let html = render_run_page(t, Some(NavUser::of(&p)), &csrf, &header, r, page_param(q.as_deref()));
     page(StatusCode::OK, html, lang_cookie.into_iter().collect())
@@ -339,10 +336,10 @@ pub(super) async fn run_csv(
     axum::extract::Path((id, file)): axum::extract::Path<(i64, String)>,
     principal: Result<Principal, ApiError>,
 ) -> Response {
-    let Ok(p) = principal else { return Redirect::to("/login").into_response() };
-    if let Err(e) = p.require(Permission::Simulate) {
-        return e.into_response();
-    }
+    let p = match signed_in(principal) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
     if file != "trades.csv" && file != "orders.csv" {
         return ApiError::NotFound.into_response();
     }
