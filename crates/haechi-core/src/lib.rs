@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod market;
 pub mod money;
 pub mod order;
+pub mod platform;
 pub mod store;
 
 pub use calendar::TradingCalendar;

@@ -35,6 +35,34 @@ pub struct NewAuditEntry {
     pub detail: serde_json::Value,
 }
 
+/// An API token not yet stored: only the hash of its secret.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub user_id: i64,
+    pub name: String,
+    pub token_hash: String,
+    /// The first characters of the secret, shown to tell tokens apart.
+    pub prefix: String,
+    /// Space-separated scope names.
+    pub scopes: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+/// One answered request for the access log.
+#[derive(Debug, Clone)]
+pub struct NewAccessEntry {
+    pub at: i64,
+    pub request_id: String,
+    pub user_id: Option<i64>,
+    pub ip: String,
+    pub method: String,
+    /// The matched route template, not the raw path.
+    pub route: String,
+    pub status: i32,
+    pub latency_us: i64,
+}
+
 /// Filters for reading the audit or access log.
 #[derive(Debug, Clone, Default)]
 pub struct LogQuery {
@@ -313,8 +341,20 @@ impl Db {
 
     /// # Errors
     /// The driver's error.
-    pub async fn create_token(&self, t: api_token::ActiveModel) -> Result<ApiToken, DbError> {
-        Ok(t.insert(self.connection()).await?)
+    pub async fn create_token(&self, t: NewToken) -> Result<ApiToken, DbError> {
+        let row = api_token::ActiveModel {
+            user_id: Set(t.user_id),
+            name: Set(t.name),
+            token_hash: Set(t.token_hash),
+            prefix: Set(t.prefix),
+            scopes: Set(t.scopes),
+            created_at: Set(t.created_at),
+            expires_at: Set(t.expires_at),
+            last_used_at: Set(None),
+            revoked_at: Set(None),
+            ..Default::default()
+        };
+        Ok(row.insert(self.connection()).await?)
     }
 
     /// # Errors
@@ -405,8 +445,19 @@ impl Db {
     ///
     /// # Errors
     /// The driver's error.
-    pub async fn append_access(&self, entries: Vec<access_log::ActiveModel>) -> Result<(), DbError> {
+    pub async fn append_access(&self, entries: Vec<NewAccessEntry>) -> Result<(), DbError> {
         if !entries.is_empty() {
+            let entries = entries.into_iter().map(|e| access_log::ActiveModel {
+                at: Set(e.at),
+                request_id: Set(e.request_id),
+                user_id: Set(e.user_id),
+                ip: Set(e.ip),
+                method: Set(e.method),
+                route: Set(e.route),
+                status: Set(e.status),
+                latency_us: Set(e.latency_us),
+                ..Default::default()
+            });
             access_log::Entity::insert_many(entries).exec(self.connection()).await?;
         }
         Ok(())

@@ -1,10 +1,9 @@
 //! Repository behaviour, on SQLite by default and on MariaDB when `HAECHI_TEST_MYSQL_URL` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
 
-use haechi_db::entity::{api_token, login_throttle, session};
+use haechi_db::entity::{login_throttle, session};
 use haechi_db::testkit::TestDb;
 use haechi_db::{DbError, LogQuery, NewAuditEntry, NewUser, now_ms};
-use sea_orm::ActiveValue::Set;
 
 fn new_user(email: &str) -> NewUser {
     NewUser {
@@ -80,17 +79,14 @@ async fn sessions_and_tokens_belong_to_their_user() {
     assert!(t.db.session_by_hash("h-b1").await.unwrap().is_some());
 
     let tok =
-        t.db.create_token(api_token::ActiveModel {
-            user_id: Set(b.id),
-            name: Set("phone".into()),
-            token_hash: Set("th".into()),
-            prefix: Set("hae_ab".into()),
-            scopes: Set("read".into()),
-            created_at: Set(now),
-            expires_at: Set(None),
-            last_used_at: Set(None),
-            revoked_at: Set(None),
-            ..Default::default()
+        t.db.create_token(haechi_db::NewToken {
+            user_id: b.id,
+            name: "phone".into(),
+            token_hash: "th".into(),
+            prefix: "hae_ab".into(),
+            scopes: "read".into(),
+            created_at: now,
+            expires_at: None,
         })
         .await
         .unwrap();
