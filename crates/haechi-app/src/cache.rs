@@ -6,6 +6,7 @@
 //! made by another `serve` process is seen within the TTL. That bounded staleness is the
 //! price of the speed and is documented in `docs/security.md`.
 
+use haechi_core::platform::UserId;
 use haechi_db::{ApiToken, User};
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -39,7 +40,8 @@ impl AuthCache {
     }
 
     /// Forgets everything cached about a user (after any change to the user or their tokens).
-    pub fn invalidate_user(&self, user_id: i64) {
+    pub fn invalidate_user(&self, user: UserId) {
+        let user_id = user.get();
         if let Ok(mut map) = self.tokens.write() {
             map.retain(|_, (_, t, u)| t.user_id != user_id && u.id != user_id);
         }
@@ -100,7 +102,7 @@ mod tests {
         c.put_token("h1".into(), token(1, 7), user(7));
         c.put_token("h2".into(), token(2, 8), user(8));
         assert_eq!(c.token("h1").map(|(t, _)| t.id), Some(1));
-        c.invalidate_user(7);
+        c.invalidate_user(UserId(7));
         assert!(c.token("h1").is_none());
         assert!(c.token("h2").is_some(), "other users keep their entries");
         assert_eq!(c.policy("admin"), None);

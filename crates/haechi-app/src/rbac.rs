@@ -1,38 +1,9 @@
 //! Roles, permissions and API-token scopes. The matrix is documented in `docs/security.md`;
 //! a test keeps the two in step.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+pub use haechi_core::platform::{Role, Scope};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Admin,
-    Analyst,
-    Investor,
-    Auditor,
-}
-
-impl Role {
-    pub const ALL: [Role; 4] = [Role::Admin, Role::Analyst, Role::Investor, Role::Auditor];
-
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Analyst => "analyst",
-            Role::Investor => "investor",
-            Role::Auditor => "auditor",
-        }
-    }
-
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
-
-/// What a route needs.
+/// What a use case needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {
     /// Read and change one's own account, sessions, tokens, MFA.
@@ -72,34 +43,6 @@ pub const fn allows(role: Role, perm: Permission) -> bool {
         Permission::ManageUsers | Permission::ManagePolicies => matches!(role, Role::Admin),
         // Auditors review; they do not trade or simulate.
         Permission::Simulate => !matches!(role, Role::Auditor),
-    }
-}
-
-/// API-token scopes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    /// Safe (read-only) requests.
-    Read,
-    /// Also unsafe requests on the user's own resources (orders, later).
-    Trade,
-    /// Also admin routes, when the user's role allows them.
-    Admin,
-}
-
-impl Scope {
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Scope::Read => "read",
-            Scope::Trade => "trade",
-            Scope::Admin => "admin",
-        }
-    }
-
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Scope> {
-        [Scope::Read, Scope::Trade, Scope::Admin].into_iter().find(|x| x.as_str() == s)
     }
 }
 

@@ -1,11 +1,10 @@
-//! Scenario documents over the API: validation with field paths, TOML import and export,
+//! Scenario documents: validation with field paths, TOML import and export,
 //! and the structural diff between two versions.
 
-use crate::error::FieldError;
+use crate::error::FieldProblem;
 use haechi_sim::scenario::{Format, Scenario};
 use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
 
 /// A validated scenario and its canonical JSON text (keys sorted), as stored.
 #[derive(Debug, Clone)]
@@ -19,9 +18,9 @@ pub struct ValidSpec {
 ///
 /// # Errors
 /// Every problem found, at once.
-pub fn validate_json(spec: &Value, prefix: &str) -> Result<ValidSpec, Vec<FieldError>> {
+pub fn validate_json(spec: &Value, prefix: &str) -> Result<ValidSpec, Vec<FieldProblem>> {
     if !spec.is_object() {
-        return Err(vec![FieldError::new(prefix, "must be an object (the scenario)")]);
+        return Err(vec![FieldProblem::new(prefix, "must be an object (the scenario)")]);
     }
     let json = spec.to_string();
     match Scenario::parse(&json, Format::Json, prefix) {
@@ -35,7 +34,7 @@ pub fn validate_json(spec: &Value, prefix: &str) -> Result<ValidSpec, Vec<FieldE
                 } else {
                     format!("{prefix}.{}", p.path)
                 };
-                FieldError::from_scenario(field, p)
+                FieldProblem::from_scenario(field, p)
             })
             .collect()),
     }
@@ -46,11 +45,11 @@ pub fn validate_json(spec: &Value, prefix: &str) -> Result<ValidSpec, Vec<FieldE
 ///
 /// # Errors
 /// Every problem found, at once.
-pub fn validate_toml(text: &str, origin: &str) -> Result<ValidSpec, Vec<FieldError>> {
+pub fn validate_toml(text: &str, origin: &str) -> Result<ValidSpec, Vec<FieldProblem>> {
     if let Err(e) = Scenario::parse(text, Format::Toml, origin) {
-        return Err(e.problems.into_iter().map(|p| FieldError::from_scenario(p.path.clone(), p)).collect());
+        return Err(e.problems.into_iter().map(|p| FieldProblem::from_scenario(p.path.clone(), p)).collect());
     }
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| vec![FieldError::new(origin, e.to_string())])?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| vec![FieldProblem::new(origin, e.to_string())])?;
     validate_json(&toml_to_json(&toml::Value::Table(table)), "spec")
 }
 
@@ -107,17 +106,15 @@ pub fn to_toml(spec: &Value) -> String {
 }
 
 /// One difference between two scenario documents.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Change {
     /// Dotted path with indices: `strategy.slow`, `universe.tickers[2]`.
     pub path: String,
     /// `added`, `removed` or `changed`.
     pub op: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub before: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub after: Option<Value>,
 }
 

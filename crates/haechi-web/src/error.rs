@@ -3,6 +3,7 @@
 //! carries, so an operator can find it.
 
 use axum::http::{HeaderValue, StatusCode, header};
+use haechi_app::{AppError, AuthFailure, FieldProblem};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -46,15 +47,11 @@ impl FieldError {
         FieldError { field: field.into(), message: message.into(), code: None, params: BTreeMap::new() }
     }
 
-    /// A scenario problem at `field` (which may carry a prefix such as `spec.`).
-    #[must_use]
-    pub fn from_scenario(field: String, p: haechi_sim::scenario::Problem) -> FieldError {
-        FieldError {
-            field,
-            message: p.message,
-            code: Some(p.code.to_owned()),
-            params: p.params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-        }
+}
+
+impl From<FieldProblem> for FieldError {
+    fn from(p: FieldProblem) -> FieldError {
+        FieldError { field: p.field, message: p.message, code: p.code, params: p.params }
     }
 }
 
@@ -87,13 +84,28 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// How the use cases' errors answer over HTTP (the table is in docs/architecture.md).
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> ApiError {
+        match e {
+            AppError::NotFound => ApiError::NotFound,
+            AppError::Forbidden(why) => ApiError::Forbidden(why),
+            AppError::Conflict(what) => ApiError::Conflict(what),
+            AppError::Invalid(problems) => ApiError::Validation(problems.into_iter().map(FieldError::from).collect()),
+            AppError::BadRequest(what) => ApiError::BadRequest(what),
+            AppError::Unauthenticated(AuthFailure::Missing) => ApiError::Unauthenticated,
+            AppError::Unauthenticated(AuthFailure::InvalidCredentials) => ApiError::InvalidCredentials,
+            AppError::Unauthenticated(AuthFailure::MfaRequired) => ApiError::MfaRequired,
+            AppError::Unauthenticated(AuthFailure::Csrf) => ApiError::Csrf,
+            AppError::RateLimited { retry_after } => ApiError::TooManyRequests { retry_after_secs: retry_after.as_secs() },
+            internal @ AppError::Internal { .. } => ApiError::Internal(internal.to_string()),
+        }
+    }
+}
+
 impl From<haechi_db::DbError> for ApiError {
     fn from(e: haechi_db::DbError) -> ApiError {
-        match e {
-            haechi_db::DbError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
-            haechi_db::DbError::NotFound(_) => ApiError::NotFound,
-            other => ApiError::Internal(other.to_string()),
-        }
+        ApiError::from(AppError::from(e))
     }
 }
 

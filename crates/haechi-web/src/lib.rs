@@ -6,24 +6,22 @@
 //! tests bind port 0 and talk to the real server.
 
 pub mod auth;
-pub mod cache;
 pub mod error;
 pub mod json;
+pub mod metrics_names;
 pub mod middleware;
 pub mod portal;
-pub mod rbac;
 pub mod routes;
 pub mod settings;
-pub mod spec;
 pub mod state;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use haechi_db::Db;
+use haechi_app::App;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use routes::{admin, auth as auth_routes, health, me, runs, scenarios};
 pub use settings::WebSettings;
-pub use state::{AppState, RunServices};
+pub use state::AppState;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -70,7 +68,7 @@ pub fn metrics_handle() -> PrometheusHandle {
             let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
             let slow = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
             let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full("haechi_http_request_duration_seconds".into()), &buckets)
+                .set_buckets_for_metric(Matcher::Full(metrics_names::HTTP_REQUEST_DURATION.into()), &buckets)
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Prefix("haechi_run_".into()), &slow))
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Prefix("haechi_job_".into()), &slow))
                 .unwrap_or_else(|_| PrometheusBuilder::new());
@@ -133,12 +131,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().1
 }
 
-/// Builds the application: routes, docs, layers, and the background access-log writer.
-pub fn build(db: Db, settings: WebSettings, services: RunServices) -> Router {
+/// Builds the HTTP edge over the application: routes, docs, layers, and the background
+/// access-log writer.
+pub fn build(app: App, settings: WebSettings) -> Router {
     let (tx, rx) = tokio::sync::mpsc::channel(8192);
-    tokio::spawn(middleware::access_log_writer(db.clone(), rx));
+    tokio::spawn(middleware::access_log_writer(app.db().clone(), rx));
     let body_limit = settings.body_limit_bytes;
-    let state = AppState::new(db, settings, metrics_handle(), tx, services);
+    let state = AppState::new(app, settings, metrics_handle(), tx);
     let (router, spec) = api();
     router
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", spec))
@@ -148,6 +147,9 @@ pub fn build(db: Db, settings: WebSettings, services: RunServices) -> Router {
         // A bug must cost one request a 500, not the connection (inside `observe`, so the
         // 500 is logged and counted like any other answer).
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
+        // Inside `observe`, so the page keeps the request id; outside the rest, so every
+        // error answer on a portal path (a panic's too) becomes a page.
+        .layer(axum::middleware::from_fn(portal::errors::error_pages))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .with_state(state)

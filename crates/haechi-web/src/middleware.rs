@@ -1,6 +1,6 @@
 //! Cross-cutting layers: request ids, security headers, the access log and HTTP metrics.
 
-use crate::auth::extract::{UserSlot, client_info};
+use crate::auth::{UserSlot, client_info};
 use crate::error::{ProblemMarker, RequestId};
 use crate::state::AppState;
 use axum::body::Body;
@@ -8,10 +8,10 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use haechi_db::ActiveValue::Set;
-use haechi_db::entity::access_log;
-use haechi_db::now_ms;
+use crate::metrics_names;
+use haechi_db::{NewAccessEntry, now_ms};
 use std::time::Instant;
+use tracing::Instrument as _;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -36,7 +36,10 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let client = client_info(&parts, state.settings().trusted_proxy);
     let req = Request::from_parts(parts, body);
 
-    let mut resp = next.run(req).await;
+    // One span per request: every line logged while answering it (an internal error's one
+    // line included) carries the request id, the route and, once known, the user.
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route, user_id = tracing::field::Empty);
+    let mut resp = next.run(req).instrument(span).await;
     if resp.extensions().get::<ProblemMarker>().is_some() {
         resp = with_request_id_in_problem(resp, &id).await;
     }
@@ -46,23 +49,22 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     let labels = [("method", method.clone()), ("route", route.clone()), ("status", status.to_string())];
-    metrics::counter!("haechi_http_requests_total", &labels).increment(1);
-    metrics::histogram!("haechi_http_request_duration_seconds", "route" => route.clone()).record(elapsed.as_secs_f64());
+    metrics::counter!(metrics_names::HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(metrics_names::HTTP_REQUEST_DURATION, "route" => route.clone()).record(elapsed.as_secs_f64());
     let user_id = slot.0.lock().ok().and_then(|g| *g);
-    let entry = access_log::ActiveModel {
-        at: Set(now_ms()),
-        request_id: Set(id),
-        user_id: Set(user_id),
-        ip: Set(client.ip),
-        method: Set(method),
-        route: Set(route),
-        status: Set(i32::from(status)),
-        latency_us: Set(elapsed.as_micros() as i64),
-        ..Default::default()
+    let entry = NewAccessEntry {
+        at: now_ms(),
+        request_id: id,
+        user_id,
+        ip: client.ip,
+        method,
+        route,
+        status: i32::from(status),
+        latency_us: i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX),
     };
     // Never block a response on logging: a full queue drops the entry and counts it.
     if state.access_log().try_send(entry).is_err() {
-        metrics::counter!("haechi_access_log_dropped_total").increment(1);
+        metrics::counter!(metrics_names::ACCESS_LOG_DROPPED).increment(1);
     }
     resp
 }
@@ -113,7 +115,7 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 }
 
 /// Writes queued access-log entries in batches, off the request path.
-pub async fn access_log_writer(db: haechi_db::Db, mut rx: tokio::sync::mpsc::Receiver<access_log::ActiveModel>) {
+pub async fn access_log_writer(db: haechi_db::Db, mut rx: tokio::sync::mpsc::Receiver<NewAccessEntry>) {
     let mut batch = Vec::with_capacity(256);
     while rx.recv_many(&mut batch, 256).await > 0 {
         let entries = std::mem::take(&mut batch);

@@ -1,23 +1,11 @@
-//! Shared application state.
+//! Shared state of the HTTP edge: the application (use cases) plus what only HTTP needs.
 
-use crate::cache::AuthCache;
 use crate::settings::WebSettings;
-use haechi_db::Db;
-use haechi_db::entity::access_log;
-use haechi_jobs::{Queue, RunEvents, RunNotice};
-use haechi_objects::Objects;
+use haechi_app::App;
+use haechi_db::NewAccessEntry;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-
-/// What the run routes need beyond the database: the job queue, object storage for
-/// reports, and the in-process run notices that wake live streams.
-#[derive(Debug, Clone)]
-pub struct RunServices {
-    pub queue: Queue,
-    pub objects: Objects,
-    pub events: RunEvents,
-}
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -26,36 +14,30 @@ pub struct AppState {
 
 #[derive(Debug)]
 struct Inner {
-    db: Db,
+    app: App,
     settings: WebSettings,
     metrics: PrometheusHandle,
-    access: mpsc::Sender<access_log::ActiveModel>,
-    cache: AuthCache,
-    services: RunServices,
+    access: mpsc::Sender<NewAccessEntry>,
 }
 
 impl AppState {
     #[must_use]
     pub fn new(
-        db: Db,
+        app: App,
         settings: WebSettings,
         metrics: PrometheusHandle,
-        access: mpsc::Sender<access_log::ActiveModel>,
-        services: RunServices,
+        access: mpsc::Sender<NewAccessEntry>,
     ) -> AppState {
-        AppState { inner: Arc::new(Inner { db, settings, metrics, access, cache: AuthCache::default(), services }) }
+        AppState { inner: Arc::new(Inner { app, settings, metrics, access }) }
+    }
+    /// The use cases.
+    #[must_use]
+    pub fn app(&self) -> &App {
+        &self.inner.app
     }
     #[must_use]
-    pub fn services(&self) -> &RunServices {
-        &self.inner.services
-    }
-    /// Wakes this process's live streams for the owner's run.
-    pub fn notify_run(&self, owner_id: i64, run_id: i64) {
-        let _ = self.inner.services.events.send(RunNotice { owner_id, run_id });
-    }
-    #[must_use]
-    pub fn db(&self) -> &Db {
-        &self.inner.db
+    pub fn db(&self) -> &haechi_db::Db {
+        self.inner.app.db()
     }
     #[must_use]
     pub fn settings(&self) -> &WebSettings {
@@ -66,11 +48,7 @@ impl AppState {
         &self.inner.metrics
     }
     #[must_use]
-    pub fn cache(&self) -> &AuthCache {
-        &self.inner.cache
-    }
-    #[must_use]
-    pub fn access_log(&self) -> &mpsc::Sender<access_log::ActiveModel> {
+    pub fn access_log(&self) -> &mpsc::Sender<NewAccessEntry> {
         &self.inner.access
     }
 }

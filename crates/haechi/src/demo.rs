@@ -11,8 +11,11 @@ use anyhow::{Context as _, Result, bail};
 use chrono::NaiveDate;
 use haechi_data::csv::{LoadOptions, load_dir};
 use haechi_data::synth::{self, SynthConfig};
-use haechi_db::{NewRun, NewUser, NewVersion, ScenarioQuery, state};
-use haechi_jobs::RunJob;
+use haechi_app::accounts::{self, Registration};
+use haechi_app::paging::Paging;
+use haechi_app::runs::{self, RunFilter};
+use haechi_app::scenarios::{self, ListQuery};
+use haechi_app::{Account, App, Principal, RequestMeta, Role, RunId, RunState, ScenarioId};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -128,14 +131,15 @@ pub fn demo(file: Option<&Path>, opts: &DemoOptions) -> Result<()> {
             let store = synth::generate(&cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
             load_store(&p, &store, "synthetic", true, "haechi demo: seed 42, 200 tickers, 2015–2024").await?;
         }
-        let password = ensure_demo_user(&p, &dir).await?;
+        let app = server::app(&p, &settings);
+        let password = ensure_demo_user(&app, &dir).await?;
         // Workers run while the demo prepares its example runs, and keep running to serve.
         let listener = tokio::net::TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("binding {} (set HAECHI_ADDR to use another address)", settings.addr))?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let seed_workers = server::spawn_workers(&p, &settings, 2, stop_rx);
-        ensure_demo_runs(&p).await?;
+        ensure_demo_runs(&app).await?;
         let _ = stop_tx.send(true);
         if let Some(t) = seed_workers {
             let _ = t.await;
@@ -194,92 +198,58 @@ pub fn demo(file: Option<&Path>, opts: &DemoOptions) -> Result<()> {
     })
 }
 
-/// Creates the demo user on first run and returns its new password (`None` when it existed).
-async fn ensure_demo_user(p: &Platform, dir: &Path) -> Result<Option<String>> {
-    if p.db.user_by_email(DEMO_EMAIL).await?.is_some() {
+/// Creates the demo user on first run (through the registration use case) and returns its new
+/// password (`None` when it existed).
+async fn ensure_demo_user(app: &App, dir: &Path) -> Result<Option<String>> {
+    if app.db().user_by_email(DEMO_EMAIL).await?.is_some() {
         return Ok(None);
     }
     let password = generate_password()?;
-    let hash = haechi_web::auth::password::hash(password.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let user =
-        p.db.create_user(NewUser {
-            email: DEMO_EMAIL.into(),
-            display_name: "데모 Demo".into(),
-            password_hash: hash,
-            // The demo shows every part of the product, the admin pages included.
-            role: "admin".into(),
-        })
-        .await
-        .context("creating the demo user")?;
+    let new = Registration {
+        email: DEMO_EMAIL.into(),
+        display_name: "데모 Demo".into(),
+        password: password.clone(),
+        // The demo shows every part of the product, the admin pages included.
+        role: Role::Admin,
+    };
+    accounts::register(app, &RequestMeta::local("demo"), new).await.context("creating the demo user")?;
     write_secret(&dir.join(CREDENTIALS), &format!("email = {DEMO_EMAIL}\npassword = {password}\n"))?;
-    p.db.audit(haechi_db::NewAuditEntry {
-        user_id: Some(user.id),
-        event: "user_created_cli",
-        ip: "local".into(),
-        detail: serde_json::json!({"role": "admin", "via": "demo"}),
-        ..Default::default()
-    })
-    .await?;
     Ok(Some(password))
 }
 
-/// Gives the demo user the example scenarios, each with one finished run.
-async fn ensure_demo_runs(p: &Platform) -> Result<()> {
-    let Some(user) = p.db.user_by_email(DEMO_EMAIL).await? else { bail!("the demo user is missing") };
-    let q = ScenarioQuery { viewer_id: user.id, per_page: 100, ..ScenarioQuery::default() };
-    let existing = p.db.list_scenarios(&q).await?;
+/// Gives the demo user the example scenarios, each with one finished run, through the same
+/// use cases as the API (validation, version checks, audit, metrics).
+async fn ensure_demo_runs(app: &App) -> Result<()> {
+    let Some(user) = app.db().user_by_email(DEMO_EMAIL).await? else { bail!("the demo user is missing") };
+    let demo = Principal::local(Account::from(&user));
+    let meta = RequestMeta::local("demo");
+    let existing = scenarios::list(app, &demo, ListQuery::default(), Paging::new(Some(0), Some(100))?).await?;
     let mut pending = Vec::new();
     for (file, text) in DEMO_SCENARIOS {
-        let valid = haechi_web::spec::validate_toml(text, file).map_err(|errs| {
+        let valid = haechi_app::spec::validate_toml(text, file).map_err(|errs| {
             let list: Vec<String> = errs.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
             anyhow::anyhow!("examples/{file}: {}", list.join("; "))
         })?;
-        let scenario = match existing.items.iter().find(|s| s.name == valid.scenario.name) {
-            Some(s) => s.clone(),
-            None => {
-                let nv = NewVersion {
-                    name: valid.scenario.name.clone(),
-                    description: valid.scenario.description.clone(),
-                    strategy: valid.scenario.strategy.name().to_owned(),
-                    spec: valid.json,
-                    author_id: user.id,
-                    message: format!("예제 example {file}"),
-                };
-                p.db.create_scenario(user.id, nv).await?.0
-            }
+        let scenario = match existing.items.iter().find(|(s, _)| s.name == valid.scenario.name) {
+            Some((s, _)) => s.clone(),
+            None => scenarios::create(app, &meta, &demo, valid, format!("예제 example {file}")).await?.scenario,
         };
-        let runs =
-            p.db.list_runs(&haechi_db::RunQuery {
-                scenario_id: Some(scenario.id),
-                state: Some(state::SUCCEEDED.into()),
-                per_page: 1,
-                ..Default::default()
-            })
-            .await?;
-        if runs.total > 0 {
+        let done = RunFilter { state: Some(RunState::Succeeded.as_str().into()), scenario: Some(ScenarioId(scenario.id)) };
+        if runs::list(app, &demo, done, Paging::new(Some(0), Some(1))?).await?.total > 0 {
             continue;
         }
-        let data = p.db.data_version().await?.map_or(0, |v| v.id);
-        let run =
-            p.db.create_run(NewRun {
-                owner_id: user.id,
-                scenario_id: scenario.id,
-                scenario_version: scenario.current_version,
-                data_version: data,
-            })
-            .await?;
-        p.queue.enqueue(RunJob { run_id: run.id }).await.context("queueing a demo run")?;
+        let run = runs::start(app, &meta, &demo, ScenarioId(scenario.id), None).await.context("queueing a demo run")?;
         pending.push((run.id, scenario.name.clone()));
     }
     let deadline = Instant::now() + Duration::from_secs(300);
     for (id, name) in pending {
         loop {
-            let run = p.db.run_by_id(id).await?.context("a demo run disappeared")?;
-            if state::is_final(&run.state) {
+            let run = runs::get(app, &demo, RunId(id)).await.context("a demo run disappeared")?;
+            if let Some(state) = runs::state_of(&run).filter(|s| s.is_final()) {
                 let ret = run.total_return.map_or("-".to_owned(), |r| format!("{:+.2}%", r * 100.0));
-                println!("  실행 Run {id} {name}: {} (총수익률 return {ret})", run.state);
-                if run.state != state::SUCCEEDED {
-                    bail!("demo run {id} ({name}) ended {}: {}", run.state, run.error.unwrap_or_default());
+                println!("  실행 Run {id} {name}: {state} (총수익률 return {ret})");
+                if state != RunState::Succeeded {
+                    bail!("demo run {id} ({name}) ended {state}: {}", run.error.unwrap_or_default());
                 }
                 break;
             }

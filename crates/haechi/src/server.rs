@@ -3,10 +3,12 @@
 
 use crate::config::{self, LogFormat, Settings};
 use anyhow::{Context as _, Result, bail};
-use haechi_db::{Db, NewUser};
+use haechi_db::Db;
 use haechi_jobs::{MarketCache, Queue, QueueConfig, RunEvents, Runner, RunnerOptions, WorkerOptions};
 use haechi_objects::{ObjectStoreConfig, Objects};
-use haechi_web::{RunServices, WebSettings};
+use haechi_app::accounts::{self, Registration};
+use haechi_app::{App, AppError, AppSettings, Services};
+use haechi_web::WebSettings;
 use std::io::BufRead as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -44,14 +46,15 @@ pub(crate) async fn open_db(settings: &Settings) -> Result<Db> {
 }
 
 fn web_settings(s: &Settings) -> WebSettings {
-    WebSettings {
-        cookie_secure: s.cookie_secure,
+    WebSettings { cookie_secure: s.cookie_secure, body_limit_bytes: s.body_limit_bytes, trusted_proxy: s.trusted_proxy }
+}
+
+fn app_settings(s: &Settings) -> AppSettings {
+    AppSettings {
         session_idle: Duration::from_secs(u64::from(s.session_idle_minutes) * 60),
         session_absolute: Duration::from_secs(u64::from(s.session_absolute_hours) * 3600),
-        body_limit_bytes: s.body_limit_bytes,
         login_max_failures: s.login_max_failures,
         login_lock: Duration::from_secs(u64::from(s.login_lock_minutes) * 60),
-        trusted_proxy: s.trusted_proxy,
     }
 }
 
@@ -151,8 +154,11 @@ pub(crate) fn spawn_workers(
     }))
 }
 
-pub(crate) fn run_services(p: &Platform) -> RunServices {
-    RunServices { queue: p.queue.clone(), objects: p.objects.clone(), events: p.events.clone() }
+/// The use cases over this process's platform: what the HTTP edge, the CLI and the demo call.
+pub(crate) fn app(p: &Platform, settings: &Settings) -> App {
+    let services =
+        Services { db: p.db.clone(), queue: p.queue.clone(), objects: p.objects.clone(), events: p.events.clone() };
+    App::new(services, app_settings(settings))
 }
 
 /// Serves HTTP on `listener` with `workers` in-process workers until a shutdown signal.
@@ -167,7 +173,7 @@ pub(crate) async fn serve_platform(
     let daily = crate::etl::spawn_daily(settings, &p, kis, stop_rx.clone()).await?;
     let worker_task = spawn_workers(&p, settings, workers, stop_rx);
     let gauge = tokio::spawn(queue_gauge(p.queue.clone()));
-    let app = haechi_web::build(p.db.clone(), web_settings(settings), run_services(&p));
+    let app = haechi_web::build(app(&p, settings), web_settings(settings));
     haechi_web::serve(listener, app, shutdown_signal()).await.context("serving")?;
     gauge.abort();
     let _ = stop_tx.send(true);
@@ -294,7 +300,7 @@ pub fn config_check(file: Option<&Path>) -> Result<()> {
 /// (which `ps` would show).
 pub fn user_create(file: Option<&Path>, email: &str, role: &str, display_name: Option<&str>) -> Result<()> {
     let settings = load_settings(file)?;
-    let Some(role) = haechi_web::rbac::Role::parse(role) else {
+    let Some(role) = haechi_app::Role::parse(role) else {
         bail!("unknown role {role:?}: use admin, analyst, investor or auditor");
     };
     let password = match std::env::var("HAECHI_NEW_USER_PASSWORD") {
@@ -305,34 +311,20 @@ pub fn user_create(file: Option<&Path>, email: &str, role: &str, display_name: O
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
-    let email = haechi_web::auth::normalise_email(email);
-    let name = display_name.unwrap_or_else(|| email.split('@').next().unwrap_or("admin")).to_owned();
-    let problems = haechi_web::auth::password::policy_problems(&password, &email, &name);
-    if !problems.is_empty() {
-        let list: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect();
-        bail!("password rejected: {}", list.join("; "));
-    }
+    let display_name = display_name.map_or_else(|| email.split('@').next().unwrap_or("admin").to_owned(), str::to_owned);
     runtime()?.block_on(async {
-        let db = open_db(&settings).await?;
-        let hash = haechi_web::auth::password::hash(password).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let user = db
-            .create_user(NewUser {
-                email: email.clone(),
-                display_name: name,
-                password_hash: hash,
-                role: role.as_str().into(),
-            })
-            .await
-            .with_context(|| format!("creating {email}"))?;
-        db.audit(haechi_db::NewAuditEntry {
-            user_id: Some(user.id),
-            event: "user_created_cli",
-            ip: "local".into(),
-            detail: serde_json::json!({"role": role.as_str()}),
-            ..Default::default()
-        })
-        .await?;
-        println!("created user {} ({}) with role {}", user.id, user.email, role.as_str());
-        db.close().await.context("closing the database")
+        let p = open_platform(&settings).await?;
+        let new = Registration { email: email.to_owned(), display_name, password, role };
+        let meta = haechi_app::RequestMeta::local("cli");
+        let account = match accounts::register(&app(&p, &settings), &meta, new).await {
+            Ok(a) => a,
+            Err(AppError::Invalid(problems)) => {
+                let list: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect();
+                bail!("rejected: {}", list.join("; "));
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("creating {email}"))),
+        };
+        println!("created user {} ({}) with role {}", account.id, account.email, role.as_str());
+        p.db.close().await.context("closing the database")
     })
 }

@@ -198,7 +198,10 @@ fn user_create_migrate_and_config_check() {
     let db = format!("sqlite://{}/h.db", dir.path().display());
     let run = |args: &[&str], envs: &[(&str, &str)]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_haechi"));
-        c.args(args).env("HAECHI_DATABASE_URL", &db).env_remove("HAECHI_TEST_MYSQL_URL");
+        c.args(args)
+            .env("HAECHI_DATABASE_URL", &db)
+            .env("HAECHI_DATA_DIR", dir.path())
+            .env_remove("HAECHI_TEST_MYSQL_URL");
         for (k, v) in envs {
             c.env(k, v);
         }

@@ -1,6 +1,6 @@
 //! Password hashing with argon2id, off the async runtime.
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{AppError, FieldProblem};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use std::sync::OnceLock;
@@ -8,16 +8,16 @@ use std::sync::OnceLock;
 /// Hashes a password (argon2id, default parameters, random salt) on a blocking thread.
 ///
 /// # Errors
-/// [`ApiError::Internal`] if hashing fails.
-pub async fn hash(password: String) -> Result<String, ApiError> {
+/// [`AppError::Internal`] if hashing fails.
+pub async fn hash(password: String) -> Result<String, AppError> {
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
-            .map_err(|e| ApiError::Internal(format!("argon2: {e}")))
+            .map_err(|e| AppError::internal("argon2", e.to_string()))
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("hash task: {e}")))?
+    .map_err(|e| AppError::internal("hash task", e))?
 }
 
 /// Verifies `password` against `stored`, or against a fixed dummy hash when there is no
@@ -45,25 +45,25 @@ fn dummy_hash() -> &'static str {
 /// Password policy: at least 12 characters, at most 1,024, not containing the email's local
 /// part or the display name.
 #[must_use]
-pub fn policy_problems(password: &str, email: &str, display_name: &str) -> Vec<FieldError> {
+pub fn policy_problems(password: &str, email: &str, display_name: &str) -> Vec<FieldProblem> {
     let mut out = Vec::new();
     let n = password.chars().count();
     if n < 12 {
-        out.push(FieldError::new("password", "must be at least 12 characters"));
+        out.push(FieldProblem::new("password", "must be at least 12 characters"));
     }
     if n > 1024 {
-        out.push(FieldError::new("password", "must be at most 1024 characters"));
+        out.push(FieldProblem::new("password", "must be at most 1024 characters"));
     }
     let lower = password.to_lowercase();
     let local = email.split('@').next().unwrap_or_default().to_lowercase();
     if !email.is_empty()
         && (lower.contains(&email.to_lowercase()) || (local.chars().count() >= 3 && lower.contains(&local)))
     {
-        out.push(FieldError::new("password", "must not contain your email"));
+        out.push(FieldProblem::new("password", "must not contain your email"));
     }
     let name = display_name.trim().to_lowercase();
     if name.chars().count() >= 2 && lower.contains(&name) {
-        out.push(FieldError::new("password", "must not contain your display name"));
+        out.push(FieldProblem::new("password", "must not contain your display name"));
     }
     out
 }

@@ -1,6 +1,9 @@
 //! Administration: users and roles, access and audit logs.
 
 use super::*;
+use haechi_app::admin::{self, LogFilter, UserChange};
+use haechi_app::paging::Paging;
+use haechi_app::{Role, UserId};
 
 /// One log line, already formatted; `a`..`d` are the columns of the log shown.
 pub(super) struct LogRow {
@@ -36,29 +39,24 @@ pub(super) async fn admin_logs(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    principal: Result<Principal, ApiError>,
-) -> Response {
+    Signed(p, ..): Signed<ReadLogs>,
+) -> UiResult {
     let (t, lang_cookie) = language(q.as_deref(), &headers);
-    let p = match allowed(principal, Permission::ReadLogs) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
     let params: HashMap<String, String> =
         q.as_deref().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     let get = |k: &str| params.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
     let audit = get("log") == "audit";
     let (user_id, kind, status) = (get("user_id"), get("kind"), get("status"));
     let page_no: u64 = get("page").parse().unwrap_or(0);
-    let query = haechi_db::LogQuery {
-        user_id: user_id.parse().ok(),
+    let filter = LogFilter {
+        user: user_id.parse().ok().map(UserId),
         kind: (!kind.is_empty()).then(|| kind.clone()),
         status: status.parse().ok(),
-        page: page_no,
-        per_page: LOG_ROWS,
-        ..haechi_db::LogQuery::default()
+        ..LogFilter::default()
     };
+    let paging = Paging::new(Some(page_no), Some(LOG_ROWS))?;
     let (rows, total) = if audit {
-        match state.db().audit_entries(&query).await {
+        match admin::audit_log(state.app(), &p, &filter, paging).await {
             Ok(pg) => (
                 pg.items
                     .into_iter()
@@ -74,10 +72,10 @@ pub(super) async fn admin_logs(
                     .collect::<Vec<_>>(),
                 pg.total,
             ),
-            Err(e) => return ApiError::from(e).into_response(),
+            Err(e) => return Err(e.into()),
         }
     } else {
-        match state.db().access_entries(&query).await {
+        match admin::access_log(state.app(), &p, &filter, paging).await {
             Ok(pg) => (
                 pg.items
                     .into_iter()
@@ -93,7 +91,7 @@ pub(super) async fn admin_logs(
                     .collect::<Vec<_>>(),
                 pg.total,
             ),
-            Err(e) => return ApiError::from(e).into_response(),
+            Err(e) => return Err(e.into()),
         }
     };
     let link = |pg: u64| {
@@ -121,8 +119,8 @@ pub(super) async fn admin_logs(
         kind,
         status,
     }
-    .render();
-    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+    .render()?;
+    Ok(page(StatusCode::OK, Ok(html), lang_cookie.into_iter().collect()))
 }
 
 pub(super) struct UserRow {
@@ -149,8 +147,7 @@ pub(super) struct AdminUsersPage<'a> {
     error: Option<&'static str>,
 }
 
-pub(super) fn role_key(role: crate::rbac::Role) -> &'static str {
-    use crate::rbac::Role;
+pub(super) fn role_key(role: Role) -> &'static str {
     match role {
         Role::Admin => msg("role.admin"),
         Role::Analyst => msg("role.analyst"),
@@ -167,21 +164,12 @@ pub(super) async fn admin_users_render(
     error: Option<&'static str>,
     status: StatusCode,
     cookies: Vec<HeaderValue>,
-) -> Response {
-    let page_of_users = match state.db().list_users(0, 200).await {
-        Ok(pg) => pg,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let required: Vec<String> = match state.db().role_policies().await {
-        Ok(list) => list.into_iter().filter(|r| r.require_mfa).map(|r| r.role).collect(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+) -> UiResult {
+    let page_of_users = admin::list_users(state.app(), p, Paging::new(Some(0), Some(200))?).await?;
+    let policies = admin::role_policies(state.app(), p).await?;
     let csrf = session_csrf(p);
     let html = AdminUsersPage {
-        policies: crate::rbac::Role::ALL
-            .iter()
-            .map(|r| (r.as_str(), role_key(*r), required.iter().any(|x| x == r.as_str())))
-            .collect(),
+        policies: policies.into_iter().map(|(r, required)| (r.as_str(), role_key(r), required)).collect(),
         t,
         user: Some(NavUser::of(p)),
         csrf: &csrf,
@@ -190,20 +178,20 @@ pub(super) async fn admin_users_render(
             .items
             .into_iter()
             .map(|u| UserRow {
-                id: u.id,
+                id: u.id.get(),
                 email: u.email,
                 name: u.display_name,
-                role: u.role,
+                role: u.role.as_str().to_owned(),
                 mfa: u.mfa_enabled,
                 disabled: u.disabled,
             })
             .collect(),
-        roles: crate::rbac::Role::ALL.iter().map(|r| (r.as_str(), role_key(*r))).collect(),
+        roles: Role::ALL.iter().map(|r| (r.as_str(), role_key(*r))).collect(),
         notice,
         error,
     }
-    .render();
-    page(status, html, cookies)
+    .render()?;
+    Ok(page(status, Ok(html), cookies))
 }
 
 /// Users with their role, two-factor state and account state; admins change them here.
@@ -211,13 +199,9 @@ pub(super) async fn admin_users(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    principal: Result<Principal, ApiError>,
-) -> Response {
+    Signed(p, ..): Signed<ManageUsers>,
+) -> UiResult {
     let (t, lang_cookie) = language(q.as_deref(), &headers);
-    let p = match allowed(principal, Permission::ManageUsers) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
     let has = |flag: &str| q.as_deref().is_some_and(|q| q.split('&').any(|kv| kv == flag));
     let notice = if has("changed=1") {
         Some(msg("admin.changed"))
@@ -239,25 +223,21 @@ pub(super) struct UserForm {
 
 pub(super) async fn admin_user_update(
     State(state): State<AppState>,
-    client: ClientInfo,
+    ClientInfo(meta): ClientInfo,
     axum::extract::Path(id): axum::extract::Path<i64>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    principal: Result<Principal, ApiError>,
+    Signed(p, ..): Signed<ManageUsers>,
     Form(f): Form<UserForm>,
-) -> Response {
+) -> UiResult {
     let (t, _) = language(q.as_deref(), &headers);
-    let p = match allowed(principal, Permission::ManageUsers) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    let update = crate::routes::admin::UserUpdate {
-        role: f.role.as_deref().and_then(crate::rbac::Role::parse),
+    let change = UserChange {
+        role: f.role.as_deref().and_then(Role::parse),
         disabled: f.disabled.as_deref().map(|d| d == "true"),
     };
-    match crate::routes::admin::apply_user_update(&state, &client, &p, id, &update).await {
-        Ok(_) => Redirect::to("/admin/users?changed=1").into_response(),
-        Err(ApiError::Validation(_)) => {
+    match admin::update_user(state.app(), &meta, &p, UserId(id), change).await {
+        Ok(_) => Ok(Redirect::to("/admin/users?changed=1").into_response()),
+        Err(AppError::Invalid(_)) => {
             admin_users_render(
                 &state,
                 t,
@@ -269,29 +249,23 @@ pub(super) async fn admin_user_update(
             )
             .await
         }
-        Err(e) => e.into_response(),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// Sets the two-factor requirement of every role from the checked boxes.
 pub(super) async fn admin_policies(
     State(state): State<AppState>,
-    client: ClientInfo,
-    principal: Result<Principal, ApiError>,
+    ClientInfo(meta): ClientInfo,
+    Signed(p, ..): Signed<ManagePolicies>,
     body: axum::body::Bytes,
-) -> Response {
-    let p = match allowed(principal, Permission::ManagePolicies) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
+) -> UiResult {
     // Repeated `require_mfa` fields: one per checked role.
     let checked: Vec<String> =
         url::form_urlencoded::parse(&body).filter(|(k, _)| k == "require_mfa").map(|(_, v)| v.into_owned()).collect();
-    for role in crate::rbac::Role::ALL {
+    for role in Role::ALL {
         let require = checked.iter().any(|c| c == role.as_str());
-        if let Err(e) = crate::routes::admin::apply_role_mfa(&state, &client, &p, role, require).await {
-            return e.into_response();
-        }
+        admin::set_role_mfa(state.app(), &meta, &p, role, require).await?;
     }
-    Redirect::to("/admin/users?policy=1").into_response()
+    Ok(Redirect::to("/admin/users?policy=1").into_response())
 }

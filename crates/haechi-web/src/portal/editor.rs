@@ -2,14 +2,14 @@
 //! so the form, the TOML view and the API share one document and one validation.
 //!
 //! The form knows the scenario's shape, not its rules: what it sends goes through
-//! [`crate::spec::validate_json`], and the problems come back at the fields they name.
+//! [`haechi_app::spec::validate_json`], and the problems come back at the fields they name.
 
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 use super::i18n::Tr;
 use super::msg;
-use crate::error::FieldError;
+use haechi_app::FieldProblem;
 
 const STRATEGIES: [&str; 5] = ["buy_and_hold", "rebalance", "sma_cross", "momentum_rotation", "rsi_reversion"];
 /// Strategies that size their buys with `[sizing]`; the others size by target weights.
@@ -352,7 +352,7 @@ pub struct Group {
 
 /// Builds the form's fieldsets with the values and each field's problems.
 #[must_use]
-pub fn groups(t: &Tr, f: &FormValues, problems: &[FieldError]) -> Vec<Group> {
+pub fn groups(t: &Tr, f: &FormValues, problems: &[FieldProblem]) -> Vec<Group> {
     let strategy = f.one("strategy.type");
     let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for p in problems {
@@ -543,7 +543,7 @@ pub fn groups(t: &Tr, f: &FormValues, problems: &[FieldError]) -> Vec<Group> {
 
 /// A problem in the page's language. A problem that names another field (`must_exceed`'s
 /// `other`: `strategy.fast`) names it by its label on the form, without the unit.
-fn worded(t: &Tr, p: &FieldError, strategy: &str) -> String {
+fn worded(t: &Tr, p: &FieldProblem, strategy: &str) -> String {
     let mut p = p.clone();
     if let Some(other) = p.params.get_mut("other") {
         let input = input_for(other, strategy);
@@ -572,7 +572,7 @@ fn default_of(strategy: &str, key: &str) -> &'static str {
 /// One problem for the list above the form: the path, the sentence, and the id of the input
 /// it belongs to (the TOML view's when the form has no such input, e.g. an unknown key).
 #[must_use]
-pub fn summary(t: &Tr, f: &FormValues, groups: &[Group], problems: &[FieldError]) -> Vec<(String, String, String)> {
+pub fn summary(t: &Tr, f: &FormValues, groups: &[Group], problems: &[FieldProblem]) -> Vec<(String, String, String)> {
     let strategy = f.one("strategy.type");
     problems
         .iter()
@@ -609,9 +609,9 @@ mod tests {
             let path = e.unwrap().path();
             let text = std::fs::read_to_string(&path).unwrap();
             let valid = if path.extension().is_some_and(|x| x == "json") {
-                crate::spec::validate_json(&serde_json::from_str(&text).unwrap(), "spec").unwrap()
+                haechi_app::spec::validate_json(&serde_json::from_str(&text).unwrap(), "spec").unwrap()
             } else {
-                crate::spec::validate_toml(&text, "x.toml").unwrap()
+                haechi_app::spec::validate_toml(&text, "x.toml").unwrap()
             };
             let stored: Value = serde_json::from_str(&valid.json).unwrap();
             let back = FormValues::from_spec(&stored).to_spec();
@@ -671,7 +671,7 @@ mod tests {
         use super::super::i18n::Lang;
         let looks_like_key =
             |s: &str| s.contains('.') && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
-        let example = crate::spec::toml_document(super::super::scenarios::EXAMPLE_SCENARIO).unwrap();
+        let example = haechi_app::spec::toml_document(super::super::scenarios::EXAMPLE_SCENARIO).unwrap();
         for lang in [Lang::Ko, Lang::En] {
             let t = Tr::new(lang);
             let gs = groups(&t, &FormValues::from_spec(&example), &[]);

@@ -141,7 +141,7 @@ impl Tr {
     /// A validation problem in the page's language: the Korean sentence for its code, or the
     /// API's English message (English pages, and problems without a code).
     #[must_use]
-    pub fn problem(&self, e: &crate::error::FieldError) -> String {
+    pub fn problem(&self, e: &haechi_app::FieldProblem) -> String {
         let template = match (self.lang, e.code.as_deref()) {
             (Lang::Ko, Some(code)) => PROBLEMS_KO.codes.get(code),
             _ => None,
@@ -244,7 +244,7 @@ mod tests {
         for (word, _) in haechi_sim::scenario::WORDS {
             assert!(ko.words.contains_key(*word), "{word} missing from problems.ko.toml");
         }
-        let e = crate::error::FieldError {
+        let e = haechi_app::FieldProblem {
             field: "strategy.slow".into(),
             message: "must be greater than strategy.fast (60), found 20".into(),
             code: Some("must_exceed".into()),
@@ -255,13 +255,13 @@ mod tests {
         };
         assert_eq!(Tr::new(Lang::Ko).problem(&e), "strategy.fast 값(60)보다 커야 합니다. (입력: 20)");
         assert_eq!(Tr::new(Lang::En).problem(&e), e.message);
-        let typed = crate::error::FieldError {
+        let typed = haechi_app::FieldProblem {
             code: Some("wrong_type".into()),
             params: [("expected", "whole_number"), ("found", "string")]
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
-            ..crate::error::FieldError::new("capital", "must be a whole number, found a string")
+            ..haechi_app::FieldProblem::new("capital", "must be a whole number, found a string")
         };
         assert_eq!(Tr::new(Lang::Ko).problem(&typed), "형식이 맞지 않습니다. 필요한 값: 정수, 입력한 값: 문자열");
     }

@@ -8,6 +8,7 @@
 mod account;
 mod admin;
 pub mod editor;
+pub mod errors;
 pub mod i18n;
 pub mod report;
 mod runs;
@@ -20,16 +21,16 @@ use axum::extract::{Form, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use haechi_db::RunQuery;
 use serde::Deserialize;
 
-use crate::auth::extract::{AuthVia, ClientInfo, Principal, SESSION_COOKIE};
-use crate::auth::{constant_time_eq, random_token, sha256_hex};
+use crate::auth::{Caller, ClientInfo};
 use crate::error::ApiError;
-use crate::rbac::Permission;
-use crate::routes::auth::{authenticate, clear_cookie, create_account};
-use crate::routes::runs::readable_run;
+use crate::routes::auth::{clear_cookie, session_cookie};
 use crate::state::AppState;
+use errors::{ManagePolicies, ManageUsers, MaybeSigned, OwnAccount, ReadLogs, Signed, Simulate, UiError, UiResult};
+use haechi_app::auth::{constant_time_eq, random_token};
+use haechi_app::rbac::{Permission, allows};
+use haechi_app::{AppError, AuthFailure, Principal, RunId};
 use i18n::{Lang, Tr};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,8 +59,8 @@ impl NavUser {
     fn of(p: &Principal) -> NavUser {
         NavUser {
             email: p.user.email.clone(),
-            reads_logs: crate::rbac::allows(p.role, Permission::ReadLogs),
-            manages_users: crate::rbac::allows(p.role, Permission::ManageUsers),
+            reads_logs: allows(p.role(), Permission::ReadLogs),
+            manages_users: allows(p.role(), Permission::ManageUsers),
         }
     }
 
@@ -155,43 +156,22 @@ async fn form_csrf(req: axum::extract::Request, next: axum::middleware::Next) ->
     let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
         return ApiError::PayloadTooLarge.into_response();
     };
-    if !parts.headers.contains_key(crate::auth::extract::CSRF_HEADER)
+    if !parts.headers.contains_key(crate::auth::CSRF_HEADER)
         && let Some((_, v)) = url::form_urlencoded::parse(&bytes).find(|(k, _)| k == "_csrf")
         && let Ok(h) = HeaderValue::from_str(&v)
     {
-        parts.headers.insert(crate::auth::extract::CSRF_HEADER, h);
+        parts.headers.insert(crate::auth::CSRF_HEADER, h);
     }
     next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
 fn session_csrf(p: &Principal) -> String {
-    match &p.via {
-        AuthVia::Session { csrf_token, .. } => csrf_token.clone(),
-        AuthVia::Token { .. } => String::new(),
-    }
+    p.csrf_token().unwrap_or_default().to_owned()
 }
 
 fn kst(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms + 9 * 3_600_000)
         .map_or_else(String::new, |d| d.format("%Y-%m-%d %H:%M:%S").to_string())
-}
-
-/// The signed-in user holding `perm`, or the answer to send instead: to sign-in when nobody is
-/// signed in, else the API's problem (403, CSRF, …).
-fn allowed(principal: Result<Principal, ApiError>, perm: Permission) -> Result<Principal, Box<Response>> {
-    match principal {
-        Ok(p) => match p.require(perm) {
-            Ok(()) => Ok(p),
-            Err(e) => Err(Box::new(e.into_response())),
-        },
-        Err(ApiError::Unauthenticated) => Err(Box::new(Redirect::to("/login").into_response())),
-        Err(e) => Err(Box::new(e.into_response())),
-    }
-}
-
-/// [`allowed`] to simulate: the scenario and run pages.
-fn signed_in(principal: Result<Principal, ApiError>) -> Result<Principal, Box<Response>> {
-    allowed(principal, Permission::Simulate)
 }
 
 const CSS: &str = include_str!("../../assets/portal.css");

@@ -43,21 +43,16 @@ pub(super) async fn dashboard(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    principal: Result<Principal, ApiError>,
-) -> Response {
+    Signed(p, ..): Signed<OwnAccount>,
+) -> UiResult {
     let (t, lang_cookie) = language(q.as_deref(), &headers);
-    let p = match allowed(principal, Permission::OwnAccount) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
     let csrf = session_csrf(&p);
-    let runs = match state
-        .db()
-        .list_runs(&RunQuery { owner_id: Some(p.user.id), page: 0, per_page: 10, ..RunQuery::default() })
-        .await
-    {
-        Ok(page) => page.items,
-        Err(e) => return ApiError::from(e).into_response(),
+    // Auditors review; they have no runs of their own to list.
+    let runs = if haechi_app::rbac::allows(p.role(), Permission::Simulate) {
+        let latest = haechi_app::paging::Paging::new(Some(0), Some(10))?;
+        app_runs::list(state.app(), &p, app_runs::RunFilter::default(), latest).await?.items
+    } else {
+        Vec::new()
     };
     let rows = runs
         .into_iter()
@@ -85,7 +80,7 @@ pub(super) async fn dashboard(
         runs: rows,
     }
     .render();
-    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+    Ok(page(StatusCode::OK, html, lang_cookie.into_iter().collect()))
 }
 
 /// Trades per page on the report.
@@ -190,16 +185,12 @@ pub(super) struct RunPage<'a> {
     progress: u32,
 }
 
-/// The object key of a finished run's `file` (`report.json`); `None` until it succeeded.
-fn report_key(run: &haechi_db::Run, file: &str) -> Option<String> {
-    let prefix = run.report_key.as_deref().filter(|_| run.state == "succeeded")?;
-    Some(format!("{prefix}{file}"))
-}
+use haechi_app::runs::{self as app_runs, report_key};
 
 async fn read_object(state: &AppState, run_id: i64, key: &str) -> Result<bytes::Bytes, ApiError> {
     state
-        .services()
-        .objects
+        .app()
+        .objects()
         .get(key)
         .await
         .map_err(|e| ApiError::Internal(format!("reading the report of run {run_id}: {e}")))
@@ -309,44 +300,27 @@ pub(super) async fn run_page(
     axum::extract::Path(id): axum::extract::Path<i64>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    principal: Result<Principal, ApiError>,
-) -> Response {
+    Signed(p, ..): Signed<Simulate>,
+) -> UiResult {
     let (t, lang_cookie) = language(q.as_deref(), &headers);
-    let p = match signed_in(principal) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    let run = match readable_run(&state, &p, id).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let r = match load_report(&state, &run).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
+    let run = app_runs::get(state.app(), &p, RunId(id)).await?;
+    let r = load_report(&state, &run).await?;
     let csrf = session_csrf(&p);
     let header = RunHeader { id: run.id, state: run.state.clone(), progress: run.progress };
-    let html = render_run_page(t, Some(NavUser::of(&p)), &csrf, &header, r, page_param(q.as_deref()));
-    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+    let html = render_run_page(t, Some(NavUser::of(&p)), &csrf, &header, r, page_param(q.as_deref()))?;
+    Ok(page(StatusCode::OK, Ok(html), lang_cookie.into_iter().collect()))
 }
 
 /// The run's trades or orders as CSV (`trades.csv`, `orders.csv`).
 pub(super) async fn run_csv(
     State(state): State<AppState>,
     axum::extract::Path((id, file)): axum::extract::Path<(i64, String)>,
-    principal: Result<Principal, ApiError>,
-) -> Response {
-    let p = match signed_in(principal) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
+    Signed(p, ..): Signed<Simulate>,
+) -> UiResult {
     if file != "trades.csv" && file != "orders.csv" {
-        return ApiError::NotFound.into_response();
+        return Err(ApiError::NotFound.into());
     }
-    let run = match readable_run(&state, &p, id).await {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
+    let run = app_runs::get(state.app(), &p, RunId(id)).await?;
     let csv = if file == "trades.csv" {
         load_report(&state, &run).await.map(|r| r.map(|r| report::trades_csv(&r)))
     } else {
@@ -363,19 +337,16 @@ pub(super) async fn run_csv(
             },
         }
     };
-    match csv {
-        Ok(Some(csv)) => {
-            let mut resp = csv.into_response();
-            let h = resp.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"run-{id}-{file}\"")) {
-                h.insert(header::CONTENT_DISPOSITION, v);
-            }
-            resp
-        }
-        Ok(None) => ApiError::Conflict(format!("the run has no report ({})", run.state)).into_response(),
-        Err(e) => e.into_response(),
+    let Some(csv) = csv? else {
+        return Err(ApiError::Conflict(format!("the run has no report ({})", run.state)).into());
+    };
+    let mut resp = csv.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"run-{id}-{file}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
     }
+    Ok(resp)
 }
 
 /// One run's column in the comparison.
@@ -408,13 +379,9 @@ pub(super) async fn compare_page(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    principal: Result<Principal, ApiError>,
-) -> Response {
+    Signed(p, ..): Signed<Simulate>,
+) -> UiResult {
     let (t, lang_cookie) = language(q.as_deref(), &headers);
-    let p = match signed_in(principal) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
     let csrf = session_csrf(&p);
     let mut ids: Vec<i64> = q
         .as_deref()
@@ -431,28 +398,18 @@ pub(super) async fn compare_page(
     };
     if !(2..=5).contains(&ids.len()) {
         let html = render(Some(msg("compare.need")), Vec::new(), Vec::new(), String::new());
-        return page(StatusCode::UNPROCESSABLE_ENTITY, html, lang_cookie.into_iter().collect());
+        return Ok(page(StatusCode::UNPROCESSABLE_ENTITY, html, lang_cookie.into_iter().collect()));
     }
+    let wanted = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     let mut reports = Vec::new();
     let mut columns = Vec::new();
-    for id in &ids {
-        let run = match readable_run(&state, &p, *id).await {
-            Ok(r) => r,
-            Err(e) => return e.into_response(),
+    for (name, run) in app_runs::compare(state.app(), &p, &wanted).await? {
+        let Some(r) = load_report(&state, &run).await? else {
+            let html = render(Some(msg("compare.need")), Vec::new(), Vec::new(), String::new());
+            return Ok(page(StatusCode::UNPROCESSABLE_ENTITY, html, lang_cookie.into_iter().collect()));
         };
-        match load_report(&state, &run).await {
-            Ok(Some(r)) => reports.push(r),
-            Ok(None) => {
-                let html = render(Some(msg("compare.need")), Vec::new(), Vec::new(), String::new());
-                return page(StatusCode::UNPROCESSABLE_ENTITY, html, lang_cookie.into_iter().collect());
-            }
-            Err(e) => return e.into_response(),
-        }
-        let name = match state.db().scenario_by_id(run.scenario_id).await {
-            Ok(Some(s)) => s.name,
-            _ => String::new(),
-        };
-        columns.push(CompareColumn { id: *id, name });
+        reports.push(r);
+        columns.push(CompareColumn { id: run.id, name });
     }
     let per_run: Vec<Vec<report::MetricRow>> = reports.iter().map(|r| report::metric_rows(&r.summary)).collect();
     let rows = per_run
@@ -470,5 +427,5 @@ pub(super) async fn compare_page(
     let views: Vec<&report::ReportView> = reports.iter().map(|r| r.as_ref()).collect();
     let chart = report::compare_svg(&views, &t);
     let html = render(None, columns, rows, chart);
-    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+    Ok(page(StatusCode::OK, html, lang_cookie.into_iter().collect()))
 }

@@ -2,7 +2,10 @@
 //! and starting runs.
 
 use super::*;
-use crate::error::FieldError;
+use haechi_app::{ScenarioId, spec};
+use haechi_app::paging::Paging;
+use haechi_app::scenarios::{self, Access, ListQuery};
+use haechi_app::FieldProblem;
 
 pub(super) const EXAMPLE_SCENARIO: &str = include_str!("../../../../examples/sma_cross.toml");
 
@@ -26,7 +29,7 @@ pub(super) struct EditorView {
 pub(super) struct EditorInput {
     values: editor::FormValues,
     toml: String,
-    problems: Vec<FieldError>,
+    problems: Vec<FieldProblem>,
     /// The TOML view was the one submitted.
     from_toml: bool,
 }
@@ -36,7 +39,7 @@ impl EditorInput {
     fn of_spec(spec: &serde_json::Value) -> EditorInput {
         EditorInput {
             values: editor::FormValues::from_spec(spec),
-            toml: crate::spec::to_toml(spec),
+            toml: spec::to_toml(spec),
             problems: Vec::new(),
             from_toml: false,
         }
@@ -61,7 +64,7 @@ impl EditorInput {
 
 /// A submitted editor: the form's fields or the TOML view's text, validated by the API's
 /// own validation. `Err` carries what to show again.
-fn submitted(pairs: &[(String, String)]) -> Result<crate::spec::ValidSpec, EditorInput> {
+fn submitted(pairs: &[(String, String)]) -> Result<spec::ValidSpec, EditorInput> {
     let field = |name: &str| form_field(pairs, name);
     // The TOML view names itself; a bare `toml` field (a script's post) means the same.
     let toml_view = match field("editor") {
@@ -70,8 +73,8 @@ fn submitted(pairs: &[(String, String)]) -> Result<crate::spec::ValidSpec, Edito
     };
     if toml_view {
         let text = field("toml").unwrap_or_default().to_owned();
-        crate::spec::validate_toml(&text, "scenario.toml").map_err(|problems| EditorInput {
-            values: crate::spec::toml_document(&text).map(|d| editor::FormValues::from_spec(&d)).unwrap_or_default(),
+        spec::validate_toml(&text, "scenario.toml").map_err(|problems| EditorInput {
+            values: spec::toml_document(&text).map(|d| editor::FormValues::from_spec(&d)).unwrap_or_default(),
             toml: text,
             problems,
             from_toml: true,
@@ -79,8 +82,8 @@ fn submitted(pairs: &[(String, String)]) -> Result<crate::spec::ValidSpec, Edito
     } else {
         let values = editor::FormValues::from_pairs(pairs);
         let spec = values.to_spec();
-        crate::spec::validate_json(&spec, "spec").map_err(|problems| EditorInput {
-            toml: crate::spec::to_toml(&spec),
+        spec::validate_json(&spec, "spec").map_err(|problems| EditorInput {
+            toml: spec::to_toml(&spec),
             values,
             problems,
             from_toml: false,
@@ -104,55 +107,39 @@ pub(super) struct ScenarioNewPage<'a> {
 pub(super) async fn scenario_new_page(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    principal: Result<Principal, ApiError>,
-) -> Response {
+    Signed(p, ..): Signed<Simulate>,
+) -> UiResult {
     let (t, lang_cookie) = language(q.as_deref(), &headers);
-    let p = match signed_in(principal) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
     let csrf = session_csrf(&p);
-    let example = crate::spec::toml_document(EXAMPLE_SCENARIO).unwrap_or_default();
+    let example = spec::toml_document(EXAMPLE_SCENARIO).unwrap_or_default();
     let mut input = EditorInput::of_spec(&example);
     // The example's comments explain it; keep them in the TOML view.
     input.toml = EXAMPLE_SCENARIO.to_owned();
     let editor = input.view(&t, "/scenarios/new".into(), None, None);
     let html = ScenarioNewPage { t, user: Some(NavUser::of(&p)), csrf: &csrf, editor }.render();
-    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+    Ok(page(StatusCode::OK, html, lang_cookie.into_iter().collect()))
 }
 
 /// Validates with the API's scenario validation (every problem at once) and stores version 1.
 pub(super) async fn scenario_create(
     State(state): State<AppState>,
-    client: ClientInfo,
+    ClientInfo(meta): ClientInfo,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    principal: Result<Principal, ApiError>,
+    Signed(p, ..): Signed<Simulate>,
     Form(pairs): Form<Vec<(String, String)>>,
-) -> Response {
+) -> UiResult {
     let (t, _) = language(q.as_deref(), &headers);
-    let p = match signed_in(principal) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
     match submitted(&pairs) {
-        Ok(valid) => match crate::routes::scenarios::create_scenario_from(
-            &state,
-            &client,
-            &p,
-            valid,
-            "created in the portal".into(),
-        )
-        .await
-        {
-            Ok((s, _)) => Redirect::to(&format!("/scenarios/{}?created=1", s.id)).into_response(),
-            Err(e) => e.into_response(),
-        },
+        Ok(valid) => {
+            let doc = scenarios::create(state.app(), &meta, &p, valid, "created in the portal".into()).await?;
+            Ok(Redirect::to(&format!("/scenarios/{}?created=1", doc.scenario.id)).into_response())
+        }
         Err(input) => {
             let csrf = session_csrf(&p);
             let editor = input.view(&t, "/scenarios/new".into(), None, None);
             let html = ScenarioNewPage { t, user: Some(NavUser::of(&p)), csrf: &csrf, editor }.render();
-            page(StatusCode::UNPROCESSABLE_ENTITY, html, Vec::new())
+            Ok(page(StatusCode::UNPROCESSABLE_ENTITY, html, Vec::new()))
         }
     }
 }
@@ -217,19 +204,10 @@ pub(super) async fn scenario_render(
     q: Option<&str>,
     extra: PageState,
     cookies: Vec<HeaderValue>,
-) -> Response {
-    let (s, access) = match crate::routes::scenarios::readable(state, p, id, false).await {
-        Ok(found) => found,
-        Err(e) => return e.into_response(),
-    };
-    let v = match crate::routes::scenarios::current(state, &s).await {
-        Ok(v) => v,
-        Err(e) => return e.into_response(),
-    };
-    let history = match state.db().scenario_versions(s.id).await {
-        Ok(list) => list,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+) -> UiResult {
+    let doc = scenarios::get(state.app(), p, ScenarioId(id)).await?;
+    let history = scenarios::versions(state.app(), p, ScenarioId(id)).await?;
+    let (s, access, v) = (doc.scenario, doc.access, doc.version);
     let spec: serde_json::Value = serde_json::from_str(&v.spec).unwrap_or_default();
     let param = |k: &str| {
         q.and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(key, _)| key == k).map(|(_, v)| v.into_owned()))
@@ -240,7 +218,7 @@ pub(super) async fn scenario_render(
         let show = |v: &Option<serde_json::Value>| v.as_ref().map_or_else(String::new, |v| v.to_string());
         Some(DiffView {
             title: t.fill("scenario.diff_title", &[("from", &from.to_string()), ("to", &v.version.to_string())]),
-            rows: crate::spec::diff(&before, &spec)
+            rows: spec::diff(&before, &spec)
                 .into_iter()
                 .map(|c| DiffRow {
                     op: match c.op {
@@ -257,16 +235,14 @@ pub(super) async fn scenario_render(
     });
     let (share_emails, share_analysts, share_error) = match extra.share {
         Some((emails, analysts, error)) => (emails, analysts, Some(error)),
-        None if access == haechi_db::Access::Owner => match state.db().scenario_shares(s.id).await {
-            Ok(users) => {
-                (users.into_iter().map(|u| u.email).collect::<Vec<_>>().join("\n"), s.shared_with_analysts, None)
-            }
-            Err(e) => return ApiError::from(e).into_response(),
-        },
+        None if access == Access::Owner => {
+            let shared = scenarios::shares(state.app(), p, ScenarioId(id)).await?;
+            (shared.emails.join("\n"), shared.analysts, None)
+        }
         None => (String::new(), false, None),
     };
     let csrf = session_csrf(p);
-    let owner = access == haechi_db::Access::Owner;
+    let owner = access == Access::Owner;
     let editor = owner.then(|| {
         extra.edit.unwrap_or_else(|| EditorInput::of_spec(&spec)).view(
             &t,
@@ -288,7 +264,7 @@ pub(super) async fn scenario_render(
         name: s.name.clone(),
         strategy: strategy_label(&t, &s.strategy),
         version: s.current_version,
-        toml: crate::spec::to_toml(&spec),
+        toml: spec::to_toml(&spec),
         created: param("created").as_deref() == Some("1"),
         owner,
         versions: history
@@ -298,7 +274,7 @@ pub(super) async fn scenario_render(
         diff,
     }
     .render();
-    page(extra.status, html, cookies)
+    Ok(page(extra.status, html, cookies))
 }
 
 pub(super) async fn scenario_page(
@@ -306,13 +282,9 @@ pub(super) async fn scenario_page(
     axum::extract::Path(id): axum::extract::Path<i64>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    principal: Result<Principal, ApiError>,
-) -> Response {
+    Signed(p, ..): Signed<Simulate>,
+) -> UiResult {
     let (t, lang_cookie) = language(q.as_deref(), &headers);
-    let p = match signed_in(principal) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
     let extra = PageState { edit: None, error: None, status: StatusCode::OK, share: None };
     scenario_render(&state, t, &p, id, q.as_deref(), extra, lang_cookie.into_iter().collect()).await
 }
@@ -321,18 +293,14 @@ pub(super) async fn scenario_page(
 /// its stale-save guard.
 pub(super) async fn scenario_edit(
     State(state): State<AppState>,
-    client: ClientInfo,
+    ClientInfo(meta): ClientInfo,
     axum::extract::Path(id): axum::extract::Path<i64>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    principal: Result<Principal, ApiError>,
+    Signed(p, ..): Signed<Simulate>,
     Form(pairs): Form<Vec<(String, String)>>,
-) -> Response {
+) -> UiResult {
     let (t, _) = language(q.as_deref(), &headers);
-    let p = match signed_in(principal) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
     let message = form_field(&pairs, "message").unwrap_or_default().trim().to_owned();
     let base_version = form_field(&pairs, "base_version").and_then(|v| v.trim().parse::<i32>().ok());
     let outcome = match submitted(&pairs) {
@@ -342,9 +310,9 @@ pub(super) async fn scenario_edit(
         Ok(valid) => {
             // Kept to show again if the save is refused as stale.
             let spec: serde_json::Value = serde_json::from_str(&valid.json).unwrap_or_default();
-            match crate::routes::scenarios::save_edit(&state, &client, &p, id, valid, message, base_version).await {
+            match scenarios::save(state.app(), &meta, &p, ScenarioId(id), valid, message, base_version).await {
                 Ok(_) => Ok(()),
-                Err(ApiError::Conflict(_)) => Err(PageState {
+                Err(AppError::Conflict(_)) => Err(PageState {
                     edit: Some(EditorInput {
                         from_toml: form_field(&pairs, "editor") == Some("toml"),
                         ..EditorInput::of_spec(&spec)
@@ -353,46 +321,34 @@ pub(super) async fn scenario_edit(
                     status: StatusCode::CONFLICT,
                     share: None,
                 }),
-                Err(e) => return e.into_response(),
+                Err(e) => return Err(e.into()),
             }
         }
     };
     match outcome {
-        Ok(()) => Redirect::to(&format!("/scenarios/{id}")).into_response(),
+        Ok(()) => Ok(Redirect::to(&format!("/scenarios/{id}")).into_response()),
         Err(extra) => scenario_render(&state, t, &p, id, None, extra, Vec::new()).await,
     }
 }
 
 pub(super) async fn scenario_restore(
     State(state): State<AppState>,
-    client: ClientInfo,
+    ClientInfo(meta): ClientInfo,
     axum::extract::Path((id, version)): axum::extract::Path<(i64, i32)>,
-    principal: Result<Principal, ApiError>,
-) -> Response {
-    let p = match signed_in(principal) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    match crate::routes::scenarios::restore_version(&state, &client, &p, id, version).await {
-        Ok(_) => Redirect::to(&format!("/scenarios/{id}")).into_response(),
-        Err(e) => e.into_response(),
-    }
+    Signed(p, ..): Signed<Simulate>,
+) -> UiResult {
+    scenarios::restore(state.app(), &meta, &p, ScenarioId(id), version).await?;
+    Ok(Redirect::to(&format!("/scenarios/{id}")).into_response())
 }
 
 pub(super) async fn scenario_run(
     State(state): State<AppState>,
-    client: ClientInfo,
+    ClientInfo(meta): ClientInfo,
     axum::extract::Path(id): axum::extract::Path<i64>,
-    principal: Result<Principal, ApiError>,
-) -> Response {
-    let p = match signed_in(principal) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    match crate::routes::runs::start_run(&state, &client, &p, id, None).await {
-        Ok(run) => Redirect::to(&format!("/runs/{}", run.id)).into_response(),
-        Err(e) => e.into_response(),
-    }
+    Signed(p, ..): Signed<Simulate>,
+) -> UiResult {
+    let run = haechi_app::runs::start(state.app(), &meta, &p, ScenarioId(id), None).await?;
+    Ok(Redirect::to(&format!("/runs/{}", run.id)).into_response())
 }
 
 pub(super) struct ScenarioRow {
@@ -428,36 +384,22 @@ pub(super) async fn scenario_list(
     State(state): State<AppState>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    principal: Result<Principal, ApiError>,
-) -> Response {
+    Signed(p, ..): Signed<Simulate>,
+) -> UiResult {
     let (t, lang_cookie) = language(q.as_deref(), &headers);
-    let p = match signed_in(principal) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
     let params: HashMap<String, String> =
         q.as_deref().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     let get = |k: &str| params.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
     let (search, strategy, scope) = (get("q"), get("strategy"), get("scope"));
     let page_no: u64 = get("page").parse().unwrap_or(0);
-    let query = haechi_db::ScenarioQuery {
-        viewer_id: p.user.id,
-        viewer_is_analyst: p.role == crate::rbac::Role::Analyst,
-        scope: match scope.as_str() {
-            "owned" => haechi_db::ScenarioScope::Owned,
-            "shared" => haechi_db::ScenarioScope::Shared,
-            _ => haechi_db::ScenarioScope::All,
-        },
+    let query = ListQuery {
+        // An unknown scope in a hand-edited address shows everything rather than an error.
+        scope: matches!(scope.as_str(), "owned" | "shared").then(|| scope.clone()),
         search: (!search.is_empty()).then(|| search.clone()),
         strategy: (!strategy.is_empty()).then(|| strategy.clone()),
         deleted: false,
-        page: page_no,
-        per_page: SCENARIO_ROWS,
     };
-    let found = match state.db().list_scenarios(&query).await {
-        Ok(pg) => pg,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+    let found = scenarios::list(state.app(), &p, query, Paging::new(Some(page_no), Some(SCENARIO_ROWS))?).await?;
     let link = |pg: u64| {
         let mut u = url::form_urlencoded::Serializer::new(String::from("/scenarios?"));
         for (k, v) in [("q", &search), ("strategy", &strategy), ("scope", &scope)] {
@@ -479,8 +421,8 @@ pub(super) async fn scenario_list(
         rows: found
             .items
             .into_iter()
-            .map(|s| ScenarioRow {
-                shared: s.owner_id != p.user.id,
+            .map(|(s, access)| ScenarioRow {
+                shared: access == Access::Reader,
                 id: s.id,
                 name: s.name,
                 strategy: strategy_label(&t, &s.strategy),
@@ -503,7 +445,7 @@ pub(super) async fn scenario_list(
         q: search,
     }
     .render();
-    page(StatusCode::OK, html, lang_cookie.into_iter().collect())
+    Ok(page(StatusCode::OK, html, lang_cookie.into_iter().collect()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -517,25 +459,21 @@ pub(super) struct ShareForm {
 /// Replaces the scenario's readers; unknown emails are named and nothing changes.
 pub(super) async fn scenario_shares(
     State(state): State<AppState>,
-    client: ClientInfo,
+    ClientInfo(meta): ClientInfo,
     axum::extract::Path(id): axum::extract::Path<i64>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    principal: Result<Principal, ApiError>,
+    Signed(p, ..): Signed<Simulate>,
     Form(f): Form<ShareForm>,
-) -> Response {
+) -> UiResult {
     let (t, _) = language(q.as_deref(), &headers);
-    let p = match signed_in(principal) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
     let emails: Vec<String> =
         f.emails.split(['\n', ',', ';']).map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
     let analysts = f.analysts.as_deref() == Some("true");
-    let req = crate::routes::scenarios::Shares { emails: emails.clone(), analysts };
-    match crate::routes::scenarios::set_shares(&state, &client, &p, id, &req).await {
-        Ok(()) => Redirect::to(&format!("/scenarios/{id}?shared=1#sharing")).into_response(),
-        Err(ApiError::Validation(problems)) => {
+    let want = scenarios::Shares { emails: emails.clone(), analysts };
+    match scenarios::set_shares(state.app(), &meta, &p, ScenarioId(id), &want).await {
+        Ok(()) => Ok(Redirect::to(&format!("/scenarios/{id}?shared=1#sharing")).into_response()),
+        Err(AppError::Invalid(problems)) => {
             let bad: Vec<String> = problems
                 .iter()
                 .filter_map(|e| e.field.strip_prefix("emails[")?.strip_suffix(']')?.parse::<usize>().ok())
@@ -550,6 +488,6 @@ pub(super) async fn scenario_shares(
             };
             scenario_render(&state, t, &p, id, None, extra, Vec::new()).await
         }
-        Err(e) => e.into_response(),
+        Err(e) => Err(e.into()),
     }
 }

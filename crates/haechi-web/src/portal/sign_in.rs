@@ -1,6 +1,8 @@
 //! Registration, sign-in (with the second-factor step) and sign-out.
 
 use super::*;
+use haechi_app::accounts::{self, Registration, SignIn};
+use haechi_app::{Role, sessions};
 
 #[derive(Template)]
 #[template(path = "portal/login.html")]
@@ -19,9 +21,9 @@ pub(super) struct LoginPage<'a> {
 pub(super) async fn login_page(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    principal: Result<Principal, ApiError>,
+    MaybeSigned(principal): MaybeSigned,
 ) -> Response {
-    if principal.is_ok() {
+    if principal.is_some() {
         return Redirect::to("/").into_response();
     }
     let (t, lang_cookie) = language(q.as_deref(), &headers);
@@ -96,7 +98,7 @@ pub(super) fn non_empty(s: &str) -> Option<&str> {
 
 pub(super) async fn login_submit(
     State(state): State<AppState>,
-    client: ClientInfo,
+    ClientInfo(meta): ClientInfo,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
@@ -114,8 +116,13 @@ pub(super) async fn login_submit(
         );
     }
     let (totp, recovery) = (non_empty(&f.totp_code), non_empty(&f.recovery_code));
-    match authenticate(&state, &client, &f.email, f.password, totp, recovery).await {
-        Ok((session_cookie, _)) => {
+    let attempt = SignIn { email: &f.email, password: f.password, totp_code: totp, recovery_code: recovery };
+    match accounts::sign_in(state.app(), &meta, attempt).await {
+        Ok(started) => {
+            let session_cookie = match session_cookie(&started, state.settings().cookie_secure) {
+                Ok(c) => c,
+                Err(e) => return e.into_response(),
+            };
             let mut resp = Redirect::to("/").into_response();
             resp.headers_mut().append(header::SET_COOKIE, session_cookie);
             if let Some(c) = lang_cookie {
@@ -123,7 +130,7 @@ pub(super) async fn login_submit(
             }
             resp
         }
-        Err(ApiError::MfaRequired) => login_form(
+        Err(AppError::Unauthenticated(AuthFailure::MfaRequired)) => login_form(
             t,
             &headers,
             lang_cookie,
@@ -132,7 +139,7 @@ pub(super) async fn login_submit(
             true,
             Some(msg("login.mfa_required")),
         ),
-        Err(ApiError::InvalidCredentials) if totp.is_some() || recovery.is_some() => login_form(
+        Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials)) if totp.is_some() || recovery.is_some() => login_form(
             t,
             &headers,
             lang_cookie,
@@ -141,10 +148,10 @@ pub(super) async fn login_submit(
             true,
             Some(msg("login.invalid_code")),
         ),
-        Err(ApiError::InvalidCredentials) => {
+        Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials)) => {
             login_form(t, &headers, lang_cookie, StatusCode::UNAUTHORIZED, &f.email, false, Some(msg("login.invalid")))
         }
-        Err(ApiError::TooManyRequests { retry_after_secs }) => {
+        Err(AppError::RateLimited { retry_after }) => {
             let mut resp = login_form(
                 t,
                 &headers,
@@ -154,12 +161,12 @@ pub(super) async fn login_submit(
                 false,
                 Some(msg("login.locked")),
             );
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+            if let Ok(v) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
             resp
         }
-        Err(other) => other.into_response(),
+        Err(other) => UiError::from(other).into_response(),
     }
 }
 
@@ -189,9 +196,9 @@ impl RegisterPage<'_> {
 pub(super) async fn register_page(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    principal: Result<Principal, ApiError>,
+    MaybeSigned(principal): MaybeSigned,
 ) -> Response {
-    if principal.is_ok() {
+    if principal.is_some() {
         return Redirect::to("/").into_response();
     }
     let (t, lang_cookie) = language(q.as_deref(), &headers);
@@ -217,7 +224,7 @@ pub(super) struct RegisterForm {
 /// fields, in the page's language.
 pub(super) async fn register_submit(
     State(state): State<AppState>,
-    client: ClientInfo,
+    ClientInfo(meta): ClientInfo,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     Form(f): Form<RegisterForm>,
@@ -226,10 +233,16 @@ pub(super) async fn register_submit(
     if !form_token_ok(&headers, &f.form) {
         return login_form(t, &headers, lang_cookie, StatusCode::FORBIDDEN, "", false, Some(msg("login.form_expired")));
     }
+    let new = Registration {
+        email: f.email.clone(),
+        display_name: f.display_name.clone(),
+        password: f.password,
+        role: Role::Investor,
+    };
     let errors: Vec<(&'static str, &'static str)> =
-        match create_account(&state, &client, &f.email, &f.display_name, f.password).await {
+        match accounts::register(state.app(), &meta, new).await {
             Ok(_) => return Redirect::to("/login?registered=1").into_response(),
-            Err(ApiError::Validation(problems)) => [
+            Err(AppError::Invalid(problems)) => [
                 ("email", msg("register.error.email")),
                 ("display_name", msg("register.error.display_name")),
                 ("password", msg("register.error.password")),
@@ -237,8 +250,8 @@ pub(super) async fn register_submit(
             .into_iter()
             .filter(|(field, _)| problems.iter().any(|p| p.field == *field))
             .collect(),
-            Err(ApiError::Conflict(_)) => vec![("email", msg("register.error.taken"))],
-            Err(other) => return other.into_response(),
+            Err(AppError::Conflict(_)) => vec![("email", msg("register.error.taken"))],
+            Err(other) => return UiError::from(other).into_response(),
         };
     form_page(t, &headers, lang_cookie, StatusCode::UNPROCESSABLE_ENTITY, |t, token| {
         RegisterPage {
@@ -254,28 +267,20 @@ pub(super) async fn register_submit(
     })
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct LogoutForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
-}
-
-/// Ends the session named by the cookie when the form's token is the session's own.
-pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<LogoutForm>) -> Response {
-    let Some(secret) = cookie(&headers, SESSION_COOKIE) else { return Redirect::to("/login").into_response() };
-    let id_hash = sha256_hex(&secret);
-    let session = match state.db().session_by_hash(&id_hash).await {
-        Ok(s) => s,
-        Err(e) => return ApiError::from(e).into_response(),
+/// Ends the session when the form's token is the session's own (the CSRF check every
+/// unsafe request gets; the form layer copies `_csrf` into the header it reads).
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    ClientInfo(meta): ClientInfo,
+    caller: Result<Caller, ApiError>,
+) -> UiResult {
+    let p = match caller {
+        Ok(Caller(p)) => p,
+        Err(ApiError::Unauthenticated) => return Ok(Redirect::to("/login").into_response()),
+        Err(e) => return Err(e.into()),
     };
-    let Some(s) = session else { return Redirect::to("/login").into_response() };
-    if !constant_time_eq(&f.csrf, &s.csrf_token) {
-        return ApiError::Csrf.into_response();
-    }
-    if let Err(e) = state.db().delete_session(&id_hash).await {
-        return ApiError::from(e).into_response();
-    }
+    sessions::sign_out(state.app(), &meta, &p).await?;
     let mut resp = Redirect::to("/login").into_response();
     resp.headers_mut().append(header::SET_COOKIE, clear_cookie(state.settings().cookie_secure));
-    resp
+    Ok(resp)
 }

@@ -1,16 +1,15 @@
 //! Administration: users, role policies, and the access and audit logs.
 
-use crate::auth::extract::{ClientInfo, Principal};
-use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::auth::{Caller, ClientInfo};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::json::ApiJson;
-use crate::rbac::{Permission, Role};
-use crate::routes::audit;
 use crate::routes::auth::UserView;
+use crate::routes::paging;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
-use haechi_db::LogQuery;
+use haechi_app::admin::{self, LogFilter, UserChange};
+use haechi_app::{Role, UserId};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -21,20 +20,6 @@ pub struct PageParams {
     /// 1–200, default 50.
     #[serde(default)]
     pub per_page: Option<u64>,
-}
-
-pub(crate) fn per_page(p: Option<u64>) -> u64 {
-    p.unwrap_or(50).clamp(1, 200)
-}
-
-/// Pages beyond this are refused: page × per_page must stay a valid SQL offset.
-const MAX_PAGE: u64 = 1_000_000;
-
-pub(crate) fn page(p: Option<u64>) -> Result<u64, ApiError> {
-    match p.unwrap_or(0) {
-        n if n <= MAX_PAGE => Ok(n),
-        _ => Err(ApiError::Validation(vec![FieldError::new("page", format!("must be at most {MAX_PAGE}"))])),
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,17 +35,15 @@ pub struct UserPage {
     responses((status = 200, body = UserPage), (status = 403, body = Problem)))]
 pub async fn list_users(
     State(state): State<AppState>,
-    principal: Principal,
+    Caller(principal): Caller,
     Query(q): Query<PageParams>,
 ) -> ApiResult<axum::Json<UserPage>> {
-    principal.require(Permission::ManageUsers)?;
-    let (page, per) = (page(q.page)?, per_page(q.per_page));
-    let p = state.db().list_users(page, per).await?;
+    let p = admin::list_users(state.app(), &principal, paging(q.page, q.per_page)?).await?;
     Ok(axum::Json(UserPage {
         items: p.items.iter().map(UserView::from).collect(),
         total: p.total,
-        page,
-        per_page: per,
+        page: p.page,
+        per_page: p.per_page,
     }))
 }
 
@@ -79,55 +62,14 @@ pub struct UserUpdate {
     responses((status = 200, body = UserView), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn update_user(
     State(state): State<AppState>,
-    client: ClientInfo,
-    principal: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(principal): Caller,
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<UserUpdate>,
 ) -> ApiResult<axum::Json<UserView>> {
-    principal.require(Permission::ManageUsers)?;
-    Ok(axum::Json(apply_user_update(&state, &client, &principal, id, &req).await?))
-}
-
-/// Applies a role or disabled change with its audit entries (API and portal).
-pub(crate) async fn apply_user_update(
-    state: &AppState,
-    client: &ClientInfo,
-    principal: &Principal,
-    id: i64,
-    req: &UserUpdate,
-) -> ApiResult<UserView> {
-    let (state, client) = (state.clone(), client.clone());
-    let db = state.db();
-    let user = db.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
-    if id == principal.user.id && (req.disabled == Some(true) || req.role.is_some_and(|r| r != Role::Admin)) {
-        return Err(ApiError::Validation(vec![FieldError::new("role", "admins cannot demote or disable themselves")]));
-    }
-    if let Some(role) = req.role
-        && role.as_str() != user.role
-    {
-        db.set_role(id, role.as_str()).await?;
-        db.delete_other_sessions(id, None).await?;
-        audit(
-            &state,
-            &client,
-            "role_changed",
-            Some(id),
-            Some(principal.user.id),
-            json!({"from": user.role, "to": role.as_str()}),
-        )
-        .await;
-    }
-    if let Some(disabled) = req.disabled
-        && disabled != user.disabled
-    {
-        db.set_disabled(id, disabled).await?;
-        db.delete_other_sessions(id, None).await?;
-        let event = if disabled { "user_disabled" } else { "user_enabled" };
-        audit(&state, &client, event, Some(id), Some(principal.user.id), json!({})).await;
-    }
-    state.cache().invalidate_user(id);
-    let user = db.user_by_id(id).await?.ok_or(ApiError::NotFound)?;
-    Ok(UserView::from(&user))
+    let change = UserChange { role: req.role, disabled: req.disabled };
+    let account = admin::update_user(state.app(), &meta, &principal, UserId(id), change).await?;
+    Ok(axum::Json(UserView::from(&account)))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -138,15 +80,9 @@ pub struct RolePolicy {
 
 /// Each role's MFA requirement.
 #[utoipa::path(get, path = "/api/v1/admin/roles", tag = "admin", responses((status = 200, body = Vec<RolePolicy>), (status = 403, body = Problem)))]
-pub async fn list_roles(State(state): State<AppState>, principal: Principal) -> ApiResult<axum::Json<Vec<RolePolicy>>> {
-    principal.require(Permission::ManagePolicies)?;
-    let set = state.db().role_policies().await?;
-    Ok(axum::Json(
-        Role::ALL
-            .into_iter()
-            .map(|role| RolePolicy { role, require_mfa: set.iter().any(|p| p.role == role.as_str() && p.require_mfa) })
-            .collect(),
-    ))
+pub async fn list_roles(State(state): State<AppState>, Caller(principal): Caller) -> ApiResult<axum::Json<Vec<RolePolicy>>> {
+    let policies = admin::role_policies(state.app(), &principal).await?;
+    Ok(axum::Json(policies.into_iter().map(|(role, require_mfa)| RolePolicy { role, require_mfa }).collect()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -160,37 +96,15 @@ pub struct MfaRequirement {
     responses((status = 200, body = RolePolicy), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn set_role_mfa(
     State(state): State<AppState>,
-    client: ClientInfo,
-    principal: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(principal): Caller,
     Path(role): Path<String>,
     ApiJson(req): ApiJson<MfaRequirement>,
 ) -> ApiResult<axum::Json<RolePolicy>> {
-    principal.require(Permission::ManagePolicies)?;
+    principal.require(haechi_app::rbac::Permission::ManagePolicies)?;
     let role = Role::parse(&role).ok_or(ApiError::NotFound)?;
-    apply_role_mfa(&state, &client, &principal, role, req.require_mfa).await?;
+    admin::set_role_mfa(state.app(), &meta, &principal, role, req.require_mfa).await?;
     Ok(axum::Json(RolePolicy { role, require_mfa: req.require_mfa }))
-}
-
-/// Sets whether `role` must use two-factor authentication, with its audit entry (API and portal).
-pub(crate) async fn apply_role_mfa(
-    state: &AppState,
-    client: &ClientInfo,
-    principal: &Principal,
-    role: Role,
-    require: bool,
-) -> ApiResult<()> {
-    state.db().set_role_requires_mfa(role.as_str(), require).await?;
-    state.cache().put_policy(role.as_str(), require);
-    audit(
-        state,
-        client,
-        "role_policy_changed",
-        None,
-        Some(principal.user.id),
-        json!({"role": role.as_str(), "require_mfa": require}),
-    )
-    .await;
-    Ok(())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -209,16 +123,14 @@ pub struct LogParams {
 }
 
 impl LogParams {
-    fn query(&self) -> Result<LogQuery, ApiError> {
-        Ok(LogQuery {
-            user_id: self.user_id,
+    fn filter(&self) -> LogFilter {
+        LogFilter {
+            user: self.user_id.map(UserId),
             kind: self.kind.clone(),
+            status: self.status,
             since_ms: self.since,
             until_ms: self.until,
-            status: self.status,
-            page: page(self.page)?,
-            per_page: per_page(self.per_page),
-        })
+        }
     }
 }
 
@@ -245,11 +157,10 @@ pub struct AuditPage {
     responses((status = 200, body = AuditPage), (status = 403, body = Problem)))]
 pub async fn audit_log(
     State(state): State<AppState>,
-    principal: Principal,
+    Caller(principal): Caller,
     Query(q): Query<LogParams>,
 ) -> ApiResult<axum::Json<AuditPage>> {
-    principal.require(Permission::ReadLogs)?;
-    let p = state.db().audit_entries(&q.query()?).await?;
+    let p = admin::audit_log(state.app(), &principal, &q.filter(), paging(q.page, q.per_page)?).await?;
     let items = p
         .items
         .into_iter()
@@ -291,11 +202,10 @@ pub struct AccessPage {
     responses((status = 200, body = AccessPage), (status = 403, body = Problem)))]
 pub async fn access_log(
     State(state): State<AppState>,
-    principal: Principal,
+    Caller(principal): Caller,
     Query(q): Query<LogParams>,
 ) -> ApiResult<axum::Json<AccessPage>> {
-    principal.require(Permission::ReadLogs)?;
-    let p = state.db().access_entries(&q.query()?).await?;
+    let p = admin::access_log(state.app(), &principal, &q.filter(), paging(q.page, q.per_page)?).await?;
     let items = p
         .items
         .into_iter()

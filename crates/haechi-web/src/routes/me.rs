@@ -1,21 +1,18 @@
 //! The signed-in user's own account: profile, password, sessions, API tokens, MFA.
 
-use crate::auth::extract::{AuthVia, ClientInfo, Principal};
-use crate::auth::{password, random_token, sha256_hex, totp};
-use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::auth::{Caller, ClientInfo};
+use crate::error::{ApiResult, Problem};
 use crate::json::ApiJson;
-use crate::rbac::{Permission, Scope};
-use crate::routes::audit;
-use crate::routes::auth::{UserView, normalise_recovery, start_session, verify_second_factor};
+use crate::routes::auth::{UserView, signed_in};
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use haechi_db::ActiveValue::Set;
-use haechi_db::entity::api_token;
-use haechi_db::now_ms;
+use axum::http::StatusCode;
+use axum::response::Response;
+use haechi_app::accounts::{self, Reauth as Proof};
+use haechi_app::rbac::Permission;
+use haechi_app::tokens::{self, TokenInfo, TokenRequest};
+use haechi_app::{AuthVia, Scope, TokenId, mfa, sessions};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -31,11 +28,11 @@ pub struct MeResponse {
 /// The current user.
 #[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("session" = []), ("bearer" = [])),
     responses((status = 200, body = MeResponse), (status = 401, body = Problem)))]
-pub async fn me(principal: Principal) -> ApiResult<axum::Json<MeResponse>> {
+pub async fn me(Caller(principal): Caller) -> ApiResult<axum::Json<MeResponse>> {
     principal.require(Permission::OwnAccount)?;
     let (auth, csrf_token) = match &principal.via {
         AuthVia::Session { csrf_token, .. } => ("session", Some(csrf_token.clone())),
-        AuthVia::Token { .. } => ("token", None),
+        AuthVia::Token { .. } | AuthVia::Local => ("token", None),
     };
     Ok(axum::Json(MeResponse { user: UserView::from(&principal.user), auth: auth.into(), csrf_token }))
 }
@@ -53,27 +50,6 @@ pub struct Reauth {
     pub recovery_code: Option<String>,
 }
 
-/// Fresh re-authentication: the password, and a second factor when MFA is on.
-async fn reauthenticate(
-    state: &AppState,
-    client: &ClientInfo,
-    p: &Principal,
-    password_: &str,
-    code: Option<&str>,
-    recovery: Option<&str>,
-) -> ApiResult<()> {
-    if !password::verify(password_.to_owned(), Some(p.user.password_hash.clone())).await {
-        return Err(ApiError::Validation(vec![FieldError::new("password", "is not your current password")]));
-    }
-    if p.user.mfa_enabled && verify_second_factor(state, client, &p.user, code, recovery).await? != Some(true) {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "totp_code",
-            "a current, unused one-time code is required",
-        )]));
-    }
-    Ok(())
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChangeRequest {
@@ -88,30 +64,13 @@ pub struct PasswordChangeRequest {
     responses((status = 200, body = crate::routes::auth::LoginResponse), (status = 422, body = Problem)))]
 pub async fn change_password(
     State(state): State<AppState>,
-    client: ClientInfo,
-    principal: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(principal): Caller,
     ApiJson(req): ApiJson<PasswordChangeRequest>,
 ) -> ApiResult<Response> {
-    principal.require(Permission::OwnAccount)?;
-    if !matches!(principal.via, AuthVia::Session { .. }) {
-        return Err(ApiError::Forbidden("change the password from a signed-in browser session"));
-    }
-    let problems = password::policy_problems(&req.new_password, &principal.user.email, &principal.user.display_name);
-    if !problems.is_empty() {
-        let problems = problems.into_iter().map(|p| FieldError::new("new_password", p.message)).collect();
-        return Err(ApiError::Validation(problems));
-    }
-    reauthenticate(&state, &client, &principal, &req.current_password, req.totp_code.as_deref(), None).await?;
-    let hash = password::hash(req.new_password).await?;
-    state.db().set_password(principal.user.id, hash).await?;
-    state.cache().invalidate_user(principal.user.id);
-    // Every session, this one included, ends; the caller gets a fresh one (new id).
-    state.db().delete_other_sessions(principal.user.id, None).await?;
-    let (cookie, body) = start_session(&state, &client, &principal.user).await?;
-    audit(&state, &client, "password_changed", Some(principal.user.id), None, json!({})).await;
-    let mut resp = axum::Json(body).into_response();
-    resp.headers_mut().append(header::SET_COOKIE, cookie);
-    Ok(resp)
+    let proof = Proof { password: &req.current_password, totp_code: req.totp_code.as_deref(), recovery_code: None };
+    let started = accounts::change_password(state.app(), &meta, &principal, proof, req.new_password).await?;
+    signed_in(&started, state.settings().cookie_secure)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -130,18 +89,13 @@ pub struct SessionView {
 #[utoipa::path(get, path = "/api/v1/me/sessions", tag = "me", responses((status = 200, body = Vec<SessionView>)))]
 pub async fn list_sessions(
     State(state): State<AppState>,
-    principal: Principal,
+    Caller(principal): Caller,
 ) -> ApiResult<axum::Json<Vec<SessionView>>> {
-    principal.require(Permission::OwnAccount)?;
-    let current = match &principal.via {
-        AuthVia::Session { handle, .. } => Some(handle.clone()),
-        AuthVia::Token { .. } => None,
-    };
-    let list = state.db().list_sessions(principal.user.id).await?;
+    let list = sessions::list(state.app(), &principal).await?;
     Ok(axum::Json(
         list.into_iter()
             .map(|s| SessionView {
-                current: current.as_deref() == Some(s.handle.as_str()),
+                current: s.current,
                 id: s.handle,
                 created_at: s.created_at,
                 last_seen_at: s.last_seen_at,
@@ -158,15 +112,11 @@ pub async fn list_sessions(
     responses((status = 204), (status = 404, body = Problem)))]
 pub async fn revoke_session(
     State(state): State<AppState>,
-    client: ClientInfo,
-    principal: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(principal): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    principal.require(Permission::OwnAccount)?;
-    if !state.db().delete_session_by_handle(principal.user.id, &id).await? {
-        return Err(ApiError::NotFound);
-    }
-    audit(&state, &client, "session_revoked", Some(principal.user.id), None, json!({"session": id})).await;
+    sessions::revoke(state.app(), &meta, &principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -205,16 +155,18 @@ pub struct CreatedToken {
     pub token: String,
 }
 
-fn token_view(t: api_token::Model) -> TokenView {
-    TokenView {
-        id: t.id,
-        name: t.name,
-        prefix: t.prefix,
-        scopes: t.scopes.split_whitespace().filter_map(Scope::parse).collect(),
-        created_at: t.created_at,
-        expires_at: t.expires_at,
-        last_used_at: t.last_used_at,
-        revoked_at: t.revoked_at,
+impl From<TokenInfo> for TokenView {
+    fn from(t: TokenInfo) -> TokenView {
+        TokenView {
+            id: t.id.get(),
+            name: t.name,
+            prefix: t.prefix,
+            scopes: t.scopes,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
     }
 }
 
@@ -223,86 +175,24 @@ fn token_view(t: api_token::Model) -> TokenView {
     responses((status = 201, body = CreatedToken), (status = 422, body = Problem)))]
 pub async fn create_token(
     State(state): State<AppState>,
-    client: ClientInfo,
-    principal: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(principal): Caller,
     ApiJson(req): ApiJson<CreateTokenRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedToken>)> {
-    principal.require(Permission::OwnAccount)?;
-    let created = mint_token(&state, &client, &principal, &req).await?;
-    Ok((StatusCode::CREATED, axum::Json(created)))
-}
-
-/// Validates a token request, re-authenticates the person, and creates the token; the secret is
-/// in the answer only (API and portal).
-pub(crate) async fn mint_token(
-    state: &AppState,
-    client: &ClientInfo,
-    principal: &Principal,
-    req: &CreateTokenRequest,
-) -> ApiResult<CreatedToken> {
-    let (state, client) = (state.clone(), client.clone());
-    let mut problems = Vec::new();
-    let name = req.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 {
-        problems.push(FieldError::new("name", "must be 1 to 100 characters"));
-    }
-    let mut scopes = Vec::new();
-    for (i, s) in req.scopes.iter().enumerate() {
-        match Scope::parse(s) {
-            Some(Scope::Admin) if !crate::rbac::allows(principal.role, Permission::ManageUsers) => {
-                problems.push(FieldError::new(format!("scopes[{i}]"), "admin scope needs the admin role"));
-            }
-            Some(sc) if !scopes.contains(&sc) => scopes.push(sc),
-            Some(_) => {}
-            None => problems.push(FieldError::new(format!("scopes[{i}]"), "must be read, trade or admin")),
-        }
-    }
-    if scopes.is_empty() && problems.is_empty() {
-        problems.push(FieldError::new("scopes", "must name at least one scope"));
-    }
-    if req.expires_in_days.is_some_and(|d| !(1..=365).contains(&d)) {
-        problems.push(FieldError::new("expires_in_days", "must be between 1 and 365"));
-    }
-    if !problems.is_empty() {
-        return Err(ApiError::Validation(problems));
-    }
-    // Tokens cannot mint tokens: only a person with the password (and code) can.
-    reauthenticate(&state, &client, principal, &req.password, req.totp_code.as_deref(), None).await?;
-    scopes.sort();
-    let secret = format!("hae_{}", random_token(32)?);
-    let now = now_ms();
-    let t = state
-        .db()
-        .create_token(api_token::ActiveModel {
-            user_id: Set(principal.user.id),
-            name: Set(name),
-            token_hash: Set(sha256_hex(&secret)),
-            prefix: Set(secret.chars().take(10).collect()),
-            scopes: Set(scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
-            created_at: Set(now),
-            expires_at: Set(req.expires_in_days.map(|d| now + i64::from(d) * 86_400_000)),
-            last_used_at: Set(None),
-            revoked_at: Set(None),
-            ..Default::default()
-        })
-        .await?;
-    audit(
-        &state,
-        &client,
-        "token_created",
-        Some(principal.user.id),
-        None,
-        json!({"token_id": t.id, "scopes": t.scopes}),
-    )
-    .await;
-    Ok(CreatedToken { info: token_view(t), token: secret })
+    let ask = TokenRequest {
+        name: &req.name,
+        scopes: &req.scopes,
+        expires_in_days: req.expires_in_days,
+        proof: Proof { password: &req.password, totp_code: req.totp_code.as_deref(), recovery_code: None },
+    };
+    let (info, token) = tokens::create(state.app(), &meta, &principal, ask).await?;
+    Ok((StatusCode::CREATED, axum::Json(CreatedToken { info: info.into(), token })))
 }
 
 /// The user's API tokens (never the secrets).
 #[utoipa::path(get, path = "/api/v1/me/tokens", tag = "me", responses((status = 200, body = Vec<TokenView>)))]
-pub async fn list_tokens(State(state): State<AppState>, principal: Principal) -> ApiResult<axum::Json<Vec<TokenView>>> {
-    principal.require(Permission::OwnAccount)?;
-    Ok(axum::Json(state.db().list_tokens(principal.user.id).await?.into_iter().map(token_view).collect()))
+pub async fn list_tokens(State(state): State<AppState>, Caller(principal): Caller) -> ApiResult<axum::Json<Vec<TokenView>>> {
+    Ok(axum::Json(tokens::list(state.app(), &principal).await?.into_iter().map(TokenView::from).collect()))
 }
 
 /// Revokes one of the user's tokens. Another user's token id answers 404.
@@ -310,16 +200,11 @@ pub async fn list_tokens(State(state): State<AppState>, principal: Principal) ->
     responses((status = 204), (status = 404, body = Problem)))]
 pub async fn revoke_token(
     State(state): State<AppState>,
-    client: ClientInfo,
-    principal: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(principal): Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    principal.require(Permission::OwnAccount)?;
-    if !state.db().revoke_token(principal.user.id, id).await? {
-        return Err(ApiError::NotFound);
-    }
-    state.cache().invalidate_user(principal.user.id);
-    audit(&state, &client, "token_revoked", Some(principal.user.id), None, json!({"token_id": id})).await;
+    tokens::revoke(state.app(), &meta, &principal, TokenId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -334,27 +219,14 @@ pub struct TotpEnrolment {
 
 /// Starts TOTP enrolment: a new secret that is not active until confirmed with a code.
 #[utoipa::path(post, path = "/api/v1/me/mfa/totp", tag = "me", responses((status = 200, body = TotpEnrolment), (status = 409, body = Problem)))]
-pub async fn totp_begin(State(state): State<AppState>, principal: Principal) -> ApiResult<axum::Json<TotpEnrolment>> {
-    principal.require(Permission::OwnAccount)?;
-    Ok(axum::Json(begin_totp(&state, &principal.user).await?))
+pub async fn totp_begin(State(state): State<AppState>, Caller(principal): Caller) -> ApiResult<axum::Json<TotpEnrolment>> {
+    Ok(axum::Json(mfa::begin(state.app(), &principal).await?.into()))
 }
 
-/// A new secret for `user`, stored but inactive until confirmed (API and portal).
-pub(crate) async fn begin_totp(state: &AppState, user: &haechi_db::User) -> ApiResult<TotpEnrolment> {
-    if user.mfa_enabled {
-        return Err(ApiError::Conflict("two-factor authentication is already on; disable it first".into()));
+impl From<mfa::Enrolment> for TotpEnrolment {
+    fn from(e: mfa::Enrolment) -> TotpEnrolment {
+        TotpEnrolment { secret: e.secret, otpauth_uri: e.otpauth_uri, qr_svg: e.qr_svg }
     }
-    let secret = totp::new_secret();
-    let enrolment = enrolment_of(&secret, &user.email)?;
-    state.db().set_totp_secret(user.id, Some(secret)).await?;
-    Ok(enrolment)
-}
-
-/// The QR code and URI of a secret (shown again when a confirmation code was wrong).
-pub(crate) fn enrolment_of(secret: &str, email: &str) -> ApiResult<TotpEnrolment> {
-    let uri = totp::uri(secret, email)?;
-    let qr_svg = totp::qr_svg(&uri)?;
-    Ok(TotpEnrolment { secret: secret.to_owned(), otpauth_uri: uri, qr_svg })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -374,34 +246,12 @@ pub struct RecoveryCodes {
     responses((status = 200, body = RecoveryCodes), (status = 422, body = Problem)))]
 pub async fn totp_confirm(
     State(state): State<AppState>,
-    client: ClientInfo,
-    principal: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(principal): Caller,
     ApiJson(req): ApiJson<TotpConfirmRequest>,
 ) -> ApiResult<axum::Json<RecoveryCodes>> {
-    principal.require(Permission::OwnAccount)?;
-    let codes = confirm_totp(&state, &client, &principal.user, &req.code).await?;
+    let codes = mfa::confirm(state.app(), &meta, &principal, &req.code).await?;
     Ok(axum::Json(RecoveryCodes { recovery_codes: codes }))
-}
-
-/// Turns MFA on when `code` matches the pending secret; returns ten recovery codes.
-pub(crate) async fn confirm_totp(
-    state: &AppState,
-    client: &ClientInfo,
-    user: &haechi_db::User,
-    code: &str,
-) -> ApiResult<Vec<String>> {
-    let Some(secret) = user.totp_secret.clone().filter(|_| !user.mfa_enabled) else {
-        return Err(ApiError::Conflict("no enrolment in progress: POST /api/v1/me/mfa/totp first".into()));
-    };
-    let Some(step) = totp::matching_step(&secret, code, totp::unix_now())? else {
-        return Err(ApiError::Validation(vec![FieldError::new("code", "does not match the authenticator")]));
-    };
-    let codes = (0..10).map(|_| crate::auth::recovery_code()).collect::<Result<Vec<_>, _>>()?;
-    let hashes = codes.iter().map(|c| sha256_hex(&normalise_recovery(c))).collect();
-    state.db().enable_mfa(user.id, step, hashes).await?;
-    state.cache().invalidate_user(user.id);
-    audit(state, client, "mfa_enabled", Some(user.id), None, json!({})).await;
-    Ok(codes)
 }
 
 /// Turns MFA off. Needs the password and a current code.
@@ -409,18 +259,12 @@ pub(crate) async fn confirm_totp(
     responses((status = 204), (status = 422, body = Problem)))]
 pub async fn totp_disable(
     State(state): State<AppState>,
-    client: ClientInfo,
-    principal: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(principal): Caller,
     ApiJson(req): ApiJson<Reauth>,
 ) -> ApiResult<StatusCode> {
-    principal.require(Permission::OwnAccount)?;
-    if !principal.user.mfa_enabled {
-        return Err(ApiError::Conflict("two-factor authentication is not on".into()));
-    }
-    reauthenticate(&state, &client, &principal, &req.password, req.totp_code.as_deref(), req.recovery_code.as_deref())
-        .await?;
-    state.db().disable_mfa(principal.user.id).await?;
-    state.cache().invalidate_user(principal.user.id);
-    audit(&state, &client, "mfa_disabled", Some(principal.user.id), None, json!({})).await;
+    let proof =
+        Proof { password: &req.password, totp_code: req.totp_code.as_deref(), recovery_code: req.recovery_code.as_deref() };
+    mfa::disable(state.app(), &meta, &principal, proof).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,4 +1,5 @@
-//! HTTP routes under `/api/v1`.
+//! HTTP routes under `/api/v1`: thin handlers that read the request, call a use case in
+//! `haechi-app`, and shape its answer (status, headers, JSON view).
 
 pub mod admin;
 pub mod auth;
@@ -7,28 +8,10 @@ pub mod me;
 pub mod runs;
 pub mod scenarios;
 
-use crate::auth::extract::ClientInfo;
-use crate::state::AppState;
-use haechi_db::NewAuditEntry;
+use crate::error::ApiError;
+use haechi_app::paging::Paging;
 
-/// Writes an audit entry; a failure to audit is logged, never hidden.
-pub(crate) async fn audit(
-    state: &AppState,
-    client: &ClientInfo,
-    event: &'static str,
-    user_id: Option<i64>,
-    actor_id: Option<i64>,
-    detail: serde_json::Value,
-) {
-    let entry = NewAuditEntry {
-        user_id,
-        actor_id,
-        event,
-        ip: client.ip.clone(),
-        request_id: client.request_id.clone(),
-        detail,
-    };
-    if let Err(e) = state.db().audit(entry).await {
-        tracing::error!(error = %e, event, "audit write failed");
-    }
+/// The page a client asked for (`page` from 0, `per_page` 1–200, default 50).
+pub(crate) fn paging(page: Option<u64>, per_page: Option<u64>) -> Result<Paging, ApiError> {
+    Ok(Paging::new(page, per_page)?)
 }

@@ -4,12 +4,9 @@
 //! A run is visible to its owner and to whoever may read its scenario; only the owner
 //! starts or cancels runs.
 
-use crate::auth::extract::{ClientInfo, Principal};
+use crate::auth::{Caller, ClientInfo};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
-use crate::rbac::Permission;
-use crate::routes::admin::{page, per_page};
-use crate::routes::audit;
-use crate::routes::scenarios::{owned, readable};
+use crate::routes::paging;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -17,17 +14,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
-use haechi_db::{Run, RunQuery, now_ms, state as run_state};
-use haechi_jobs::RunJob;
+use haechi_app::rbac::Permission;
+use haechi_app::runs::{self, ReportFile, Run, RunFilter};
+use haechi_app::{RunId, ScenarioId};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
-
-/// Most runs in one comparison.
-pub const MAX_COMPARE: usize = 5;
 
 /// Summary figures of a finished run.
 #[derive(Debug, Serialize, ToSchema)]
@@ -108,21 +102,12 @@ impl From<&Run> for RunView {
                 final_equity: r.final_equity,
                 trade_count: r.trade_count,
             },
-            report: (r.state == run_state::SUCCEEDED && r.report_key.is_some()).then(|| ReportLinks {
+            report: runs::report_key(r, "").map(|_| ReportLinks {
                 json: format!("/api/v1/runs/{}/report?format=json", r.id),
                 html: format!("/api/v1/runs/{}/report?format=html", r.id),
             }),
         }
     }
-}
-
-/// The run if the caller may read it.
-pub(crate) async fn readable_run(state: &AppState, p: &Principal, id: i64) -> ApiResult<Run> {
-    let run = state.db().run_by_id(id).await?.ok_or(ApiError::NotFound)?;
-    if run.owner_id == p.user.id {
-        return Ok(run);
-    }
-    readable(state, p, run.scenario_id, false).await.map(|_| run)
 }
 
 #[derive(Debug, Deserialize, ToSchema, Default)]
@@ -141,8 +126,8 @@ pub struct RunCreate {
         (status = 409, body = Problem, description = "no market data loaded"), (status = 422, body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
-    client: ClientInfo,
-    p: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(p): Caller,
     Path(id): Path<i64>,
     body: Bytes,
 ) -> ApiResult<Response> {
@@ -152,61 +137,12 @@ pub async fn create(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::Validation(vec![FieldError::new("body", e.to_string())]))?
     };
-    let run = start_run(&state, &client, &p, id, req.version).await?;
+    let run = runs::start(state.app(), &meta, &p, ScenarioId(id), req.version).await?;
     let mut resp = (StatusCode::ACCEPTED, axum::Json(RunView::from(&run))).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/runs/{}", run.id)) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
-}
-
-/// Queues a run of the caller's scenario `id` at `version` (default: the current one), pinned
-/// to the current data version (API and portal).
-pub(crate) async fn start_run(
-    state: &AppState,
-    client: &ClientInfo,
-    p: &Principal,
-    id: i64,
-    version: Option<i32>,
-) -> ApiResult<Run> {
-    let (state, client) = (state.clone(), client.clone());
-    let s = owned(&state, p, id, false).await?;
-    let version = version.unwrap_or(s.current_version);
-    if state.db().scenario_version(s.id, version).await?.is_none() {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "version",
-            format!("version {version} does not exist"),
-        )]));
-    }
-    let Some(data) = state.db().data_version().await? else {
-        return Err(ApiError::Conflict("no market data is loaded yet (run `haechi data load`)".into()));
-    };
-    let run = state
-        .db()
-        .create_run(haechi_db::NewRun {
-            owner_id: p.user.id,
-            scenario_id: s.id,
-            scenario_version: version,
-            data_version: data.id,
-        })
-        .await?;
-    if let Err(e) = state.services().queue.enqueue(RunJob { run_id: run.id }).await {
-        // The run must not sit "queued" forever with no job behind it.
-        let _ = state.db().end_run(run.id, None, run_state::FAILED, "the job queue is unavailable").await;
-        return Err(ApiError::Internal(format!("enqueueing run {}: {e}", run.id)));
-    }
-    metrics::counter!("haechi_runs_enqueued_total").increment(1);
-    state.notify_run(p.user.id, run.id);
-    audit(
-        &state,
-        &client,
-        "run_created",
-        Some(p.user.id),
-        Some(p.user.id),
-        json!({"run": run.id, "scenario": s.id, "version": version}),
-    )
-    .await;
-    Ok(run)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -227,30 +163,10 @@ pub struct RunPage {
     pub per_page: u64,
 }
 
-async fn list_runs(state: &AppState, p: &Principal, q: RunListParams) -> ApiResult<RunPage> {
-    if let Some(s) = &q.state
-        && !run_state::ALL.contains(&s.as_str())
-    {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "state",
-            format!("must be one of {}", run_state::ALL.join(", ")),
-        )]));
-    }
-    let (page, per) = (page(q.page)?, per_page(q.per_page));
-    let owner_id = match q.scenario_id {
-        // Readers of a shared scenario see its runs; everyone else only their own.
-        Some(sid) => match readable(state, p, sid, true).await {
-            Ok(_) => None,
-            Err(ApiError::NotFound) => return Err(ApiError::NotFound),
-            Err(e) => return Err(e),
-        },
-        None => Some(p.user.id),
-    };
-    let res = state
-        .db()
-        .list_runs(&RunQuery { owner_id, scenario_id: q.scenario_id, state: q.state, page, per_page: per })
-        .await?;
-    Ok(RunPage { items: res.items.iter().map(RunView::from).collect(), total: res.total, page, per_page: per })
+async fn list_runs(state: &AppState, p: &haechi_app::Principal, q: RunListParams) -> ApiResult<RunPage> {
+    let filter = RunFilter { state: q.state, scenario: q.scenario_id.map(ScenarioId) };
+    let res = runs::list(state.app(), p, filter, paging(q.page, q.per_page)?).await?;
+    Ok(RunPage { items: res.items.iter().map(RunView::from).collect(), total: res.total, page: res.page, per_page: res.per_page })
 }
 
 /// Lists your runs (or a readable scenario's runs), newest first.
@@ -258,10 +174,9 @@ async fn list_runs(state: &AppState, p: &Principal, q: RunListParams) -> ApiResu
     responses((status = 200, body = RunPage), (status = 422, body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
-    p: Principal,
+    Caller(p): Caller,
     Query(q): Query<RunListParams>,
 ) -> ApiResult<axum::Json<RunPage>> {
-    p.require(Permission::Simulate)?;
     Ok(axum::Json(list_runs(&state, &p, q).await?))
 }
 
@@ -277,11 +192,10 @@ pub struct ScenarioRunParams {
     responses((status = 200, body = RunPage), (status = 404, body = Problem)))]
 pub async fn list_for_scenario(
     State(state): State<AppState>,
-    p: Principal,
+    Caller(p): Caller,
     Path(id): Path<i64>,
     Query(q): Query<ScenarioRunParams>,
 ) -> ApiResult<axum::Json<RunPage>> {
-    p.require(Permission::Simulate)?;
     let q = RunListParams { state: q.state, scenario_id: Some(id), page: q.page, per_page: q.per_page };
     Ok(axum::Json(list_runs(&state, &p, q).await?))
 }
@@ -289,9 +203,8 @@ pub async fn list_for_scenario(
 /// Reads a run: state, progress, figures, report links.
 #[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = i64, Path)),
     responses((status = 200, body = RunView), (status = 404, body = Problem)))]
-pub async fn get(State(state): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<axum::Json<RunView>> {
-    p.require(Permission::Simulate)?;
-    Ok(axum::Json(RunView::from(&readable_run(&state, &p, id).await?)))
+pub async fn get(State(state): State<AppState>, Caller(p): Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<RunView>> {
+    Ok(axum::Json(RunView::from(&runs::get(state.app(), &p, RunId(id)).await?)))
 }
 
 /// Cancels a run: a queued run ends at once, a running one within a moment (its worker
@@ -300,19 +213,11 @@ pub async fn get(State(state): State<AppState>, p: Principal, Path(id): Path<i64
     responses((status = 200, body = RunView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn cancel(
     State(state): State<AppState>,
-    client: ClientInfo,
-    p: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(p): Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<RunView>> {
-    p.require(Permission::Simulate)?;
-    let run = state.db().run_by_id(id).await?.filter(|r| r.owner_id == p.user.id).ok_or(ApiError::NotFound)?;
-    if run_state::is_final(&run.state) {
-        return Err(ApiError::Conflict(format!("the run already ended ({})", run.state)));
-    }
-    let run = state.db().request_cancel(id).await?.ok_or(ApiError::NotFound)?;
-    state.notify_run(p.user.id, id);
-    audit(&state, &client, "run_cancelled", Some(p.user.id), Some(p.user.id), json!({"run": id})).await;
-    Ok(axum::Json(RunView::from(&run)))
+    Ok(axum::Json(RunView::from(&runs::cancel(state.app(), &meta, &p, RunId(id)).await?)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -330,28 +235,19 @@ pub struct ReportParams {
         (status = 404, body = Problem), (status = 409, body = Problem, description = "the run has no report (yet)")))]
 pub async fn report(
     State(state): State<AppState>,
-    p: Principal,
+    Caller(p): Caller,
     Path(id): Path<i64>,
     Query(q): Query<ReportParams>,
 ) -> ApiResult<Response> {
     p.require(Permission::Simulate)?;
-    let run = readable_run(&state, &p, id).await?;
-    let (file, ct) = match q.format.as_deref() {
-        None | Some("json") => ("report.json", "application/json"),
-        Some("html") => ("report.html", "text/html; charset=utf-8"),
-        Some(_) => return Err(ApiError::Validation(vec![FieldError::new("format", "must be json or html")])),
+    let kind = ReportFile::parse(q.format.as_deref())?;
+    let bytes = runs::report(state.app(), &p, RunId(id), kind).await?;
+    let (file, ct) = match kind {
+        ReportFile::Json => (kind.file_name(), "application/json"),
+        ReportFile::Html => (kind.file_name(), "text/html; charset=utf-8"),
     };
-    let Some(prefix) = run.report_key.as_deref().filter(|_| run.state == run_state::SUCCEEDED) else {
-        return Err(ApiError::Conflict(format!("the run has no report ({})", run.state)));
-    };
-    let bytes = state
-        .services()
-        .objects
-        .get(&format!("{prefix}{file}"))
-        .await
-        .map_err(|e| ApiError::Internal(format!("reading the report of run {id}: {e}")))?;
     let mut resp = ([(header::CONTENT_TYPE, HeaderValue::from_static(ct))], bytes).into_response();
-    if file == "report.html" {
+    if kind == ReportFile::Html {
         // The report is self-contained (inline styles and SVG, no script). Sandboxed, it runs
         // as an opaque origin: even a flaw in its escaping could not reach the session.
         resp.headers_mut().insert(
@@ -387,28 +283,13 @@ pub struct ComparedRun {
     responses((status = 200, body = Vec<ComparedRun>), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn compare(
     State(state): State<AppState>,
-    p: Principal,
+    Caller(p): Caller,
     Query(q): Query<CompareParams>,
 ) -> ApiResult<axum::Json<Vec<ComparedRun>>> {
-    p.require(Permission::Simulate)?;
-    let mut ids = Vec::new();
-    for (i, part) in q.ids.split(',').map(str::trim).filter(|s| !s.is_empty()).enumerate() {
-        match part.parse::<i64>() {
-            Ok(id) if !ids.contains(&id) => ids.push(id),
-            Ok(_) => {}
-            Err(_) => return Err(ApiError::Validation(vec![FieldError::new(format!("ids[{i}]"), "not a run id")])),
-        }
-    }
-    if ids.is_empty() || ids.len() > MAX_COMPARE {
-        return Err(ApiError::Validation(vec![FieldError::new("ids", format!("give 1 to {MAX_COMPARE} run ids"))]));
-    }
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        let run = readable_run(&state, &p, id).await?;
-        let name = state.db().scenario_by_id(run.scenario_id).await?.map(|s| s.name).unwrap_or_default();
-        out.push(ComparedRun { scenario_name: name, run: RunView::from(&run) });
-    }
-    Ok(axum::Json(out))
+    let found = runs::compare(state.app(), &p, &q.ids).await?;
+    Ok(axum::Json(
+        found.into_iter().map(|(scenario_name, run)| ComparedRun { scenario_name, run: RunView::from(&run) }).collect(),
+    ))
 }
 
 /// How often the live stream looks for changes made by other processes (workers elsewhere).
@@ -420,16 +301,19 @@ const POLL: Duration = Duration::from_millis(500);
     responses((status = 200, description = "text/event-stream of `run` events", content_type = "text/event-stream")))]
 pub async fn events(
     State(state): State<AppState>,
-    p: Principal,
+    Caller(p): Caller,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     p.require(Permission::Simulate)?;
-    let owner = p.user.id;
-    let rx = state.services().events.subscribe();
+    let owner = p.id().get();
+    let rx = state.app().events().subscribe();
     // Start a moment back so a change racing the subscription is not missed.
-    let cursor = now_ms() - 1_000;
+    let cursor = state.app().now_ms() - 1_000;
     let init = (state, rx, cursor, HashMap::<i64, (i64, String, u64)>::new(), Vec::<Event>::new());
+    let p = std::sync::Arc::new(p);
     let stream =
-        futures_util::stream::unfold(init, move |(state, mut rx, mut cursor, mut seen, mut pending)| async move {
+        futures_util::stream::unfold(init, move |(state, mut rx, mut cursor, mut seen, mut pending)| {
+            let p = p.clone();
+            async move {
             loop {
                 if let Some(ev) = pending.pop() {
                     return Some((Ok(ev), (state, rx, cursor, seen, pending)));
@@ -446,7 +330,7 @@ pub async fn events(
                     }
                 };
                 let _ = tokio::time::timeout(POLL, wait).await;
-                let Ok(changed) = state.db().runs_changed_since(owner, cursor).await else { continue };
+                let Ok(changed) = runs::changed_since(state.app(), &p, cursor).await else { continue };
                 for r in changed.iter() {
                     cursor = cursor.max(r.updated_at);
                     let key = (r.updated_at, r.state.clone(), (r.progress * 1000.0) as u64);
@@ -458,6 +342,7 @@ pub async fn events(
                         pending.insert(0, ev);
                     }
                 }
+            }
             }
         });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

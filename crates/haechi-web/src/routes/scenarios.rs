@@ -4,25 +4,21 @@
 //! Authorisation: a scenario is visible to its owner and to the users it is shared with
 //! (read-only); anyone else gets `404`, so ids reveal nothing. Only the owner changes it.
 
-use crate::auth::extract::{ClientInfo, Principal};
-use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::auth::{Caller, ClientInfo};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::json::ApiJson;
-use crate::rbac::{Permission, Role};
-use crate::routes::admin::{page, per_page};
-use crate::routes::audit;
-use crate::spec::{self, Change, ValidSpec};
+use crate::routes::paging;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use haechi_db::{Access, NewVersion, Scenario, ScenarioQuery, ScenarioScope, ScenarioVersion};
+use haechi_app::ScenarioId;
+use haechi_app::scenarios::{self, Access, ListQuery, Scenario, ScenarioDoc, ScenarioVersion};
+use haechi_app::spec::Change;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-
-const MAX_MESSAGE: usize = 500;
-const MAX_NAME: usize = 200;
 
 /// A scenario without its document, as listed.
 #[derive(Debug, Serialize, ToSchema)]
@@ -73,79 +69,13 @@ fn summary(s: &Scenario, access: Access) -> ScenarioSummary {
     }
 }
 
-fn view(s: &Scenario, access: Access, v: &ScenarioVersion) -> ScenarioView {
-    ScenarioView { summary: summary(s, access), spec: serde_json::from_str(&v.spec).unwrap_or(Value::Null) }
+fn view(doc: &ScenarioDoc) -> ScenarioView {
+    ScenarioView { summary: summary(&doc.scenario, doc.access), spec: doc.spec() }
 }
 
-fn is_analyst(p: &Principal) -> bool {
-    p.role == Role::Analyst
-}
-
-/// The scenario if the caller may read it (live, or the owner's deleted one when
-/// `allow_deleted`).
-pub(crate) async fn readable(
-    state: &AppState,
-    p: &Principal,
-    id: i64,
-    allow_deleted: bool,
-) -> ApiResult<(Scenario, Access)> {
-    let found = state.db().scenario_for(id, p.user.id, is_analyst(p)).await?;
-    match found {
-        Some((s, a)) if allow_deleted || s.deleted_at.is_none() => Ok((s, a)),
-        _ => Err(ApiError::NotFound),
-    }
-}
-
-/// The scenario if the caller owns it; readers get 403, strangers 404.
-pub(crate) async fn owned(state: &AppState, p: &Principal, id: i64, allow_deleted: bool) -> ApiResult<Scenario> {
-    match readable(state, p, id, allow_deleted).await? {
-        (s, Access::Owner) => Ok(s),
-        (_, Access::Reader) => Err(ApiError::Forbidden("this scenario is shared with you read-only")),
-    }
-}
-
-pub(crate) async fn current(state: &AppState, s: &Scenario) -> ApiResult<ScenarioVersion> {
-    state
-        .db()
-        .scenario_version(s.id, s.current_version)
-        .await?
-        .ok_or_else(|| ApiError::Internal(format!("scenario {} lost version {}", s.id, s.current_version)))
-}
-
-/// The validated document and version message, or every problem with both at once.
-fn validated(doc: &Value, message: Option<&str>) -> ApiResult<(ValidSpec, String)> {
-    let message = message.unwrap_or("").trim().to_owned();
-    let mut errs = match spec::validate_json(doc, "spec") {
-        Ok(valid) if message.chars().count() <= MAX_MESSAGE => return Ok((valid, message)),
-        Ok(_) => Vec::new(),
-        Err(e) => e,
-    };
-    if message.chars().count() > MAX_MESSAGE {
-        errs.push(FieldError::new("message", format!("must be at most {MAX_MESSAGE} characters")));
-    }
-    Err(ApiError::Validation(errs))
-}
-
-fn new_version(v: ValidSpec, author_id: i64, message: String) -> Result<NewVersion, ApiError> {
-    if v.scenario.name.chars().count() > MAX_NAME {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "spec.name",
-            format!("must be at most {MAX_NAME} characters"),
-        )]));
-    }
-    Ok(NewVersion {
-        name: v.scenario.name.clone(),
-        description: v.scenario.description.clone(),
-        strategy: v.scenario.strategy.name().to_owned(),
-        spec: v.json,
-        author_id,
-        message,
-    })
-}
-
-fn created(body: impl Serialize, location: String) -> Response {
-    let mut r = (StatusCode::CREATED, axum::Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&location) {
+fn created(doc: &ScenarioDoc) -> Response {
+    let mut r = (StatusCode::CREATED, axum::Json(view(doc))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/scenarios/{}", doc.scenario.id)) {
         r.headers_mut().insert(header::LOCATION, v);
     }
     r
@@ -178,34 +108,13 @@ pub struct ScenarioPage {
     responses((status = 200, body = ScenarioPage), (status = 422, body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
-    p: Principal,
+    Caller(p): Caller,
     Query(q): Query<ScenarioListParams>,
 ) -> ApiResult<axum::Json<ScenarioPage>> {
-    p.require(Permission::Simulate)?;
-    let scope = match q.scope.as_deref() {
-        None | Some("all") => ScenarioScope::All,
-        Some("owned") => ScenarioScope::Owned,
-        Some("shared") => ScenarioScope::Shared,
-        Some(_) => return Err(ApiError::Validation(vec![FieldError::new("scope", "must be all, owned or shared")])),
-    };
-    let (page, per) = (page(q.page)?, per_page(q.per_page));
-    let query = ScenarioQuery {
-        viewer_id: p.user.id,
-        viewer_is_analyst: is_analyst(&p),
-        scope,
-        search: q.q.filter(|s| s.len() <= 200),
-        strategy: q.strategy,
-        deleted: q.deleted.unwrap_or(false),
-        page,
-        per_page: per,
-    };
-    let res = state.db().list_scenarios(&query).await?;
-    let items = res
-        .items
-        .iter()
-        .map(|s| summary(s, if s.owner_id == p.user.id { Access::Owner } else { Access::Reader }))
-        .collect();
-    Ok(axum::Json(ScenarioPage { items, total: res.total, page, per_page: per }))
+    let query = ListQuery { search: q.q, scope: q.scope, strategy: q.strategy, deleted: q.deleted.unwrap_or(false) };
+    let res = scenarios::list(state.app(), &p, query, paging(q.page, q.per_page)?).await?;
+    let items = res.items.iter().map(|(s, access)| summary(s, *access)).collect();
+    Ok(axum::Json(ScenarioPage { items, total: res.total, page: res.page, per_page: res.per_page }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -225,38 +134,13 @@ pub struct ScenarioCreate {
     responses((status = 201, body = ScenarioView), (status = 422, body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
-    client: ClientInfo,
-    p: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(p): Caller,
     ApiJson(req): ApiJson<ScenarioCreate>,
 ) -> ApiResult<Response> {
-    p.require(Permission::Simulate)?;
-    let (valid, message) = validated(&req.spec, req.message.as_deref())?;
-    store_new(&state, &client, &p, valid, if message.is_empty() { "created".into() } else { message }).await
-}
-
-async fn store_new(
-    state: &AppState,
-    client: &ClientInfo,
-    p: &Principal,
-    valid: ValidSpec,
-    message: String,
-) -> ApiResult<Response> {
-    let (s, v) = create_scenario_from(state, client, p, valid, message).await?;
-    Ok(created(view(&s, Access::Owner, &v), format!("/api/v1/scenarios/{}", s.id)))
-}
-
-/// Stores a validated scenario as version 1 (API and portal).
-pub(crate) async fn create_scenario_from(
-    state: &AppState,
-    client: &ClientInfo,
-    p: &Principal,
-    valid: ValidSpec,
-    message: String,
-) -> ApiResult<(haechi_db::Scenario, haechi_db::ScenarioVersion)> {
-    let nv = new_version(valid, p.user.id, message)?;
-    let (s, v) = state.db().create_scenario(p.user.id, nv).await?;
-    audit(state, client, "scenario_created", Some(p.user.id), Some(p.user.id), json!({"scenario": s.id})).await;
-    Ok((s, v))
+    p.require(haechi_app::rbac::Permission::Simulate)?;
+    let (valid, message) = scenarios::validate(&req.spec, req.message.as_deref())?;
+    Ok(created(&scenarios::create(state.app(), &meta, &p, valid, message).await?))
 }
 
 /// Creates a scenario from a TOML file (the body, `Content-Type: application/toml`).
@@ -266,20 +150,17 @@ pub(crate) async fn create_scenario_from(
     responses((status = 201, body = ScenarioView), (status = 422, body = Problem)))]
 pub async fn import(
     State(state): State<AppState>,
-    client: ClientInfo,
-    p: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(p): Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    p.require(Permission::Simulate)?;
+    p.require(haechi_app::rbac::Permission::Simulate)?;
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !(ct.starts_with("application/toml") || ct.starts_with("text/plain") || ct.starts_with("text/x-toml")) {
         return Err(ApiError::BadRequest("expected Content-Type: application/toml".into()));
     }
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::Validation(vec![FieldError::new("body", "the file is not UTF-8 text")]))?;
-    let valid = spec::validate_toml(text, "scenario.toml").map_err(ApiError::Validation)?;
-    store_new(&state, &client, &p, valid, "imported from TOML".into()).await
+    Ok(created(&scenarios::import_toml(state.app(), &meta, &p, &body).await?))
 }
 
 /// Reads a scenario with its current document.
@@ -287,13 +168,10 @@ pub async fn import(
     responses((status = 200, body = ScenarioView), (status = 404, body = Problem)))]
 pub async fn get(
     State(state): State<AppState>,
-    p: Principal,
+    Caller(p): Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<ScenarioView>> {
-    p.require(Permission::Simulate)?;
-    let (s, access) = readable(&state, &p, id, false).await?;
-    let v = current(&state, &s).await?;
-    Ok(axum::Json(view(&s, access, &v)))
+    Ok(axum::Json(view(&scenarios::get(state.app(), &p, ScenarioId(id)).await?)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -315,41 +193,15 @@ pub struct ScenarioUpdate {
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update(
     State(state): State<AppState>,
-    client: ClientInfo,
-    p: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(p): Caller,
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<ScenarioUpdate>,
 ) -> ApiResult<axum::Json<ScenarioView>> {
-    p.require(Permission::Simulate)?;
-    let (valid, message) = validated(&req.spec, req.message.as_deref())?;
-    let (s, v) = save_edit(&state, &client, &p, id, valid, message, req.base_version).await?;
-    Ok(axum::Json(view(&s, Access::Owner, &v)))
-}
-
-/// Saves a validated document as the owner's next version; `base_version` guards against
-/// overwriting someone's newer save (API and portal).
-pub(crate) async fn save_edit(
-    state: &AppState,
-    client: &ClientInfo,
-    p: &Principal,
-    id: i64,
-    valid: ValidSpec,
-    message: String,
-    base_version: Option<i32>,
-) -> ApiResult<(Scenario, ScenarioVersion)> {
-    let s = owned(state, p, id, false).await?;
-    let nv = new_version(valid, p.user.id, if message.is_empty() { "edited".into() } else { message })?;
-    let (s, v) = state.db().add_scenario_version(s.id, base_version, nv).await?;
-    audit(
-        state,
-        client,
-        "scenario_updated",
-        Some(p.user.id),
-        Some(p.user.id),
-        json!({"scenario": s.id, "version": v.version}),
-    )
-    .await;
-    Ok((s, v))
+    p.require(haechi_app::rbac::Permission::Simulate)?;
+    let (valid, message) = scenarios::validate(&req.spec, req.message.as_deref())?;
+    let doc = scenarios::save(state.app(), &meta, &p, ScenarioId(id), valid, message, req.base_version).await?;
+    Ok(axum::Json(view(&doc)))
 }
 
 /// Moves a scenario to the owner's bin (soft delete; undo with `…/undelete`).
@@ -357,14 +209,11 @@ pub(crate) async fn save_edit(
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn delete(
     State(state): State<AppState>,
-    client: ClientInfo,
-    p: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(p): Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    p.require(Permission::Simulate)?;
-    let s = owned(&state, &p, id, false).await?;
-    state.db().set_scenario_deleted(s.id, true).await?;
-    audit(&state, &client, "scenario_deleted", Some(p.user.id), Some(p.user.id), json!({"scenario": s.id})).await;
+    scenarios::set_deleted(state.app(), &meta, &p, ScenarioId(id), true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -373,17 +222,12 @@ pub async fn delete(
     responses((status = 200, body = ScenarioView), (status = 404, body = Problem)))]
 pub async fn undelete(
     State(state): State<AppState>,
-    client: ClientInfo,
-    p: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(p): Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<ScenarioView>> {
-    p.require(Permission::Simulate)?;
-    let s = owned(&state, &p, id, true).await?;
-    state.db().set_scenario_deleted(s.id, false).await?;
-    audit(&state, &client, "scenario_undeleted", Some(p.user.id), Some(p.user.id), json!({"scenario": s.id})).await;
-    let s = owned(&state, &p, id, false).await?;
-    let v = current(&state, &s).await?;
-    Ok(axum::Json(view(&s, Access::Owner, &v)))
+    scenarios::set_deleted(state.app(), &meta, &p, ScenarioId(id), false).await?;
+    Ok(axum::Json(view(&scenarios::get(state.app(), &p, ScenarioId(id)).await?)))
 }
 
 /// Copies a scenario you can read into a new one you own (version 1).
@@ -391,18 +235,11 @@ pub async fn undelete(
     responses((status = 201, body = ScenarioView), (status = 404, body = Problem)))]
 pub async fn duplicate(
     State(state): State<AppState>,
-    client: ClientInfo,
-    p: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(p): Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
-    p.require(Permission::Simulate)?;
-    let (s, _) = readable(&state, &p, id, false).await?;
-    let v = current(&state, &s).await?;
-    let mut doc: Value = serde_json::from_str(&v.spec).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let name: String = format!("{} (사본 copy)", s.name).chars().take(MAX_NAME).collect();
-    doc["name"] = Value::String(name);
-    let valid = spec::validate_json(&doc, "spec").map_err(ApiError::Validation)?;
-    store_new(&state, &client, &p, valid, format!("copied from scenario {} version {}", s.id, v.version)).await
+    Ok(created(&scenarios::duplicate(state.app(), &meta, &p, ScenarioId(id)).await?))
 }
 
 /// One version's metadata.
@@ -432,12 +269,10 @@ fn meta(v: &ScenarioVersion) -> VersionMeta {
     responses((status = 200, body = Vec<VersionMeta>), (status = 404, body = Problem)))]
 pub async fn versions(
     State(state): State<AppState>,
-    p: Principal,
+    Caller(p): Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<Vec<VersionMeta>>> {
-    p.require(Permission::Simulate)?;
-    let (s, _) = readable(&state, &p, id, false).await?;
-    Ok(axum::Json(state.db().scenario_versions(s.id).await?.iter().map(meta).collect()))
+    Ok(axum::Json(scenarios::versions(state.app(), &p, ScenarioId(id)).await?.iter().map(meta).collect()))
 }
 
 /// Reads one version with its document.
@@ -446,12 +281,10 @@ pub async fn versions(
     responses((status = 200, body = VersionView), (status = 404, body = Problem)))]
 pub async fn version(
     State(state): State<AppState>,
-    p: Principal,
+    Caller(p): Caller,
     Path((id, version)): Path<(i64, i32)>,
 ) -> ApiResult<axum::Json<VersionView>> {
-    p.require(Permission::Simulate)?;
-    let (s, _) = readable(&state, &p, id, false).await?;
-    let v = state.db().scenario_version(s.id, version).await?.ok_or(ApiError::NotFound)?;
+    let v = scenarios::version(state.app(), &p, ScenarioId(id), version).await?;
     Ok(axum::Json(VersionView { meta: meta(&v), spec: serde_json::from_str(&v.spec).unwrap_or(Value::Null) }))
 }
 
@@ -467,7 +300,28 @@ pub struct DiffParams {
 pub struct DiffView {
     pub from: i32,
     pub to: i32,
-    pub changes: Vec<Change>,
+    pub changes: Vec<ChangeView>,
+}
+
+/// One difference between two scenario documents.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeView {
+    /// Dotted path with indices: `strategy.slow`, `universe.tickers[2]`.
+    pub path: String,
+    /// `added`, `removed` or `changed`.
+    pub op: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<Value>,
+}
+
+impl From<Change> for ChangeView {
+    fn from(c: Change) -> ChangeView {
+        ChangeView { path: c.path, op: c.op, before: c.before, after: c.after }
+    }
 }
 
 /// What changed between two versions, field by field.
@@ -475,18 +329,12 @@ pub struct DiffView {
     responses((status = 200, body = DiffView), (status = 404, body = Problem)))]
 pub async fn diff(
     State(state): State<AppState>,
-    p: Principal,
+    Caller(p): Caller,
     Path(id): Path<i64>,
     Query(q): Query<DiffParams>,
 ) -> ApiResult<axum::Json<DiffView>> {
-    p.require(Permission::Simulate)?;
-    let (s, _) = readable(&state, &p, id, false).await?;
-    let to = q.to.unwrap_or(s.current_version);
-    let a = state.db().scenario_version(s.id, q.from).await?.ok_or(ApiError::NotFound)?;
-    let b = state.db().scenario_version(s.id, to).await?.ok_or(ApiError::NotFound)?;
-    let (va, vb): (Value, Value) =
-        (serde_json::from_str(&a.spec).unwrap_or(Value::Null), serde_json::from_str(&b.spec).unwrap_or(Value::Null));
-    Ok(axum::Json(DiffView { from: q.from, to, changes: spec::diff(&va, &vb) }))
+    let (to, changes) = scenarios::diff(state.app(), &p, ScenarioId(id), q.from, q.to).await?;
+    Ok(axum::Json(DiffView { from: q.from, to, changes: changes.into_iter().map(ChangeView::from).collect() }))
 }
 
 /// Makes an old version current again, as a new version (history is never rewritten).
@@ -495,53 +343,19 @@ pub async fn diff(
     responses((status = 200, body = ScenarioView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn restore(
     State(state): State<AppState>,
-    client: ClientInfo,
-    p: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(p): Caller,
     Path((id, version)): Path<(i64, i32)>,
 ) -> ApiResult<axum::Json<ScenarioView>> {
-    p.require(Permission::Simulate)?;
-    let (s, v) = restore_version(&state, &client, &p, id, version).await?;
-    Ok(axum::Json(view(&s, Access::Owner, &v)))
-}
-
-/// Makes `version` current again as a new version (API and portal).
-pub(crate) async fn restore_version(
-    state: &AppState,
-    client: &ClientInfo,
-    p: &Principal,
-    id: i64,
-    version: i32,
-) -> ApiResult<(Scenario, ScenarioVersion)> {
-    let (state, client) = (state.clone(), client.clone());
-    let s = owned(&state, p, id, false).await?;
-    let old = state.db().scenario_version(s.id, version).await?.ok_or(ApiError::NotFound)?;
-    let doc: Value = serde_json::from_str(&old.spec).map_err(|e| ApiError::Internal(e.to_string()))?;
-    // Re-validated: rules may have tightened since the old version was saved.
-    let valid = spec::validate_json(&doc, "spec").map_err(ApiError::Validation)?;
-    let nv = new_version(valid, p.user.id, format!("restored version {version}"))?;
-    let (s, v) = state.db().add_scenario_version(s.id, None, nv).await?;
-    audit(
-        &state,
-        &client,
-        "scenario_restored",
-        Some(p.user.id),
-        Some(p.user.id),
-        json!({"scenario": s.id, "from_version": version, "version": v.version}),
-    )
-    .await;
-    Ok((s, v))
+    Ok(axum::Json(view(&scenarios::restore(state.app(), &meta, &p, ScenarioId(id), version).await?)))
 }
 
 /// Downloads the current version as a TOML file.
 #[utoipa::path(get, path = "/api/v1/scenarios/{id}/export", tag = "scenarios", params(("id" = i64, Path)),
     responses((status = 200, content_type = "application/toml", body = String), (status = 404, body = Problem)))]
-pub async fn export(State(state): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<Response> {
-    p.require(Permission::Simulate)?;
-    let (s, _) = readable(&state, &p, id, false).await?;
-    let v = current(&state, &s).await?;
-    let doc: Value = serde_json::from_str(&v.spec).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let text = format!("# {} — version {}\n{}", s.name.replace('\n', " "), v.version, spec::to_toml(&doc));
-    let disposition = format!("attachment; filename=\"scenario-{}-v{}.toml\"", s.id, v.version);
+pub async fn export(State(state): State<AppState>, Caller(p): Caller, Path(id): Path<i64>) -> ApiResult<Response> {
+    let (file, text) = scenarios::export_toml(state.app(), &p, ScenarioId(id)).await?;
+    let disposition = format!("attachment; filename=\"{file}\"");
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("application/toml; charset=utf-8")),
@@ -570,13 +384,11 @@ pub struct Shares {
     responses((status = 200, body = Shares), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_shares(
     State(state): State<AppState>,
-    p: Principal,
+    Caller(p): Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<Shares>> {
-    p.require(Permission::Simulate)?;
-    let s = owned(&state, &p, id, false).await?;
-    let users = state.db().scenario_shares(s.id).await?;
-    Ok(axum::Json(Shares { emails: users.into_iter().map(|u| u.email).collect(), analysts: s.shared_with_analysts }))
+    let sh = scenarios::shares(state.app(), &p, ScenarioId(id)).await?;
+    Ok(axum::Json(Shares { emails: sh.emails, analysts: sh.analysts }))
 }
 
 /// Replaces who the scenario is shared with. Unknown emails are validation errors
@@ -585,52 +397,12 @@ pub async fn get_shares(
     responses((status = 200, body = Shares), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn put_shares(
     State(state): State<AppState>,
-    client: ClientInfo,
-    p: Principal,
+    ClientInfo(meta): ClientInfo,
+    Caller(p): Caller,
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<Shares>,
 ) -> ApiResult<axum::Json<Shares>> {
-    p.require(Permission::Simulate)?;
-    set_shares(&state, &client, &p, id, &req).await?;
-    get_shares(State(state), p, Path(id)).await
-}
-
-/// Replaces the scenario's readers (API and portal); unknown emails are `emails[i]` errors and
-/// nothing changes then.
-pub(crate) async fn set_shares(
-    state: &AppState,
-    client: &ClientInfo,
-    p: &Principal,
-    id: i64,
-    req: &Shares,
-) -> ApiResult<()> {
-    let s = owned(state, p, id, false).await?;
-    if req.emails.len() > 100 {
-        return Err(ApiError::Validation(vec![FieldError::new("emails", "at most 100 users")]));
-    }
-    let mut ids = Vec::new();
-    let mut errs = Vec::new();
-    for (i, email) in req.emails.iter().enumerate() {
-        let norm = email.trim().to_lowercase();
-        match state.db().user_by_email(&norm).await? {
-            Some(u) if u.id == p.user.id => errs.push(FieldError::new(format!("emails[{i}]"), "that is you")),
-            Some(u) if !ids.contains(&u.id) => ids.push(u.id),
-            Some(_) => {}
-            None => errs.push(FieldError::new(format!("emails[{i}]"), format!("no user with the email {norm:?}"))),
-        }
-    }
-    if !errs.is_empty() {
-        return Err(ApiError::Validation(errs));
-    }
-    state.db().set_scenario_shares(s.id, &ids, req.analysts).await?;
-    audit(
-        state,
-        client,
-        "scenario_shared",
-        Some(p.user.id),
-        Some(p.user.id),
-        json!({"scenario": s.id, "users": ids, "analysts": req.analysts}),
-    )
-    .await;
-    Ok(())
+    let want = scenarios::Shares { emails: req.emails, analysts: req.analysts };
+    scenarios::set_shares(state.app(), &meta, &p, ScenarioId(id), &want).await?;
+    get_shares(State(state), Caller(p), Path(id)).await
 }

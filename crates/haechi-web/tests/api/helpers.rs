@@ -5,7 +5,8 @@ use haechi_db::testkit::TestDb;
 use haechi_jobs::{MarketCache, Queue, QueueConfig, Runner, RunnerOptions, WorkerOptions};
 use haechi_objects::Objects;
 use haechi_objects::testkit::{TestObjects, TestObjectsGuard};
-use haechi_web::{RunServices, WebSettings};
+use haechi_app::{App, AppSettings, ManualClock, Services};
+use haechi_web::WebSettings;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -34,12 +35,21 @@ impl Drop for TestApp {
 /// The Redis server for queue tests, e.g. `redis://127.0.0.1:6379/`; unset: the SQLite queue.
 pub const REDIS_ENV: &str = "HAECHI_TEST_REDIS_URL";
 
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(WebSettings::default()).await
+/// What a test server is configured with: the HTTP edge's settings, the use cases' settings,
+/// and optionally a clock the test moves.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub web: WebSettings,
+    pub app: AppSettings,
+    pub clock: Option<ManualClock>,
 }
 
-pub async fn spawn_app_with(settings: WebSettings) -> TestApp {
-    spawn_full(settings, RunnerOptions::default(), 0).await
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Config::default()).await
+}
+
+pub async fn spawn_app_with(config: Config) -> TestApp {
+    spawn_full(config, RunnerOptions::default(), 0).await
 }
 
 /// A test queue: a fresh SQLite file, or a unique namespace on `HAECHI_TEST_REDIS_URL`.
@@ -61,7 +71,7 @@ pub async fn test_queue(dir: &std::path::Path) -> Queue {
 }
 
 /// The server with `workers` in-process workers running jobs with `runner` options.
-pub async fn spawn_full(settings: WebSettings, runner: RunnerOptions, workers: usize) -> TestApp {
+pub async fn spawn_full(config: Config, runner: RunnerOptions, workers: usize) -> TestApp {
     let test_db = TestDb::new().await.expect("test database (is HAECHI_TEST_MYSQL_URL reachable?)");
     let (objects, objects_guard) = TestObjects::new().await;
     let queue_dir = tempfile::tempdir().unwrap();
@@ -81,8 +91,12 @@ pub async fn spawn_full(settings: WebSettings, runner: RunnerOptions, workers: u
             .await;
         });
     }
-    let services = RunServices { queue, objects: objects.clone(), events };
-    let app = haechi_web::build(test_db.db.clone(), settings, services);
+    let services = Services { db: test_db.db.clone(), queue, objects: objects.clone(), events };
+    let app = match config.clock {
+        Some(clock) => App::with_clock(services, config.app, Arc::new(clock)),
+        None => App::new(services, config.app),
+    };
+    let app = haechi_web::build(app, config.web);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -103,7 +117,7 @@ pub async fn spawn_full(settings: WebSettings, runner: RunnerOptions, workers: u
 
 /// A server with two workers and a small synthetic market (`tickers` names, 2019–2021).
 pub async fn spawn_sim_app(tickers: usize, runner: RunnerOptions) -> TestApp {
-    let app = spawn_full(WebSettings::default(), runner, 2).await;
+    let app = spawn_full(Config::default(), runner, 2).await;
     let cfg = haechi_data::synth::SynthConfig {
         seed: 7,
         tickers,

@@ -6,8 +6,9 @@ mod portal;
 mod runs;
 mod scenarios;
 
+use haechi_app::{AppSettings, ManualClock};
 use haechi_web::WebSettings;
-use helpers::{PASSWORD, bearer, problem, spawn_app, spawn_app_with};
+use helpers::{Config, PASSWORD, bearer, problem, spawn_app, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -32,10 +33,17 @@ async fn health_readiness_metrics_and_headers() {
     let m = c.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(m.contains("haechi_http_requests_total"), "{m}");
     assert!(m.contains("haechi_http_request_duration_seconds_bucket"), "{m}");
-    let (status, body) = problem(c.get(app.url("/nope")).send().await.unwrap()).await;
+    let (status, body) = problem(c.get(app.url("/api/v1/nope")).send().await.unwrap()).await;
     assert_eq!(status, 404);
     assert_eq!(body["type"], "/problems/not-found");
     assert!(body["request_id"].as_str().is_some_and(|s| !s.is_empty()));
+    // Outside the API, the same answer is a page for people, carrying the same request id.
+    let r = c.get(app.url("/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let html = r.text().await.unwrap();
+    assert!(html.contains("찾을 수 없습니다") && html.contains(&id), "{html}");
 }
 
 #[tokio::test]
@@ -143,7 +151,7 @@ async fn full_flow_register_login_totp_token() {
     assert_eq!(problem(wrong).await.0, 422);
     // Codes are valid for their 30-second step ±1; use steps s-1, s and s+1 in order.
     let now = helpers::away_from_step_boundary().await;
-    let code_at = |t: u64| haechi_web::auth::totp::code_at(&secret, t).unwrap();
+    let code_at = |t: u64| haechi_app::auth::totp::code_at(&secret, t).unwrap();
     let r: Value =
         b.post("/api/v1/me/mfa/totp/confirm", json!({"code": code_at(now - 30)})).await.json().await.unwrap();
     let recovery: Vec<String> =
@@ -222,9 +230,8 @@ async fn full_flow_register_login_totp_token() {
 
 #[tokio::test]
 async fn repeated_failures_lock_the_account_with_retry_after() {
-    let settings =
-        WebSettings { login_max_failures: 3, login_lock: Duration::from_secs(600), ..WebSettings::default() };
-    let app = spawn_app_with(settings).await;
+    let app = AppSettings { login_max_failures: 3, login_lock: Duration::from_secs(600), ..AppSettings::default() };
+    let app = spawn_app_with(Config { app, ..Config::default() }).await;
     let (_b, _) = app.user("choi@example.com").await;
     let c = reqwest::Client::new();
     let attempt = |pw: &'static str| {
@@ -433,8 +440,8 @@ async fn access_log_records_requests_for_admins_and_auditors() {
 
 #[tokio::test]
 async fn oversized_and_malformed_bodies_get_problems_not_crashes() {
-    let settings = WebSettings { body_limit_bytes: 1024, ..WebSettings::default() };
-    let app = spawn_app_with(settings).await;
+    let web = WebSettings { body_limit_bytes: 1024, ..WebSettings::default() };
+    let app = spawn_app_with(Config { web, ..Config::default() }).await;
     let c = reqwest::Client::new();
     let big = "x".repeat(4096);
     let r = c
@@ -471,18 +478,27 @@ async fn huge_page_numbers_are_refused_not_crashed_on() {
 
 #[tokio::test]
 async fn idle_and_absolute_session_timeouts_end_sessions() {
-    let idle = WebSettings { session_idle: Duration::from_millis(800), ..WebSettings::default() };
-    let app = spawn_app_with(idle).await;
+    // The clock is the application's, moved by the test: no sleeping, no timing luck.
+    let clock = ManualClock::at(haechi_db::now_ms());
+    let app = AppSettings { session_idle: Duration::from_secs(30 * 60), ..AppSettings::default() };
+    let app = spawn_app_with(Config { app, clock: Some(clock.clone()), ..Config::default() }).await;
     let (b, _) = app.user("idle@example.com").await;
-    assert_eq!(b.get("/api/v1/me").await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    clock.advance_ms(29 * 60_000);
+    assert_eq!(b.get("/api/v1/me").await.status(), 200, "used within the idle time");
+    clock.advance_ms(29 * 60_000);
+    assert_eq!(b.get("/api/v1/me").await.status(), 200, "each use restarts the idle time");
+    clock.advance_ms(31 * 60_000);
     assert_eq!(b.get("/api/v1/me").await.status(), 401, "idle timeout");
 
-    let absolute = WebSettings { session_absolute: Duration::from_secs(1), ..WebSettings::default() };
-    let app = spawn_app_with(absolute).await;
+    let clock = ManualClock::at(haechi_db::now_ms());
+    let app = AppSettings { session_absolute: Duration::from_secs(3600), ..AppSettings::default() };
+    let app = spawn_app_with(Config { app, clock: Some(clock.clone()), ..Config::default() }).await;
     let (b, _) = app.user("abs@example.com").await;
-    assert_eq!(b.get("/api/v1/me").await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for _ in 0..3 {
+        clock.advance_ms(19 * 60_000);
+        assert_eq!(b.get("/api/v1/me").await.status(), 200, "in use, within the absolute lifetime");
+    }
+    clock.advance_ms(4 * 60_000);
     assert_eq!(b.get("/api/v1/me").await.status(), 401, "absolute timeout");
 }
 
@@ -507,7 +523,7 @@ async fn login_sets_a_hardened_cookie_with_a_new_id_each_time() {
         ids.push(cookie.split(';').next().unwrap().to_owned());
     }
     assert_ne!(ids[0], ids[1]);
-    let secure = spawn_app_with(WebSettings { cookie_secure: true, ..WebSettings::default() }).await;
+    let secure = spawn_app_with(Config { web: WebSettings { cookie_secure: true, ..WebSettings::default() }, ..Config::default() }).await;
     let (_b, _) = secure.user("s@example.com").await;
     let r = c
         .post(secure.url("/api/v1/auth/login"))
@@ -526,17 +542,14 @@ async fn expired_tokens_are_refused() {
     let now = haechi_db::now_ms();
     app.test_db
         .db
-        .create_token(haechi_db::entity::api_token::ActiveModel {
-            user_id: haechi_db::ActiveValue::Set(id),
-            name: haechi_db::ActiveValue::Set("old".into()),
-            token_hash: haechi_db::ActiveValue::Set(haechi_web::auth::sha256_hex(secret)),
-            prefix: haechi_db::ActiveValue::Set("hae_expire".into()),
-            scopes: haechi_db::ActiveValue::Set("read".into()),
-            created_at: haechi_db::ActiveValue::Set(now - 10_000),
-            expires_at: haechi_db::ActiveValue::Set(Some(now - 1)),
-            last_used_at: haechi_db::ActiveValue::Set(None),
-            revoked_at: haechi_db::ActiveValue::Set(None),
-            ..Default::default()
+        .create_token(haechi_db::NewToken {
+            user_id: id,
+            name: "old".into(),
+            token_hash: haechi_app::auth::sha256_hex(secret),
+            prefix: "hae_expire".into(),
+            scopes: "read".into(),
+            created_at: now - 10_000,
+            expires_at: Some(now - 1),
         })
         .await
         .unwrap();

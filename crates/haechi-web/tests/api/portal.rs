@@ -106,7 +106,7 @@ async fn the_totp_step_asks_for_a_code_and_accepts_a_good_one() {
     let enrol: Value = b.post("/api/v1/me/mfa/totp", json!({})).await.json().await.unwrap();
     let secret = enrol["secret"].as_str().unwrap().to_owned();
     let now = crate::helpers::away_from_step_boundary().await;
-    let code_at = |t: u64| haechi_web::auth::totp::code_at(&secret, t).unwrap();
+    let code_at = |t: u64| haechi_app::auth::totp::code_at(&secret, t).unwrap();
     let r = b.post("/api/v1/me/mfa/totp/confirm", json!({"code": code_at(now)})).await;
     assert_eq!(r.status(), 200);
 
@@ -266,7 +266,7 @@ async fn mfa_is_enrolled_from_the_security_page_and_then_asked_at_sign_in() {
     assert_eq!(bad.status(), 422);
     assert!(bad.text().await.unwrap().contains(&secret), "the same secret is shown again");
     let now = crate::helpers::away_from_step_boundary().await;
-    let code = haechi_web::auth::totp::code_at(&secret, now).unwrap();
+    let code = haechi_app::auth::totp::code_at(&secret, now).unwrap();
     let ok = c
         .post(app.url("/account/mfa/confirm"))
         .form(&[("_csrf", csrf.as_str()), ("code", code.as_str())])
@@ -281,7 +281,7 @@ async fn mfa_is_enrolled_from_the_security_page_and_then_asked_at_sign_in() {
 
     let fresh = client();
     assert_eq!(sign_in(&fresh, &app.base, "enrol@example.com", None).await.status(), 401, "now a code is needed");
-    let code = haechi_web::auth::totp::code_at(&secret, now + 30).unwrap();
+    let code = haechi_app::auth::totp::code_at(&secret, now + 30).unwrap();
     assert_eq!(sign_in(&fresh, &app.base, "enrol@example.com", Some(&code)).await.status(), 303);
 }
 
@@ -836,4 +836,44 @@ async fn the_scenario_form_has_a_field_per_setting_and_shows_korean_problems_at_
     // A second save from the same (now stale) page is refused, not lost silently.
     let stale = c.post(app.url(&format!("/scenarios/{id}/edit"))).form(&edit).send().await.unwrap();
     assert_eq!(stale.status(), 409);
+}
+
+/// Whatever goes wrong on a portal page, the browser gets an HTML page in its language with
+/// the request id, never a JSON problem document; the API keeps answering problems.
+#[tokio::test]
+async fn errors_are_pages_in_the_browsers_language_never_json() {
+    let app = spawn_app().await;
+    register(&app.base, "pages@example.com", "pages").await;
+    let c = client();
+    assert_eq!(sign_in(&c, &app.base, "pages@example.com", None).await.status(), 303);
+    let is_page = |r: &reqwest::Response| {
+        r.headers()["content-type"].to_str().unwrap().starts_with("text/html")
+            && r.headers().get("x-request-id").is_some()
+    };
+    // A run that does not exist (or is someone else's), in Korean and then in English.
+    let r = c.get(app.url("/runs/999999")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(is_page(&r));
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let html = r.text().await.unwrap();
+    assert!(html.contains("찾을 수 없습니다") && html.contains(&id) && !html.contains("/problems/"), "{html}");
+    let r = c.get(app.url("/runs/999999?lang=en")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("Not found"));
+    // An unsafe form post without the session's CSRF token.
+    let r = c.post(app.url("/account/mfa")).form(&[("_csrf", "forged")]).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(is_page(&r));
+    assert!(r.text().await.unwrap().contains("The form expired"), "language remembered from ?lang=en");
+    // A method the route does not take, and a path parameter that is not a number.
+    let r = c.delete(app.url("/scenarios")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(is_page(&r));
+    let r = c.get(app.url("/runs/abc")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(is_page(&r));
+    // The API is not the portal: there a problem document stays a problem document.
+    let r = c.get(app.url("/api/v1/runs/999999")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
 }

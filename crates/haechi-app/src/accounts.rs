@@ -1,0 +1,238 @@
+//! Accounts: registration, sign-in with lockout and the second factor, sign-out, password
+//! change and re-authentication. One path for the API, the portal and the CLI.
+
+use crate::audit::{RequestMeta, record};
+use crate::auth::throttle::{self, IP_MULTIPLIER, Policy};
+use crate::auth::{email_tag, normalise_email, password, sha256_hex, totp};
+use crate::error::{AppError, AppResult, AuthFailure, FieldProblem};
+use crate::principal::{Account, AuthVia, Principal};
+use crate::rbac::Permission;
+use crate::sessions::{self, StartedSession};
+use crate::{App, Role, UserId};
+use haechi_db::NewUser;
+use serde_json::json;
+
+/// Problems with an email address, at field `email`.
+#[must_use]
+pub fn email_problems(email: &str) -> Vec<FieldProblem> {
+    let e = email.trim();
+    let valid = e.len() <= 254
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        })
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid { Vec::new() } else { vec![FieldProblem::new("email", "must be an email address such as name@example.com")] }
+}
+
+/// A new account's details.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub email: String,
+    pub display_name: String,
+    pub password: String,
+    pub role: Role,
+}
+
+/// Validates (every problem at once) and creates an account: the one registration path of the
+/// API, the portal (always `investor`) and the CLI (any role).
+///
+/// # Errors
+/// [`AppError::Invalid`] with every problem; [`AppError::Conflict`] when the email is taken.
+pub async fn register(app: &App, meta: &RequestMeta, new: Registration) -> AppResult<Account> {
+    let email = normalise_email(&new.email);
+    let name = new.display_name.trim().to_owned();
+    let mut problems = email_problems(&email);
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        problems.push(FieldProblem::new("display_name", "must be 1 to 100 characters"));
+    }
+    problems.extend(password::policy_problems(&new.password, &email, &name));
+    if !problems.is_empty() {
+        return Err(AppError::Invalid(problems));
+    }
+    let hash = password::hash(new.password).await?;
+    let user = app
+        .db()
+        .create_user(NewUser { email, display_name: name, password_hash: hash, role: new.role.as_str().into() })
+        .await?;
+    record(app, meta, "user_registered", Some(UserId(user.id)), None, json!({})).await;
+    Ok(Account::from(&user))
+}
+
+/// What a sign-in presents.
+#[derive(Debug, Clone, Default)]
+pub struct SignIn<'a> {
+    pub email: &'a str,
+    pub password: String,
+    pub totp_code: Option<&'a str>,
+    pub recovery_code: Option<&'a str>,
+}
+
+/// The fail2ban-friendly line (see `deploy/fail2ban/`). Carries no email, only a tag.
+fn log_auth_failure(meta: &RequestMeta, reason: &str, email: &str) {
+    tracing::warn!(target: "haechi::auth", "haechi_auth_failure ip={} reason={} email_hash={}", meta.ip, reason, email_tag(email));
+}
+
+async fn record_failure(app: &App, keys: &[(String, Policy)]) -> AppResult<()> {
+    let now = app.now_ms();
+    for (key, policy) in keys {
+        let prev = app.db().throttle(key).await?;
+        app.db().put_throttle(throttle::after_failure(key, prev, now, *policy)).await?;
+    }
+    Ok(())
+}
+
+/// Checks the credentials (with lockout, audit and the second factor) and starts a session:
+/// the one sign-in path of the API and the portal.
+///
+/// # Errors
+/// [`AppError::RateLimited`] while the account or address is locked;
+/// [`AppError::Unauthenticated`] with [`AuthFailure::InvalidCredentials`] (one answer for an
+/// unknown email, a wrong password or code, and a disabled account) or
+/// [`AuthFailure::MfaRequired`] when the password was right and a code is needed.
+pub async fn sign_in(app: &App, meta: &RequestMeta, req: SignIn<'_>) -> AppResult<StartedSession> {
+    let email = normalise_email(req.email);
+    let s = app.settings();
+    let acct = Policy { max_failures: s.login_max_failures, lock: s.login_lock };
+    let ip = Policy { max_failures: s.login_max_failures.saturating_mul(IP_MULTIPLIER), lock: s.login_lock };
+    let keys = [(format!("acct:{}", email.chars().take(254).collect::<String>()), acct), (format!("ip:{}", meta.ip), ip)];
+    let now = app.now_ms();
+    let mut wait = None;
+    for (key, _) in &keys {
+        wait = wait.max(throttle::retry_after(app.db().throttle(key).await?.as_ref(), now));
+    }
+    if let Some(secs) = wait {
+        log_auth_failure(meta, "locked", &email);
+        record(app, meta, "login_blocked", None, None, json!({"email_hash": email_tag(&email)})).await;
+        return Err(AppError::RateLimited { retry_after: std::time::Duration::from_secs(secs) });
+    }
+    let user = app.db().user_by_email(&email).await?;
+    let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let user = match user {
+        Some(u) if ok && !u.disabled => u,
+        other => {
+            record_failure(app, &keys).await?;
+            log_auth_failure(meta, "bad_credentials", &email);
+            let uid = other.map(|u| UserId(u.id));
+            let detail = json!({"reason": "bad_credentials", "email_hash": email_tag(&email)});
+            record(app, meta, "login_failure", uid, None, detail).await;
+            return Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials));
+        }
+    };
+    if user.mfa_enabled {
+        let Some(accepted) = verify_second_factor(app, meta, &user, req.totp_code, req.recovery_code).await? else {
+            return Err(AppError::Unauthenticated(AuthFailure::MfaRequired));
+        };
+        if !accepted {
+            record_failure(app, &keys).await?;
+            log_auth_failure(meta, "bad_totp", &user.email);
+            let detail = json!({"reason": "bad_second_factor"});
+            record(app, meta, "login_failure", Some(UserId(user.id)), None, detail).await;
+            return Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials));
+        }
+    }
+    app.db().clear_throttle(&keys[0].0).await?;
+    let started = sessions::start(app, meta, &user).await?;
+    record(app, meta, "login_success", Some(UserId(user.id)), None, json!({"mfa": user.mfa_enabled})).await;
+    Ok(started)
+}
+
+/// Checks a TOTP code (once per step) or, failing that, a recovery code (once ever).
+/// `None` when neither was given. Shared by sign-in and by re-authentication.
+pub(crate) async fn verify_second_factor(
+    app: &App,
+    meta: &RequestMeta,
+    user: &haechi_db::User,
+    code: Option<&str>,
+    recovery: Option<&str>,
+) -> AppResult<Option<bool>> {
+    let secret = user.totp_secret.clone().unwrap_or_default();
+    Ok(Some(match (code, recovery) {
+        (Some(code), _) => match totp::matching_step(&secret, code, app.clock().unix_secs())? {
+            Some(step) => app.db().consume_totp_step(user.id, step).await?,
+            None => false,
+        },
+        (None, Some(rc)) => {
+            let used = app.db().consume_recovery_code(user.id, &sha256_hex(&normalise_recovery(rc))).await?;
+            if used {
+                let left = app.db().unused_recovery_codes(user.id).await?;
+                record(app, meta, "recovery_code_used", Some(UserId(user.id)), None, json!({"remaining": left})).await;
+            }
+            used
+        }
+        (None, None) => return Ok(None),
+    }))
+}
+
+/// Recovery codes are shown grouped (`abcd-efgh-…`); accept them with or without dashes.
+#[must_use]
+pub fn normalise_recovery(code: &str) -> String {
+    code.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect()
+}
+
+/// Fresh proof for a sensitive change: the password, and a second factor when MFA is on.
+#[derive(Debug, Clone, Default)]
+pub struct Reauth<'a> {
+    pub password: &'a str,
+    pub totp_code: Option<&'a str>,
+    pub recovery_code: Option<&'a str>,
+}
+
+/// The caller's own row, with its secrets, for the checks that need them.
+pub(crate) async fn own_row(app: &App, p: &Principal) -> AppResult<haechi_db::User> {
+    app.db().user_by_id(p.id().get()).await?.ok_or(AppError::Unauthenticated(AuthFailure::Missing))
+}
+
+/// Checks a re-authentication and returns the caller's row.
+///
+/// # Errors
+/// [`AppError::Invalid`] at `password` or `totp_code`.
+pub(crate) async fn reauthenticate(
+    app: &App,
+    meta: &RequestMeta,
+    p: &Principal,
+    proof: &Reauth<'_>,
+) -> AppResult<haechi_db::User> {
+    let user = own_row(app, p).await?;
+    if !password::verify(proof.password.to_owned(), Some(user.password_hash.clone())).await {
+        return Err(AppError::invalid("password", "is not your current password"));
+    }
+    if user.mfa_enabled
+        && verify_second_factor(app, meta, &user, proof.totp_code, proof.recovery_code).await? != Some(true)
+    {
+        return Err(AppError::invalid("totp_code", "a current, unused one-time code is required"));
+    }
+    Ok(user)
+}
+
+/// Changes the password, ends every session and starts a fresh one for the caller.
+///
+/// # Errors
+/// [`AppError::Forbidden`] unless signed in with a browser session; [`AppError::Invalid`] for
+/// a new password the policy refuses or a failed re-authentication.
+pub async fn change_password(
+    app: &App,
+    meta: &RequestMeta,
+    p: &Principal,
+    proof: Reauth<'_>,
+    new_password: String,
+) -> AppResult<StartedSession> {
+    p.require(Permission::OwnAccount)?;
+    if !matches!(p.via, AuthVia::Session { .. }) {
+        return Err(AppError::Forbidden("change the password from a signed-in browser session"));
+    }
+    let problems = password::policy_problems(&new_password, &p.user.email, &p.user.display_name);
+    if !problems.is_empty() {
+        return Err(AppError::Invalid(
+            problems.into_iter().map(|x| FieldProblem::new("new_password", x.message)).collect(),
+        ));
+    }
+    let user = reauthenticate(app, meta, p, &proof).await?;
+    let hash = password::hash(new_password).await?;
+    app.db().set_password(user.id, hash).await?;
+    app.cache().invalidate_user(p.id());
+    // Every session, this one included, ends; the caller gets a fresh one (new id).
+    app.db().delete_other_sessions(user.id, None).await?;
+    let started = sessions::start(app, meta, &user).await?;
+    record(app, meta, "password_changed", Some(p.id()), None, json!({})).await;
+    Ok(started)
+}

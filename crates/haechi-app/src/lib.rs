@@ -1,0 +1,136 @@
+//! Haechi's use cases: one home for what the API, the portal, the CLI, the demo and (later)
+//! the MCP server and the workers do, so validation, authorisation, audit and metrics exist
+//! once. No HTTP here: functions take an [`App`], a [`Principal`] and a [`RequestMeta`], and
+//! return domain types or one [`AppError`] that each edge words in its own way.
+
+pub mod accounts;
+pub mod admin;
+pub mod audit;
+pub mod auth;
+pub mod cache;
+pub mod clock;
+pub mod error;
+pub mod identify;
+pub mod metrics_names;
+pub mod mfa;
+pub mod paging;
+pub mod principal;
+pub mod rbac;
+pub mod runs;
+pub mod scenarios;
+pub mod sessions;
+pub mod spec;
+pub mod tokens;
+
+pub use audit::RequestMeta;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{AppError, AppResult, AuthFailure, FieldProblem};
+pub use haechi_core::platform::{Role, RunId, RunState, ScenarioId, Scope, TokenId, UserId};
+pub use principal::{Account, AuthVia, Principal};
+
+use cache::AuthCache;
+use haechi_db::Db;
+use haechi_jobs::{Queue, RunEvents, RunNotice};
+use haechi_objects::Objects;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The use cases' settings, validated by the binary's configuration loader.
+#[derive(Debug, Clone)]
+pub struct AppSettings {
+    /// A session unused this long ends.
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in, used or not.
+    pub session_absolute: Duration,
+    /// Failed sign-ins (per account) before a temporary lock.
+    pub login_max_failures: u32,
+    pub login_lock: Duration,
+}
+
+impl Default for AppSettings {
+    fn default() -> AppSettings {
+        AppSettings {
+            session_idle: Duration::from_secs(30 * 60),
+            session_absolute: Duration::from_secs(12 * 3600),
+            login_max_failures: 5,
+            login_lock: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// What the use cases talk to.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub db: Db,
+    /// Reports and other artefacts.
+    pub objects: Objects,
+    /// The job queue runs are pushed onto.
+    pub queue: Queue,
+    /// This process's run notices, which wake live streams.
+    pub events: RunEvents,
+}
+
+/// The application: cheap to clone, shared by every edge in a process.
+#[derive(Debug, Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    services: Services,
+    settings: AppSettings,
+    cache: AuthCache,
+    clock: Arc<dyn Clock>,
+}
+
+impl App {
+    #[must_use]
+    pub fn new(services: Services, settings: AppSettings) -> App {
+        App::with_clock(services, settings, Arc::new(SystemClock))
+    }
+
+    /// An application reading time from `clock` (tests move a [`ManualClock`]).
+    #[must_use]
+    pub fn with_clock(services: Services, settings: AppSettings, clock: Arc<dyn Clock>) -> App {
+        App { inner: Arc::new(Inner { services, settings, cache: AuthCache::default(), clock }) }
+    }
+
+    #[must_use]
+    pub fn db(&self) -> &Db {
+        &self.inner.services.db
+    }
+    #[must_use]
+    pub fn objects(&self) -> &Objects {
+        &self.inner.services.objects
+    }
+    #[must_use]
+    pub fn queue(&self) -> &Queue {
+        &self.inner.services.queue
+    }
+    #[must_use]
+    pub fn events(&self) -> &RunEvents {
+        &self.inner.services.events
+    }
+    #[must_use]
+    pub fn settings(&self) -> &AppSettings {
+        &self.inner.settings
+    }
+    #[must_use]
+    pub fn cache(&self) -> &AuthCache {
+        &self.inner.cache
+    }
+    /// Unix milliseconds, from the injected clock.
+    #[must_use]
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+    #[must_use]
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+    /// Wakes this process's live streams for the owner's run.
+    pub fn notify_run(&self, owner: UserId, run: RunId) {
+        let _ = self.inner.services.events.send(RunNotice { owner_id: owner.get(), run_id: run.get() });
+    }
+}
