@@ -245,94 +245,12 @@ impl KisConfig {
             refresh_margin: Duration::from_secs(600),
         }
     }
-
-    /// Reads `HAECHI_KIS_*` through `get` (the process environment, or a test's map). `None`
-    /// when no app key is configured: KIS collection is then off.
-    ///
-    /// # Errors
-    /// Every invalid value, named by its variable, in one message.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Option<KisConfig>, KisError> {
-        let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let Some(key) = var("HAECHI_KIS_APP_KEY") else { return Ok(None) };
-        let mut problems = Vec::new();
-        let env = match var("HAECHI_KIS_ENV").map(|v| v.parse::<KisEnv>()) {
-            None => KisEnv::Mock,
-            Some(Ok(e)) => e,
-            Some(Err(e)) => {
-                problems.push(format!("HAECHI_KIS_ENV: {e}"));
-                KisEnv::Mock
-            }
-        };
-        let secret = var("HAECHI_KIS_APP_SECRET").unwrap_or_default();
-        let creds = match Credentials::new(&key, &secret) {
-            Ok(c) => Some(c),
-            Err(_) => {
-                problems.push("HAECHI_KIS_APP_SECRET: required when HAECHI_KIS_APP_KEY is set".into());
-                None
-            }
-        };
-        let account = match var("HAECHI_KIS_ACCOUNT").map(|v| v.parse::<Account>()) {
-            None => None,
-            Some(Ok(a)) => Some(a),
-            Some(Err(e)) => {
-                problems.push(format!("HAECHI_KIS_ACCOUNT: {e}"));
-                None
-            }
-        };
-        let allow_real = match var("HAECHI_KIS_ALLOW_REAL_ORDERS").as_deref().map(str::trim) {
-            None | Some("false" | "0" | "no") => false,
-            Some("true" | "1" | "yes") => true,
-            Some(other) => {
-                problems.push(format!("HAECHI_KIS_ALLOW_REAL_ORDERS: {other:?} is not true or false"));
-                false
-            }
-        };
-        let cap = match var("HAECHI_KIS_MAX_ORDER_VALUE").map(|v| v.trim().replace('_', "").parse::<i64>()) {
-            None => None,
-            Some(Ok(v)) if v > 0 => Some(v),
-            Some(_) => {
-                problems.push("HAECHI_KIS_MAX_ORDER_VALUE: must be a positive number of won".into());
-                None
-            }
-        };
-        let rate = match var("HAECHI_KIS_RATE_PER_SEC").map(|v| v.trim().parse::<f64>()) {
-            None => None,
-            Some(Ok(r)) if r > 0.0 && r <= 1000.0 => Some(r),
-            Some(_) => {
-                problems.push("HAECHI_KIS_RATE_PER_SEC: must be a number between 0 and 1000".into());
-                None
-            }
-        };
-        let (Some(creds), true) = (creds, problems.is_empty()) else {
-            return Err(KisError::Config(problems.join("; ")));
-        };
-        let mut cfg = KisConfig::new(env, creds);
-        cfg.account = account;
-        cfg.allow_real_orders = allow_real;
-        cfg.max_order_value = cap;
-        if let Some(r) = rate {
-            cfg.rate_per_sec = r;
-        }
-        if let Some(u) = var("HAECHI_KIS_BASE_URL") {
-            cfg.base_url = u.trim().trim_end_matches('/').to_owned();
-        }
-        if let Some(u) = var("HAECHI_KIS_WS_URL") {
-            cfg.ws_url = u.trim().to_owned();
-        }
-        Ok(Some(cfg))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use std::collections::HashMap;
-
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        move |k| map.get(k).cloned()
-    }
 
     #[test]
     fn tr_ids_follow_the_environment_and_the_current_ids() {
@@ -343,42 +261,6 @@ mod tests {
             let (real, mock) = (KisEnv::Real.account_tr(tr), KisEnv::Mock.account_tr(tr));
             assert_eq!(&real[1..], &mock[1..], "{tr:?}");
             assert!(mock.starts_with('V'));
-        }
-    }
-
-    #[test]
-    fn no_app_key_means_collection_is_off() {
-        assert!(KisConfig::from_lookup(lookup(&[])).unwrap().is_none());
-    }
-
-    #[test]
-    fn environment_variables_configure_the_client_and_every_problem_is_named() {
-        let cfg = KisConfig::from_lookup(lookup(&[
-            ("HAECHI_KIS_APP_KEY", "PSabc"),
-            ("HAECHI_KIS_APP_SECRET", "s3cr3t-value\n"),
-            ("HAECHI_KIS_ENV", "real"),
-            ("HAECHI_KIS_ACCOUNT", "50012345-01"),
-            ("HAECHI_KIS_BASE_URL", "http://127.0.0.1:9/"),
-        ]))
-        .unwrap()
-        .unwrap();
-        assert_eq!(cfg.env, KisEnv::Real);
-        assert_eq!(cfg.credentials.app_secret.expose(), "s3cr3t-value");
-        assert_eq!(cfg.account.unwrap().cano, "50012345");
-        assert_eq!(cfg.base_url, "http://127.0.0.1:9");
-        assert!((cfg.rate_per_sec - 19.0).abs() < f64::EPSILON);
-        assert!(!format!("{:?}", cfg.credentials).contains("s3cr3t"));
-
-        let err = KisConfig::from_lookup(lookup(&[
-            ("HAECHI_KIS_APP_KEY", "PSabc"),
-            ("HAECHI_KIS_ENV", "live"),
-            ("HAECHI_KIS_ACCOUNT", "123"),
-            ("HAECHI_KIS_ALLOW_REAL_ORDERS", "maybe"),
-        ]))
-        .unwrap_err()
-        .to_string();
-        for var in ["HAECHI_KIS_ENV", "HAECHI_KIS_APP_SECRET", "HAECHI_KIS_ACCOUNT", "HAECHI_KIS_ALLOW_REAL_ORDERS"] {
-            assert!(err.contains(var), "{err}");
         }
     }
 }

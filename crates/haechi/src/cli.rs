@@ -97,6 +97,8 @@ enum EtlCommand {
 enum ConfigCommand {
     /// Print the effective settings, secrets masked, with where each value came from.
     Check,
+    /// Print every key, its variable, default and meaning (the table in docs/configuration.md).
+    Keys,
 }
 
 #[derive(Debug, Subcommand)]
@@ -259,6 +261,10 @@ pub fn main() -> ExitCode {
         Command::Serve => crate::server::serve(cli.config.as_deref()),
         Command::Migrate => crate::server::migrate(cli.config.as_deref()),
         Command::Config { command: ConfigCommand::Check } => crate::server::config_check(cli.config.as_deref()),
+        Command::Config { command: ConfigCommand::Keys } => {
+            print!("{}", crate::config::docs_table());
+            Ok(())
+        }
         Command::User { command: UserCommand::Create { email, role, display_name } } => {
             crate::server::user_create(cli.config.as_deref(), &email, &role, display_name.as_deref())
         }

@@ -4,14 +4,20 @@
 //! Sources, from lowest to highest precedence:
 //!
 //! 1. built-in defaults, chosen so `haechi demo` runs with no configuration at all;
-//! 2. a TOML file whose keys are the field names of [`Settings`];
-//! 3. `HAECHI_<KEY>` environment variables (`HAECHI_SESSION_IDLE_MINUTES`, …);
-//! 4. `HAECHI_<KEY>_FILE` for the secret-bearing keys (`secret_key`, and `database_url` because it
-//!    may carry a password): the path of a file holding the value, as Docker and Kubernetes secrets
+//! 2. a TOML file: top-level keys (`addr = …`) and sections (`[kis]` with `app_key = …`);
+//! 3. `HAECHI_<KEY>` environment variables, the key's TOML path in capitals with `.` as `_`
+//!    (`HAECHI_SESSION_IDLE_MINUTES`, `HAECHI_KIS_APP_KEY`);
+//! 4. `HAECHI_<KEY>_FILE` for the secret keys (`secret_key`, `kis.app_secret`, and URLs that may
+//!    carry a password): the path of a file holding the value, as Docker and Kubernetes secrets
 //!    are mounted. The file must be `0600` or stricter.
 //!
+//! Each key is declared once, in [`KEYS`]: its name, default, parser (which validates), whether it
+//! is secret, how it shows and a one-line description. The loader, [`Settings::render`], `Debug`
+//! and the table in `docs/configuration.md` are all derived from that list. A new section (`llm`,
+//! `news`, …) is a typed struct, a field of [`Settings`] holding it, and its declarations.
+//!
 //! Loading has two phases, as in ripgrep's low/high args: raw values are gathered with their
-//! [`Origin`], then each is validated into a typed field. Validation never stops at the first
+//! [`Origin`], then each is parsed into its typed field. Validation never stops at the first
 //! mistake, so one failed boot lists every problem. The environment is an argument rather than read
 //! here, which keeps tests free of process-global state; [`Sources::process_env`] is the one place
 //! that reads it. A `.env` file is not this module's business.
@@ -23,6 +29,10 @@
 //! cookie_secure = true
 //! session_idle_minutes = 20
 //! log_format = "json"
+//!
+//! [kis]
+//! env = "real"
+//! daily_at = "16:45"   # app_key and app_secret from HAECHI_KIS_APP_KEY_FILE / HAECHI_KIS_APP_SECRET_FILE
 //! ```
 //!
 //! ```ignore
@@ -38,6 +48,8 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
+use chrono::NaiveTime;
+use haechi_kis::{Account, Credentials, KisConfig, KisEnv};
 use toml::de::{DeTable, DeValue};
 
 const ENV_PREFIX: &str = "HAECHI_";
@@ -48,92 +60,564 @@ const SECRET_FILE_LIMIT: u64 = 64 * 1024;
 /// 256 bits: the key signs sessions and CSRF tokens, so anything shorter is guessable offline.
 const MIN_SECRET_KEY_BYTES: usize = 32;
 const SUPPORTED_SCHEMES: &str = "sqlite:, mysql: or mariadb:";
+/// KIS answers at most 20 requests per second per app key; anything far above is a typo.
+const MAX_KIS_RATE_PER_SEC: f64 = 1000.0;
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://./haechi-data/haechi.db";
 const DEFAULT_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
 const DEFAULT_DATA_DIR: &str = "./haechi-data";
-const DEFAULT_SESSION_IDLE_MINUTES: u32 = 30;
-const DEFAULT_SESSION_ABSOLUTE_HOURS: u32 = 12;
-const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
-const DEFAULT_LOGIN_MAX_FAILURES: u32 = 5;
-const DEFAULT_LOGIN_LOCK_MINUTES: u32 = 15;
-const DEFAULT_S3_REGION: &str = "us-east-1";
-const DEFAULT_JOB_MAX_ATTEMPTS: u32 = 3;
-const DEFAULT_JOB_TIMEOUT_SECS: u32 = 1800;
-const DEFAULT_QUEUE_NAME: &str = "haechi";
-const DEFAULT_JOB_ORPHAN_SECS: u32 = 30;
 
-/// Key names, shared by the file, the environment, errors and `render` so they cannot drift apart.
-mod key {
-    pub const DATABASE_URL: &str = "database_url";
-    pub const ADDR: &str = "addr";
-    pub const DATA_DIR: &str = "data_dir";
-    pub const SECRET_KEY: &str = "secret_key";
-    pub const COOKIE_SECURE: &str = "cookie_secure";
-    pub const SESSION_IDLE_MINUTES: &str = "session_idle_minutes";
-    pub const SESSION_ABSOLUTE_HOURS: &str = "session_absolute_hours";
-    pub const BODY_LIMIT_BYTES: &str = "body_limit_bytes";
-    pub const LOGIN_MAX_FAILURES: &str = "login_max_failures";
-    pub const LOGIN_LOCK_MINUTES: &str = "login_lock_minutes";
-    pub const TRUSTED_PROXY: &str = "trusted_proxy";
-    pub const LOG_FORMAT: &str = "log_format";
-    pub const REDIS_URL: &str = "redis_url";
-    pub const OBJECT_STORE: &str = "object_store";
-    pub const S3_ENDPOINT: &str = "s3_endpoint";
-    pub const S3_REGION: &str = "s3_region";
-    pub const S3_ACCESS_KEY: &str = "s3_access_key";
-    pub const S3_SECRET_KEY: &str = "s3_secret_key";
-    pub const S3_PATH_STYLE: &str = "s3_path_style";
-    pub const S3_ALLOW_HTTP: &str = "s3_allow_http";
-    pub const WORKERS: &str = "workers";
-    pub const JOB_MAX_ATTEMPTS: &str = "job_max_attempts";
-    pub const JOB_TIMEOUT_SECS: &str = "job_timeout_secs";
-    pub const RUN_SESSION_DELAY_US: &str = "run_session_delay_us";
-    pub const QUEUE_NAME: &str = "queue_name";
-    pub const JOB_ORPHAN_SECS: &str = "job_orphan_secs";
-}
-
-struct KeySpec {
+/// One setting, declared once. Everything else about a key (its environment variable, where it
+/// shows in `render`, `Debug` and the docs table, whether `_FILE` is allowed) is derived from this.
+struct Key<T> {
+    /// The TOML path: `addr` at the top level, `kis.app_key` for `app_key` in `[kis]`.
     name: &'static str,
-    /// May also come from `HAECHI_<KEY>_FILE`; its value never appears in a message.
+    /// One line for the docs table; the why of a default goes here too.
+    about: &'static str,
+    /// Never shown (`show` must redact it), and may also come from `HAECHI_<KEY>_FILE`.
     secret: bool,
+    default: fn() -> T,
+    /// Parses and validates a raw value.
+    parse: fn(RawValue) -> Result<T, Problem>,
+    /// The value as TOML, secrets redacted; `None` for an unset optional value.
+    show: fn(&T) -> Option<String>,
+    /// The field of [`Settings`] holding the value.
+    get: fn(&Settings) -> &T,
+    get_mut: fn(&mut Settings) -> &mut T,
 }
 
-const KEYS: [KeySpec; 26] = [
-    KeySpec { name: key::DATABASE_URL, secret: true },
-    KeySpec { name: key::ADDR, secret: false },
-    KeySpec { name: key::DATA_DIR, secret: false },
-    KeySpec { name: key::SECRET_KEY, secret: true },
-    KeySpec { name: key::COOKIE_SECURE, secret: false },
-    KeySpec { name: key::SESSION_IDLE_MINUTES, secret: false },
-    KeySpec { name: key::SESSION_ABSOLUTE_HOURS, secret: false },
-    KeySpec { name: key::BODY_LIMIT_BYTES, secret: false },
-    KeySpec { name: key::LOGIN_MAX_FAILURES, secret: false },
-    KeySpec { name: key::LOGIN_LOCK_MINUTES, secret: false },
-    KeySpec { name: key::TRUSTED_PROXY, secret: false },
-    KeySpec { name: key::LOG_FORMAT, secret: false },
-    KeySpec { name: key::REDIS_URL, secret: true },
-    KeySpec { name: key::OBJECT_STORE, secret: false },
-    KeySpec { name: key::S3_ENDPOINT, secret: false },
-    KeySpec { name: key::S3_REGION, secret: false },
-    KeySpec { name: key::S3_ACCESS_KEY, secret: true },
-    KeySpec { name: key::S3_SECRET_KEY, secret: true },
-    KeySpec { name: key::S3_PATH_STYLE, secret: false },
-    KeySpec { name: key::S3_ALLOW_HTTP, secret: false },
-    KeySpec { name: key::WORKERS, secret: false },
-    KeySpec { name: key::JOB_MAX_ATTEMPTS, secret: false },
-    KeySpec { name: key::JOB_TIMEOUT_SECS, secret: false },
-    KeySpec { name: key::RUN_SESSION_DELAY_US, secret: false },
-    KeySpec { name: key::QUEUE_NAME, secret: false },
-    KeySpec { name: key::JOB_ORPHAN_SECS, secret: false },
+impl<T> Key<T> {
+    fn default(&self) -> T {
+        (self.default)()
+    }
+}
+
+/// Lets `origin` and tests name a key by its declaration.
+impl<T> AsRef<str> for Key<T> {
+    fn as_ref(&self) -> &str {
+        self.name
+    }
+}
+
+/// A [`Key`] of any value type, so that all of them fit in [`KEYS`].
+trait AnyKey: Sync {
+    fn name(&self) -> &'static str;
+    fn about(&self) -> &'static str;
+    fn secret(&self) -> bool;
+    /// Parses `raw` into the key's field of `settings`.
+    fn apply(&self, raw: RawValue, settings: &mut Settings) -> Result<(), Problem>;
+    fn show(&self, settings: &Settings) -> Option<String>;
+    fn show_default(&self) -> Option<String>;
+}
+
+impl<T> AnyKey for Key<T> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn about(&self) -> &'static str {
+        self.about
+    }
+    fn secret(&self) -> bool {
+        self.secret
+    }
+    fn apply(&self, raw: RawValue, settings: &mut Settings) -> Result<(), Problem> {
+        *(self.get_mut)(settings) = (self.parse)(raw)?;
+        Ok(())
+    }
+    fn show(&self, settings: &Settings) -> Option<String> {
+        (self.show)((self.get)(settings))
+    }
+    fn show_default(&self) -> Option<String> {
+        (self.show)(&self.default())
+    }
+}
+
+/// Every key, in the order of `render` and the docs table; a section's keys stay together.
+const KEYS: &[&dyn AnyKey] = &[
+    &key::DATABASE_URL,
+    &key::ADDR,
+    &key::DATA_DIR,
+    &key::SECRET_KEY,
+    &key::COOKIE_SECURE,
+    &key::SESSION_IDLE_MINUTES,
+    &key::SESSION_ABSOLUTE_HOURS,
+    &key::BODY_LIMIT_BYTES,
+    &key::LOGIN_MAX_FAILURES,
+    &key::LOGIN_LOCK_MINUTES,
+    &key::TRUSTED_PROXY,
+    &key::LOG_FORMAT,
+    &key::REDIS_URL,
+    &key::OBJECT_STORE,
+    &key::S3_ENDPOINT,
+    &key::S3_REGION,
+    &key::S3_ACCESS_KEY,
+    &key::S3_SECRET_KEY,
+    &key::S3_PATH_STYLE,
+    &key::S3_ALLOW_HTTP,
+    &key::WORKERS,
+    &key::JOB_MAX_ATTEMPTS,
+    &key::JOB_TIMEOUT_SECS,
+    &key::RUN_SESSION_DELAY_US,
+    &key::QUEUE_NAME,
+    &key::JOB_ORPHAN_SECS,
+    &kis::APP_KEY,
+    &kis::APP_SECRET,
+    &kis::ENV,
+    &kis::ACCOUNT,
+    &kis::BASE_URL,
+    &kis::WS_URL,
+    &kis::RATE_PER_SEC,
+    &kis::ALLOW_REAL_ORDERS,
+    &kis::MAX_ORDER_VALUE,
+    &kis::DAILY_AT,
 ];
 
+/// The top-level keys.
+mod key {
+    use super::*;
+
+    pub(super) const DATABASE_URL: Key<String> = Key {
+        name: "database_url",
+        about: "Database, picked by scheme: `sqlite:` or `mysql:` (`mariadb:` is accepted as `mysql:`); unset: `haechi.db` in `data_dir`.",
+        // It may carry a password.
+        secret: true,
+        default: || DEFAULT_DATABASE_URL.to_owned(),
+        parse: |raw| database_url(text(raw)?),
+        show: |v| Some(quoted(&redact_url(v))),
+        get: |s| &s.database_url,
+        get_mut: |s| &mut s.database_url,
+    };
+    pub(super) const ADDR: Key<SocketAddr> = Key {
+        name: "addr",
+        about: "Address the HTTP server binds; the default exposes nothing by accident.",
+        secret: false,
+        default: || DEFAULT_ADDR,
+        parse: |raw| {
+            let text = text(raw)?;
+            text.trim().parse().map_err(|_| Problem::Unparsable {
+                value: text,
+                expected: "an IP address and port such as 127.0.0.1:8080",
+            })
+        },
+        show: show_quoted,
+        get: |s| &s.addr,
+        get_mut: |s| &mut s.addr,
+    };
+    pub(super) const DATA_DIR: Key<PathBuf> = Key {
+        name: "data_dir",
+        about: "Folder for the SQLite database, the embedded queue, objects and generated secrets.",
+        secret: false,
+        default: || PathBuf::from(DEFAULT_DATA_DIR),
+        parse: |raw| {
+            let text = text(raw)?;
+            if text.trim().is_empty() { Err(Problem::Empty) } else { Ok(PathBuf::from(text)) }
+        },
+        show: |v| Some(quoted(&v.to_string_lossy())),
+        get: |s| &s.data_dir,
+        get_mut: |s| &mut s.data_dir,
+    };
+    pub(super) const SECRET_KEY: Key<Option<Secret>> = Key {
+        name: "secret_key",
+        about: "Key for signing sessions and CSRF tokens, at least 32 bytes.",
+        secret: true,
+        default: || None,
+        parse: |raw| {
+            let text = text(raw)?;
+            if text.len() < MIN_SECRET_KEY_BYTES {
+                return Err(Problem::TooShort { len: text.len(), min: MIN_SECRET_KEY_BYTES });
+            }
+            Ok(Some(Secret(text)))
+        },
+        show: show_redacted,
+        get: |s| &s.secret_key,
+        get_mut: |s| &mut s.secret_key,
+    };
+    pub(super) const COOKIE_SECURE: Key<bool> = Key {
+        name: "cookie_secure",
+        about: "Mark cookies `Secure`: turn on whenever users reach the server over HTTPS (off because the default address is plain-HTTP loopback).",
+        secret: false,
+        default: || false,
+        parse: boolean,
+        show: show_plain,
+        get: |s| &s.cookie_secure,
+        get_mut: |s| &mut s.cookie_secure,
+    };
+    pub(super) const SESSION_IDLE_MINUTES: Key<u32> = Key {
+        name: "session_idle_minutes",
+        about: "Minutes of inactivity that end a session, 5..=1440.",
+        secret: false,
+        default: || 30,
+        parse: |raw| integer(raw, 5..=1440),
+        show: show_plain,
+        get: |s| &s.session_idle_minutes,
+        get_mut: |s| &mut s.session_idle_minutes,
+    };
+    pub(super) const SESSION_ABSOLUTE_HOURS: Key<u32> = Key {
+        name: "session_absolute_hours",
+        about: "Hours after sign-in that end a session regardless of activity, 1..=720, and longer than `session_idle_minutes`.",
+        secret: false,
+        default: || 12,
+        parse: |raw| integer(raw, 1..=720),
+        show: show_plain,
+        get: |s| &s.session_absolute_hours,
+        get_mut: |s| &mut s.session_absolute_hours,
+    };
+    pub(super) const BODY_LIMIT_BYTES: Key<usize> = Key {
+        name: "body_limit_bytes",
+        about: "Largest request body accepted, 1 KiB..=64 MiB.",
+        secret: false,
+        default: || 1024 * 1024,
+        parse: |raw| integer(raw, 1024..=64 * 1024 * 1024),
+        show: show_plain,
+        get: |s| &s.body_limit_bytes,
+        get_mut: |s| &mut s.body_limit_bytes,
+    };
+    pub(super) const LOGIN_MAX_FAILURES: Key<u32> = Key {
+        name: "login_max_failures",
+        about: "Failed sign-ins in a row before the account is locked for a while, 1..=100.",
+        secret: false,
+        default: || 5,
+        parse: |raw| integer(raw, 1..=100),
+        show: show_plain,
+        get: |s| &s.login_max_failures,
+        get_mut: |s| &mut s.login_max_failures,
+    };
+    pub(super) const LOGIN_LOCK_MINUTES: Key<u32> = Key {
+        name: "login_lock_minutes",
+        about: "Minutes a locked account stays locked, 1..=1440 (zero would turn the lockout off while looking configured).",
+        secret: false,
+        default: || 15,
+        parse: |raw| integer(raw, 1..=1440),
+        show: show_plain,
+        get: |s| &s.login_lock_minutes,
+        get_mut: |s| &mut s.login_lock_minutes,
+    };
+    pub(super) const TRUSTED_PROXY: Key<bool> = Key {
+        name: "trusted_proxy",
+        about: "Take the client IP from `X-Forwarded-For`; only safe behind a proxy that overwrites it, as rate limits and lockouts are keyed on it.",
+        secret: false,
+        default: || false,
+        parse: boolean,
+        show: show_plain,
+        get: |s| &s.trusted_proxy,
+        get_mut: |s| &mut s.trusted_proxy,
+    };
+    pub(super) const LOG_FORMAT: Key<LogFormat> = Key {
+        name: "log_format",
+        about: "Log lines as `text` for a terminal or `json` for a log shipper.",
+        secret: false,
+        default: LogFormat::default,
+        parse: |raw| {
+            let text = text(raw)?;
+            match text.trim().to_ascii_lowercase().as_str() {
+                "text" => Ok(LogFormat::Text),
+                "json" => Ok(LogFormat::Json),
+                _ => Err(Problem::Unparsable { value: text, expected: "\"text\" or \"json\"" }),
+            }
+        },
+        show: |v| Some(quoted(v.as_str())),
+        get: |s| &s.log_format,
+        get_mut: |s| &mut s.log_format,
+    };
+    pub(super) const REDIS_URL: Key<Option<Secret>> = Key {
+        name: "redis_url",
+        about: "Redis for the job queue (`redis://…`); unset: the embedded SQLite queue in `data_dir`, for processes on this machine only.",
+        secret: true,
+        default: || None,
+        parse: |raw| {
+            let t = text(raw)?;
+            if t.starts_with("redis://") || t.starts_with("rediss://") {
+                Ok(Some(Secret(t)))
+            } else {
+                Err(Problem::Unparsable { value: redact_url(&t), expected: "a redis:// or rediss:// URL" })
+            }
+        },
+        show: |v| v.as_ref().map(|u| quoted(&redact_url(u.expose()))),
+        get: |s| &s.redis_url,
+        get_mut: |s| &mut s.redis_url,
+    };
+    pub(super) const OBJECT_STORE: Key<Option<String>> = Key {
+        name: "object_store",
+        about: "Reports and raw data: a folder (`file:///srv/haechi` or a path) or `s3://bucket[/prefix]`; unset: `data_dir/objects`.",
+        secret: false,
+        default: || None,
+        parse: nonempty,
+        show: show_opt_text,
+        get: |s| &s.object_store,
+        get_mut: |s| &mut s.object_store,
+    };
+    pub(super) const S3_ENDPOINT: Key<Option<String>> = Key {
+        name: "s3_endpoint",
+        about: "S3-compatible endpoint (MinIO: `http://minio:9000`); unset: AWS.",
+        secret: false,
+        default: || None,
+        parse: nonempty,
+        show: show_opt_text,
+        get: |s| &s.s3_endpoint,
+        get_mut: |s| &mut s.s3_endpoint,
+    };
+    pub(super) const S3_REGION: Key<String> = Key {
+        name: "s3_region",
+        about: "S3 region.",
+        secret: false,
+        default: || "us-east-1".to_owned(),
+        parse: |raw| nonempty(raw).map(Option::unwrap_or_default),
+        show: |v| Some(quoted(v)),
+        get: |s| &s.s3_region,
+        get_mut: |s| &mut s.s3_region,
+    };
+    pub(super) const S3_ACCESS_KEY: Key<Option<Secret>> = Key {
+        name: "s3_access_key",
+        about: "S3 access key id; unset: the usual AWS credential chain.",
+        secret: true,
+        default: || None,
+        parse: |raw| Ok(Some(Secret(text(raw)?))),
+        show: show_redacted,
+        get: |s| &s.s3_access_key,
+        get_mut: |s| &mut s.s3_access_key,
+    };
+    pub(super) const S3_SECRET_KEY: Key<Option<Secret>> = Key {
+        name: "s3_secret_key",
+        about: "S3 secret access key.",
+        secret: true,
+        default: || None,
+        parse: |raw| Ok(Some(Secret(text(raw)?))),
+        show: show_redacted,
+        get: |s| &s.s3_secret_key,
+        get_mut: |s| &mut s.s3_secret_key,
+    };
+    pub(super) const S3_PATH_STYLE: Key<bool> = Key {
+        name: "s3_path_style",
+        about: "Path-style bucket addressing, which MinIO needs (AWS uses virtual-hosted).",
+        secret: false,
+        default: || false,
+        parse: boolean,
+        show: show_plain,
+        get: |s| &s.s3_path_style,
+        get_mut: |s| &mut s.s3_path_style,
+    };
+    pub(super) const S3_ALLOW_HTTP: Key<bool> = Key {
+        name: "s3_allow_http",
+        about: "Allow a plain-HTTP S3 endpoint.",
+        secret: false,
+        default: || false,
+        parse: boolean,
+        show: show_plain,
+        get: |s| &s.s3_allow_http,
+        get_mut: |s| &mut s.s3_allow_http,
+    };
+    pub(super) const WORKERS: Key<Option<u32>> = Key {
+        name: "workers",
+        about: "Runs `serve` and `demo` execute in-process, 0..=64; unset: 2 with the embedded queue, 0 with Redis (`haechi worker` processes do the work).",
+        secret: false,
+        default: || None,
+        parse: |raw| integer(raw, 0..=64).map(Some),
+        show: |v| v.map(|w| w.to_string()),
+        get: |s| &s.workers,
+        get_mut: |s| &mut s.workers,
+    };
+    pub(super) const JOB_MAX_ATTEMPTS: Key<u32> = Key {
+        name: "job_max_attempts",
+        about: "Attempts per job before a run is marked failed, 1..=20.",
+        secret: false,
+        default: || 3,
+        parse: |raw| integer(raw, 1..=20),
+        show: show_plain,
+        get: |s| &s.job_max_attempts,
+        get_mut: |s| &mut s.job_max_attempts,
+    };
+    pub(super) const JOB_TIMEOUT_SECS: Key<u32> = Key {
+        name: "job_timeout_secs",
+        about: "Longest a run attempt may take, 1..=86400 seconds.",
+        secret: false,
+        default: || 1800,
+        parse: |raw| integer(raw, 1..=86_400),
+        show: show_plain,
+        get: |s| &s.job_timeout_secs,
+        get_mut: |s| &mut s.job_timeout_secs,
+    };
+    pub(super) const RUN_SESSION_DELAY_US: Key<u32> = Key {
+        name: "run_session_delay_us",
+        about: "Artificial delay per simulated session in microseconds, 0..=100000, for demos and tests that watch progress.",
+        secret: false,
+        default: || 0,
+        parse: |raw| integer(raw, 0..=100_000),
+        show: show_plain,
+        get: |s| &s.run_session_delay_us,
+        get_mut: |s| &mut s.run_session_delay_us,
+    };
+    pub(super) const QUEUE_NAME: Key<String> = Key {
+        name: "queue_name",
+        about: "Namespace of the Redis queue, so several installations can share one Redis.",
+        secret: false,
+        default: || "haechi".to_owned(),
+        parse: |raw| {
+            let t = text(raw)?;
+            if !t.is_empty()
+                && t.len() <= 64
+                && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                Ok(t)
+            } else {
+                Err(Problem::Unparsable { value: t, expected: "1 to 64 letters, digits, '-', '_' or '.'" })
+            }
+        },
+        show: |v| Some(quoted(v)),
+        get: |s| &s.queue_name,
+        get_mut: |s| &mut s.queue_name,
+    };
+    pub(super) const JOB_ORPHAN_SECS: Key<u32> = Key {
+        name: "job_orphan_secs",
+        about: "Seconds without a heartbeat after which a worker counts as dead and its runs go to another, 2..=3600.",
+        secret: false,
+        default: || 30,
+        parse: |raw| integer(raw, 2..=3600),
+        show: show_plain,
+        get: |s| &s.job_orphan_secs,
+        get_mut: |s| &mut s.job_orphan_secs,
+    };
+}
+
+/// The `[kis]` section: Korea Investment & Securities Open API.
+mod kis {
+    use super::*;
+
+    pub(super) const APP_KEY: Key<Option<Secret>> = Key {
+        name: "kis.app_key",
+        about: "KIS app key; unset turns KIS collection off. `config check` shows only its fingerprint.",
+        secret: true,
+        default: || None,
+        parse: trimmed_secret,
+        show: show_redacted,
+        get: |s| &s.kis.app_key,
+        get_mut: |s| &mut s.kis.app_key,
+    };
+    pub(super) const APP_SECRET: Key<Option<Secret>> = Key {
+        name: "kis.app_secret",
+        about: "KIS app secret, required with `kis.app_key`; whitespace copied with it is trimmed.",
+        secret: true,
+        default: || None,
+        parse: trimmed_secret,
+        show: show_redacted,
+        get: |s| &s.kis.app_secret,
+        get_mut: |s| &mut s.kis.app_secret,
+    };
+    pub(super) const ENV: Key<KisEnv> = Key {
+        name: "kis.env",
+        about: "`mock` (모의투자) or `real` (실전); keys only work on their own environment, stock info and financials are real-only.",
+        secret: false,
+        default: || KisEnv::Mock,
+        parse: |raw| {
+            let t = text(raw)?;
+            t.parse().map_err(|_| Problem::Unparsable { value: t, expected: "\"mock\" or \"real\"" })
+        },
+        show: show_quoted,
+        get: |s| &s.kis.env,
+        get_mut: |s| &mut s.kis.env,
+    };
+    pub(super) const ACCOUNT: Key<Option<Account>> = Key {
+        name: "kis.account",
+        about: "Account for orders and balances, 8 + 2 digits such as `50012345-01`.",
+        secret: true,
+        default: || None,
+        // The value is not echoed in the message: it is secret.
+        parse: |raw| {
+            text(raw)?
+                .parse()
+                .map(Some)
+                .map_err(|_| Problem::Malformed { expected: "8 + 2 digits such as 50012345-01" })
+        },
+        show: show_redacted,
+        get: |s| &s.kis.account,
+        get_mut: |s| &mut s.kis.account,
+    };
+    pub(super) const BASE_URL: Key<Option<String>> = Key {
+        name: "kis.base_url",
+        about: "REST base URL of another host, such as `haechi kis-fake`; unset: KIS's host for `kis.env`.",
+        secret: false,
+        default: || None,
+        parse: |raw| url(raw, &["http", "https"], "an http:// or https:// URL").map(Some),
+        show: show_opt_text,
+        get: |s| &s.kis.base_url,
+        get_mut: |s| &mut s.kis.base_url,
+    };
+    pub(super) const WS_URL: Key<Option<String>> = Key {
+        name: "kis.ws_url",
+        about: "WebSocket URL of another host; unset: KIS's for `kis.env`.",
+        secret: false,
+        default: || None,
+        parse: |raw| url(raw, &["ws", "wss"], "a ws:// or wss:// URL").map(Some),
+        show: show_opt_text,
+        get: |s| &s.kis.ws_url,
+        get_mut: |s| &mut s.kis.ws_url,
+    };
+    pub(super) const RATE_PER_SEC: Key<Option<f64>> = Key {
+        name: "kis.rate_per_sec",
+        about: "Requests per second for this app key, shared by every process; unset: 19 real, 2 mock (one under KIS's 20/s).",
+        secret: false,
+        default: || None,
+        parse: |raw| rate(raw).map(Some),
+        show: |v| v.map(|r| toml::Value::Float(r).to_string()),
+        get: |s| &s.kis.rate_per_sec,
+        get_mut: |s| &mut s.kis.rate_per_sec,
+    };
+    pub(super) const ALLOW_REAL_ORDERS: Key<bool> = Key {
+        name: "kis.allow_real_orders",
+        about: "Allow real-money orders; they are still refused without `kis.max_order_value`.",
+        secret: false,
+        default: || false,
+        parse: boolean,
+        show: show_plain,
+        get: |s| &s.kis.allow_real_orders,
+        get_mut: |s| &mut s.kis.allow_real_orders,
+    };
+    pub(super) const MAX_ORDER_VALUE: Key<Option<i64>> = Key {
+        name: "kis.max_order_value",
+        about: "Largest real-money order in won (quantity × price); `_` separators allowed.",
+        secret: false,
+        default: || None,
+        parse: |raw| {
+            let raw = match raw {
+                RawValue::Text(t) => RawValue::Text(t.replace('_', "")),
+                other => other,
+            };
+            integer(raw, 1..=i128::from(i64::MAX)).map(Some)
+        },
+        show: |v| v.map(|w| w.to_string()),
+        get: |s| &s.kis.max_order_value,
+        get_mut: |s| &mut s.kis.max_order_value,
+    };
+    pub(super) const DAILY_AT: Key<NaiveTime> = Key {
+        name: "kis.daily_at",
+        about: "Time of day (KST, HH:MM) after which each trading day's bars are collected; KRX closes at 15:30.",
+        secret: false,
+        default: || NaiveTime::from_hms_opt(16, 30, 0).unwrap_or_default(),
+        parse: |raw| {
+            let t = text(raw)?;
+            NaiveTime::parse_from_str(t.trim(), "%H:%M")
+                .map_err(|_| Problem::Unparsable { value: t, expected: "a time of day as HH:MM" })
+        },
+        show: |v| Some(quoted(&v.format("%H:%M").to_string())),
+        get: |s| &s.kis.daily_at,
+        get_mut: |s| &mut s.kis.daily_at,
+    };
+}
+
 fn env_var(key: &str) -> String {
-    format!("{ENV_PREFIX}{}", key.to_ascii_uppercase())
+    format!("{ENV_PREFIX}{}", key.replace('.', "_").to_ascii_uppercase())
 }
 
 fn file_var(key: &str) -> String {
     format!("{}{SECRET_FILE_SUFFIX}", env_var(key))
+}
+
+/// The section a key belongs to (`kis` for `kis.app_key`), if any.
+fn section_of(name: &str) -> Option<&str> {
+    name.split_once('.').map(|(section, _)| section)
+}
+
+fn is_section(name: &str) -> bool {
+    KEYS.iter().any(|k| section_of(k.name()) == Some(name))
 }
 
 /// A value that must not leak into logs, error messages or `config check` output.
@@ -181,69 +665,38 @@ impl LogFormat {
 
 /// Validated settings, built once at boot by [`load`] and passed to whoever needs them.
 ///
-/// `Debug` redacts `secret_key` and the password in `database_url`.
+/// Each field is described, defaulted and validated by its declaration in [`KEYS`] (the field
+/// `kis.app_key` by the key `kis.app_key`); `Debug` shows what `render` shows, secrets redacted.
 #[derive(Clone)]
 pub struct Settings {
-    /// Database to use, picked by scheme: `sqlite:` or `mysql:` (`mariadb:` is accepted and
-    /// rewritten to `mysql:`, the driver's name for both). Default `sqlite://./haechi-data/haechi.db`.
     pub database_url: String,
-    /// Address the HTTP server binds. Default `127.0.0.1:8080`, so nothing is exposed by accident.
     pub addr: SocketAddr,
-    /// Folder for the SQLite file, objects and generated secrets. Default `./haechi-data`.
     pub data_dir: PathBuf,
-    /// Key for signing sessions and CSRF tokens, at least 32 bytes. Unset: the caller generates one.
+    /// Unset: the caller generates one.
     pub secret_key: Option<Secret>,
-    /// Mark cookies `Secure`; turn on whenever users reach the server over HTTPS. Default false
-    /// because the default address is plain-HTTP loopback, where browsers would drop them.
     pub cookie_secure: bool,
-    /// Minutes of inactivity that end a session, 5..=1440. Default 30.
     pub session_idle_minutes: u32,
-    /// Hours after login that end a session regardless of activity, 1..=720, and longer than the
-    /// idle timeout (else the idle timeout would be meaningless). Default 12.
     pub session_absolute_hours: u32,
-    /// Largest request body accepted, 1 KiB..=64 MiB. Default 1 MiB.
     pub body_limit_bytes: usize,
-    /// Failed logins in a row before the account is locked for a while, 1..=100. Default 5.
     pub login_max_failures: u32,
-    /// Minutes a locked account stays locked, 1..=1440. Default 15.
     pub login_lock_minutes: u32,
-    /// Take the client IP from `X-Forwarded-For`. Only safe behind a proxy that overwrites the
-    /// header: otherwise any client can pick the IP that rate limits and lockouts are keyed on.
     pub trusted_proxy: bool,
-    /// Log line format. Default text.
     pub log_format: LogFormat,
-    /// Redis for the job queue (`redis://…`). Unset: the embedded SQLite queue in `data_dir`,
-    /// shared by processes on this machine only.
     pub redis_url: Option<Secret>,
-    /// Object storage for reports and raw data: a folder (`file:///srv/haechi` or a path), or
-    /// `s3://bucket[/prefix]` with the `s3_*` settings. Unset: `data_dir/objects`.
     pub object_store: Option<String>,
-    /// S3-compatible endpoint (MinIO: `http://minio:9000`); unset means AWS.
     pub s3_endpoint: Option<String>,
-    /// Default `us-east-1`.
     pub s3_region: String,
     pub s3_access_key: Option<Secret>,
     pub s3_secret_key: Option<Secret>,
-    /// Path-style bucket addressing, which MinIO needs. Default false (AWS virtual-hosted).
     pub s3_path_style: bool,
-    /// Allow a plain-HTTP endpoint. Default false.
     pub s3_allow_http: bool,
-    /// Runs `serve` (and `demo`) execute in-process, 0..=64. Unset: 2 with the embedded queue,
-    /// 0 with Redis (separate `haechi worker` processes do the work).
     pub workers: Option<u32>,
-    /// Attempts per job before a run is marked failed, 1..=20. Default 3.
     pub job_max_attempts: u32,
-    /// Longest a run attempt may take, 1..=86400 seconds. Default 1800.
     pub job_timeout_secs: u32,
-    /// Artificial delay per simulated session in microseconds, 0..=100000; for demos and tests
-    /// that watch progress or interrupt a run. Default 0.
     pub run_session_delay_us: u32,
-    /// Namespace of the Redis queue, so several installations can share one Redis. Default
-    /// `haechi`.
     pub queue_name: String,
-    /// Seconds without a heartbeat after which a worker counts as dead and its runs are taken
-    /// up by another, 2..=3600. Default 30.
     pub job_orphan_secs: u32,
+    pub kis: KisSettings,
     /// Where each value came from; absent keys kept their default.
     origins: BTreeMap<&'static str, Origin>,
 }
@@ -251,65 +704,103 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            database_url: DEFAULT_DATABASE_URL.to_owned(),
-            addr: DEFAULT_ADDR,
-            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
-            secret_key: None,
-            cookie_secure: false,
-            session_idle_minutes: DEFAULT_SESSION_IDLE_MINUTES,
-            session_absolute_hours: DEFAULT_SESSION_ABSOLUTE_HOURS,
-            body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
-            login_max_failures: DEFAULT_LOGIN_MAX_FAILURES,
-            login_lock_minutes: DEFAULT_LOGIN_LOCK_MINUTES,
-            trusted_proxy: false,
-            log_format: LogFormat::default(),
-            redis_url: None,
-            object_store: None,
-            s3_endpoint: None,
-            s3_region: DEFAULT_S3_REGION.to_owned(),
-            s3_access_key: None,
-            s3_secret_key: None,
-            s3_path_style: false,
-            s3_allow_http: false,
-            workers: None,
-            job_max_attempts: DEFAULT_JOB_MAX_ATTEMPTS,
-            job_timeout_secs: DEFAULT_JOB_TIMEOUT_SECS,
-            run_session_delay_us: 0,
-            queue_name: DEFAULT_QUEUE_NAME.to_owned(),
-            job_orphan_secs: DEFAULT_JOB_ORPHAN_SECS,
+            database_url: key::DATABASE_URL.default(),
+            addr: key::ADDR.default(),
+            data_dir: key::DATA_DIR.default(),
+            secret_key: key::SECRET_KEY.default(),
+            cookie_secure: key::COOKIE_SECURE.default(),
+            session_idle_minutes: key::SESSION_IDLE_MINUTES.default(),
+            session_absolute_hours: key::SESSION_ABSOLUTE_HOURS.default(),
+            body_limit_bytes: key::BODY_LIMIT_BYTES.default(),
+            login_max_failures: key::LOGIN_MAX_FAILURES.default(),
+            login_lock_minutes: key::LOGIN_LOCK_MINUTES.default(),
+            trusted_proxy: key::TRUSTED_PROXY.default(),
+            log_format: key::LOG_FORMAT.default(),
+            redis_url: key::REDIS_URL.default(),
+            object_store: key::OBJECT_STORE.default(),
+            s3_endpoint: key::S3_ENDPOINT.default(),
+            s3_region: key::S3_REGION.default(),
+            s3_access_key: key::S3_ACCESS_KEY.default(),
+            s3_secret_key: key::S3_SECRET_KEY.default(),
+            s3_path_style: key::S3_PATH_STYLE.default(),
+            s3_allow_http: key::S3_ALLOW_HTTP.default(),
+            workers: key::WORKERS.default(),
+            job_max_attempts: key::JOB_MAX_ATTEMPTS.default(),
+            job_timeout_secs: key::JOB_TIMEOUT_SECS.default(),
+            run_session_delay_us: key::RUN_SESSION_DELAY_US.default(),
+            queue_name: key::QUEUE_NAME.default(),
+            job_orphan_secs: key::JOB_ORPHAN_SECS.default(),
+            kis: KisSettings::default(),
             origins: BTreeMap::new(),
         }
     }
 }
 
+/// The `[kis]` section; see the `kis.*` keys.
+#[derive(Clone)]
+pub struct KisSettings {
+    pub app_key: Option<Secret>,
+    pub app_secret: Option<Secret>,
+    pub env: KisEnv,
+    pub account: Option<Account>,
+    pub base_url: Option<String>,
+    pub ws_url: Option<String>,
+    pub rate_per_sec: Option<f64>,
+    pub allow_real_orders: bool,
+    pub max_order_value: Option<i64>,
+    /// KST.
+    pub daily_at: NaiveTime,
+}
+
+impl Default for KisSettings {
+    fn default() -> Self {
+        Self {
+            app_key: kis::APP_KEY.default(),
+            app_secret: kis::APP_SECRET.default(),
+            env: kis::ENV.default(),
+            account: kis::ACCOUNT.default(),
+            base_url: kis::BASE_URL.default(),
+            ws_url: kis::WS_URL.default(),
+            rate_per_sec: kis::RATE_PER_SEC.default(),
+            allow_real_orders: kis::ALLOW_REAL_ORDERS.default(),
+            max_order_value: kis::MAX_ORDER_VALUE.default(),
+            daily_at: kis::DAILY_AT.default(),
+        }
+    }
+}
+
+impl KisSettings {
+    /// The KIS client's settings; `None` when no app key is configured, which turns KIS
+    /// collection off. [`load`] has refused a key without its secret.
+    pub fn client_config(&self) -> Option<KisConfig> {
+        let credentials = Credentials::new(self.app_key.as_ref()?.expose(), self.app_secret.as_ref()?.expose()).ok()?;
+        let mut cfg = KisConfig::new(self.env, credentials);
+        cfg.account.clone_from(&self.account);
+        cfg.allow_real_orders = self.allow_real_orders;
+        cfg.max_order_value = self.max_order_value;
+        if let Some(rate) = self.rate_per_sec {
+            cfg.rate_per_sec = rate;
+        }
+        if let Some(url) = &self.base_url {
+            cfg.base_url.clone_from(url);
+        }
+        if let Some(url) = &self.ws_url {
+            cfg.ws_url.clone_from(url);
+        }
+        Some(cfg)
+    }
+}
+
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Settings")
-            .field("database_url", &redact_url(&self.database_url))
-            .field("addr", &self.addr)
-            .field("data_dir", &self.data_dir)
-            .field("secret_key", &self.secret_key)
-            .field("cookie_secure", &self.cookie_secure)
-            .field("session_idle_minutes", &self.session_idle_minutes)
-            .field("session_absolute_hours", &self.session_absolute_hours)
-            .field("body_limit_bytes", &self.body_limit_bytes)
-            .field("login_max_failures", &self.login_max_failures)
-            .field("login_lock_minutes", &self.login_lock_minutes)
-            .field("trusted_proxy", &self.trusted_proxy)
-            .field("log_format", &self.log_format)
-            .field("redis_url", &self.redis_url)
-            .field("object_store", &self.object_store)
-            .field("s3_endpoint", &self.s3_endpoint)
-            .field("s3_region", &self.s3_region)
-            .field("s3_access_key", &self.s3_access_key)
-            .field("s3_secret_key", &self.s3_secret_key)
-            .field("workers", &self.workers)
-            .field("job_max_attempts", &self.job_max_attempts)
-            .field("job_timeout_secs", &self.job_timeout_secs)
-            .field("run_session_delay_us", &self.run_session_delay_us)
-            .field("queue_name", &self.queue_name)
-            .field("job_orphan_secs", &self.job_orphan_secs)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("Settings");
+        for k in KEYS {
+            match k.show(self) {
+                Some(shown) => d.field(k.name(), &format_args!("{shown}")),
+                None => d.field(k.name(), &format_args!("None")),
+            };
+        }
+        d.finish_non_exhaustive()
     }
 }
 
@@ -323,7 +814,7 @@ impl Settings {
 
     /// Moves the data folder, and the embedded database with it unless one was configured.
     pub fn set_data_dir(&mut self, dir: PathBuf) {
-        if !self.origins.contains_key(key::DATABASE_URL) {
+        if !self.origins.contains_key(key::DATABASE_URL.name) {
             self.database_url = embedded_database_url(&dir);
         }
         self.data_dir = dir;
@@ -335,52 +826,71 @@ impl Settings {
         self.workers.unwrap_or(if self.redis_url.is_some() { 0 } else { 2 })
     }
 
-    /// Where the value of `key` (a TOML key name) came from.
-    pub fn origin(&self, key: &str) -> &Origin {
-        self.origins.get(key).unwrap_or(&DEFAULT_ORIGIN)
+    /// Where the value of `key` (a TOML path such as `kis.env`) came from.
+    pub fn origin(&self, key: impl AsRef<str>) -> &Origin {
+        self.origins.get(key.as_ref()).unwrap_or(&DEFAULT_ORIGIN)
     }
 
     /// The effective settings as `key = value  # origin` lines, secrets shown as `[redacted]`:
-    /// what `haechi config check` prints.
+    /// what `haechi config check` prints. Unset keys are commented out and sections get their
+    /// `[table]` header, so the output stays valid TOML that means the same thing.
     pub fn render(&self) -> String {
-        let quoted = |s: &str| toml::Value::String(s.to_owned()).to_string();
-        let values: [(&str, Option<String>); 26] = [
-            (key::DATABASE_URL, Some(quoted(&redact_url(&self.database_url)))),
-            (key::ADDR, Some(quoted(&self.addr.to_string()))),
-            (key::DATA_DIR, Some(quoted(&self.data_dir.to_string_lossy()))),
-            (key::SECRET_KEY, self.secret_key.as_ref().map(|_| quoted(REDACTED))),
-            (key::COOKIE_SECURE, Some(self.cookie_secure.to_string())),
-            (key::SESSION_IDLE_MINUTES, Some(self.session_idle_minutes.to_string())),
-            (key::SESSION_ABSOLUTE_HOURS, Some(self.session_absolute_hours.to_string())),
-            (key::BODY_LIMIT_BYTES, Some(self.body_limit_bytes.to_string())),
-            (key::LOGIN_MAX_FAILURES, Some(self.login_max_failures.to_string())),
-            (key::LOGIN_LOCK_MINUTES, Some(self.login_lock_minutes.to_string())),
-            (key::TRUSTED_PROXY, Some(self.trusted_proxy.to_string())),
-            (key::LOG_FORMAT, Some(quoted(self.log_format.as_str()))),
-            (key::REDIS_URL, self.redis_url.as_ref().map(|u| quoted(&redact_url(u.expose())))),
-            (key::OBJECT_STORE, self.object_store.as_deref().map(quoted)),
-            (key::S3_ENDPOINT, self.s3_endpoint.as_deref().map(quoted)),
-            (key::S3_REGION, Some(quoted(&self.s3_region))),
-            (key::S3_ACCESS_KEY, self.s3_access_key.as_ref().map(|_| quoted(REDACTED))),
-            (key::S3_SECRET_KEY, self.s3_secret_key.as_ref().map(|_| quoted(REDACTED))),
-            (key::S3_PATH_STYLE, Some(self.s3_path_style.to_string())),
-            (key::S3_ALLOW_HTTP, Some(self.s3_allow_http.to_string())),
-            (key::WORKERS, self.workers.map(|w| w.to_string())),
-            (key::JOB_MAX_ATTEMPTS, Some(self.job_max_attempts.to_string())),
-            (key::JOB_TIMEOUT_SECS, Some(self.job_timeout_secs.to_string())),
-            (key::RUN_SESSION_DELAY_US, Some(self.run_session_delay_us.to_string())),
-            (key::QUEUE_NAME, Some(quoted(&self.queue_name))),
-            (key::JOB_ORPHAN_SECS, Some(self.job_orphan_secs.to_string())),
-        ];
-        values
-            .into_iter()
-            .map(|(key, value)| match value {
-                Some(value) => format!("{key} = {value}  # {}\n", self.origin(key)),
-                // Commented out, so the output stays valid TOML that means the same thing.
-                None => format!("# {key} is not set  # {}\n", self.origin(key)),
-            })
-            .collect()
+        let mut out = String::new();
+        let mut section = None;
+        for k in KEYS {
+            let name = k.name();
+            if section_of(name) != section {
+                section = section_of(name);
+                if let Some(s) = section {
+                    out.push_str(&format!("\n[{s}]\n"));
+                }
+            }
+            let leaf = name.rsplit('.').next().unwrap_or(name);
+            match k.show(self) {
+                Some(value) => out.push_str(&format!("{leaf} = {value}  # {}\n", self.origin(name))),
+                None => out.push_str(&format!("# {leaf} is not set  # {}\n", self.origin(name))),
+            }
+        }
+        out
     }
+}
+
+/// The Markdown table of every key for `docs/configuration.md`.
+pub(crate) fn docs_table() -> String {
+    let mut out =
+        String::from("| key | environment variable | default | secret | description |\n|---|---|---|---|---|\n");
+    for k in KEYS {
+        let name = k.name();
+        let vars = if k.secret() {
+            format!("`{}`, `{}`", env_var(name), file_var(name))
+        } else {
+            format!("`{}`", env_var(name))
+        };
+        let default = k.show_default().map_or_else(|| "not set".to_owned(), |v| format!("`{v}`"));
+        let secret = if k.secret() { "yes" } else { "" };
+        out.push_str(&format!("| `{name}` | {vars} | {default} | {secret} | {} |\n", k.about()));
+    }
+    out
+}
+
+fn quoted(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+fn show_plain<T: fmt::Display>(v: &T) -> Option<String> {
+    Some(v.to_string())
+}
+
+fn show_quoted<T: fmt::Display>(v: &T) -> Option<String> {
+    Some(quoted(&v.to_string()))
+}
+
+fn show_opt_text(v: &Option<String>) -> Option<String> {
+    v.as_deref().map(quoted)
+}
+
+fn show_redacted<T>(v: &Option<T>) -> Option<String> {
+    v.as_ref().map(|_| quoted(REDACTED))
 }
 
 /// Where one value came from.
@@ -442,10 +952,10 @@ impl Sources<'_> {
                 }
                 Err(_) => {
                     let read_by =
-                        KEYS.iter().find(|k| env_var(k.name) == name || (k.secret && file_var(k.name) == name));
+                        KEYS.iter().find(|k| env_var(k.name()) == name || (k.secret() && file_var(k.name()) == name));
                     if let Some(k) = read_by {
                         errors.push(ConfigError {
-                            key: Some(k.name.to_owned()),
+                            key: Some(k.name().to_owned()),
                             origin: Origin::Env { var: name.to_owned() },
                             problem: Problem::EnvNotUtf8,
                         });
@@ -493,6 +1003,11 @@ pub enum Problem {
     FileNotUtf8 { path: PathBuf },
     #[error("the value is not UTF-8")]
     EnvNotUtf8,
+    /// For a secret, whose value a message must not repeat.
+    #[error("is not {expected}")]
+    Malformed { expected: &'static str },
+    #[error("required when {other} is set")]
+    RequiredWith { other: &'static str },
     #[error("{hours} hours must be longer than session_idle_minutes ({idle} minutes, from {idle_origin})")]
     AbsoluteNotAboveIdle { hours: u32, idle: u32, idle_origin: Origin },
 }
@@ -552,7 +1067,49 @@ pub fn load(sources: &Sources<'_>) -> Result<Settings, ConfigErrors> {
         read_toml(path, &mut raw, &mut errors);
     }
     read_env(sources.env, &mut raw, &mut errors);
-    validate(Validator { raw, origins: BTreeMap::new(), errors })
+    let mut settings = Settings::default();
+    for k in KEYS {
+        let Some(Raw { value, origin }) = raw.remove(k.name()) else { continue };
+        match k.apply(value, &mut settings) {
+            Ok(()) => {
+                settings.origins.insert(k.name(), origin);
+            }
+            Err(problem) => errors.push(ConfigError { key: Some(k.name().to_owned()), origin, problem }),
+        }
+    }
+    check_together(&settings, &mut errors);
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    // The embedded database lives in the data folder unless placed elsewhere explicitly.
+    if !settings.origins.contains_key(key::DATABASE_URL.name) {
+        settings.database_url = embedded_database_url(&settings.data_dir);
+    }
+    Ok(settings)
+}
+
+/// Rules that span keys, checked only between values that are valid on their own (an invalid
+/// one already has its error, and its default standing in would only add a misleading one).
+fn check_together(s: &Settings, errors: &mut Vec<ConfigError>) {
+    let failed = |errors: &[ConfigError], name: &str| errors.iter().any(|e| e.key.as_deref() == Some(name));
+    let (idle, hours) = (&key::SESSION_IDLE_MINUTES, &key::SESSION_ABSOLUTE_HOURS);
+    if !failed(errors, idle.name)
+        && !failed(errors, hours.name)
+        && u64::from(s.session_absolute_hours) * 60 <= u64::from(s.session_idle_minutes)
+    {
+        let problem = Problem::AbsoluteNotAboveIdle {
+            hours: s.session_absolute_hours,
+            idle: s.session_idle_minutes,
+            idle_origin: s.origin(idle).clone(),
+        };
+        errors.push(ConfigError { key: Some(hours.name.to_owned()), origin: s.origin(hours).clone(), problem });
+    }
+    let (app_key, app_secret) = (&kis::APP_KEY, &kis::APP_SECRET);
+    if s.kis.app_key.is_some() && s.kis.app_secret.is_none() && !failed(errors, app_secret.name) {
+        // Named where the key was set: that is where the secret belongs too.
+        let problem = Problem::RequiredWith { other: app_key.name };
+        errors.push(ConfigError { key: Some(app_secret.name.to_owned()), origin: s.origin(app_key).clone(), problem });
+    }
 }
 
 /// A value as found, before validation.
@@ -560,6 +1117,7 @@ pub fn load(sources: &Sources<'_>) -> Result<Settings, ConfigErrors> {
 enum RawValue {
     String(String),
     Integer(i128),
+    Float(f64),
     Boolean(bool),
     /// Any other TOML type; only its name is kept, for the message.
     Other(&'static str),
@@ -577,7 +1135,8 @@ impl RawValue {
                 if i.as_str().starts_with('-') { i128::MIN } else { i128::MAX }
             })),
             DeValue::Boolean(b) => Self::Boolean(*b),
-            DeValue::Float(_) => Self::Other("a float"),
+            // The parser has checked the syntax; what is left is TOML's `_` and `inf`/`nan` spellings.
+            DeValue::Float(f) => f.as_str().replace('_', "").parse().map_or(Self::Other("a float"), Self::Float),
             DeValue::Datetime(_) => Self::Other("a datetime"),
             DeValue::Array(_) => Self::Other("an array"),
             DeValue::Table(_) => Self::Other("a table"),
@@ -588,6 +1147,7 @@ impl RawValue {
         match self {
             Self::String(_) | Self::Text(_) => "a string",
             Self::Integer(_) => "an integer",
+            Self::Float(_) => "a float",
             Self::Boolean(_) => "a boolean",
             Self::Other(name) => name,
         }
@@ -624,14 +1184,20 @@ fn read_toml(path: &Path, raw: &mut BTreeMap<&'static str, Raw>, errors: &mut Ve
     let mut unknown = Vec::new();
     for (name, value) in table.get_ref() {
         let origin = file_origin(Some(line_of(&text, name.span().start)));
-        match KEYS.iter().find(|k| k.name == name.get_ref().as_ref()) {
-            Some(k) => {
-                raw.insert(k.name, Raw { value: RawValue::from_toml(value.get_ref()), origin });
-            }
-            None => {
-                let problem = Problem::UnknownKey { suggestion: nearest_key(name.get_ref()) };
-                unknown.push(ConfigError { key: Some(name.get_ref().to_string()), origin, problem });
-            }
+        let name = name.get_ref().as_ref();
+        if !is_section(name) {
+            take_toml(name, value.get_ref(), origin, raw, &mut unknown);
+            continue;
+        }
+        let DeValue::Table(section) = value.get_ref() else {
+            let problem =
+                Problem::WrongType { expected: "a table", found: RawValue::from_toml(value.get_ref()).type_name() };
+            unknown.push(ConfigError { key: Some(name.to_owned()), origin, problem });
+            continue;
+        };
+        for (inner, value) in section {
+            let origin = file_origin(Some(line_of(&text, inner.span().start)));
+            take_toml(&format!("{name}.{}", inner.get_ref()), value.get_ref(), origin, raw, &mut unknown);
         }
     }
     // The table iterates in key order; file order reads better next to the file.
@@ -642,6 +1208,25 @@ fn read_toml(path: &Path, raw: &mut BTreeMap<&'static str, Raw>, errors: &mut Ve
     errors.append(&mut unknown);
 }
 
+/// Keeps the value of a known key, or records an unknown one.
+fn take_toml(
+    name: &str,
+    value: &DeValue<'_>,
+    origin: Origin,
+    raw: &mut BTreeMap<&'static str, Raw>,
+    unknown: &mut Vec<ConfigError>,
+) {
+    match KEYS.iter().find(|k| k.name() == name) {
+        Some(k) => {
+            raw.insert(k.name(), Raw { value: RawValue::from_toml(value), origin });
+        }
+        None => {
+            let problem = Problem::UnknownKey { suggestion: nearest_key(name) };
+            unknown.push(ConfigError { key: Some(name.to_owned()), origin, problem });
+        }
+    }
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset).unwrap_or(text).matches('\n').count() + 1
 }
@@ -649,7 +1234,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 /// The known key a typo most likely meant, if any is close.
 fn nearest_key(name: &str) -> Option<&'static str> {
     KEYS.iter()
-        .map(|k| (edit_distance(name, k.name), k.name))
+        .map(|k| (edit_distance(name, k.name()), k.name()))
         .filter(|&(d, _)| d <= 3)
         .min_by_key(|&(d, _)| d)
         .map(|(_, name)| name)
@@ -673,26 +1258,26 @@ fn edit_distance(a: &str, b: &str) -> usize {
 fn read_env(env: &BTreeMap<String, String>, raw: &mut BTreeMap<&'static str, Raw>, errors: &mut Vec<ConfigError>) {
     // Empty counts as unset: compose files write `HAECHI_X: ${HAECHI_X:-}` to pass a variable through.
     let lookup = |var: &str| env.get(var).filter(|value| !value.is_empty());
-    for k in &KEYS {
-        let var = env_var(k.name);
+    for k in KEYS {
+        let var = env_var(k.name());
         if let Some(value) = lookup(&var) {
-            raw.insert(k.name, Raw { value: RawValue::Text(value.clone()), origin: Origin::Env { var } });
+            raw.insert(k.name(), Raw { value: RawValue::Text(value.clone()), origin: Origin::Env { var } });
         }
-        if !k.secret {
+        if !k.secret() {
             continue;
         }
-        let var = file_var(k.name);
+        let var = file_var(k.name());
         if let Some(path) = lookup(&var) {
             let path = PathBuf::from(path);
             match read_secret_file(&path) {
                 Ok(value) => {
-                    raw.insert(k.name, Raw { value: RawValue::Text(value), origin: Origin::EnvFile { var, path } });
+                    raw.insert(k.name(), Raw { value: RawValue::Text(value), origin: Origin::EnvFile { var, path } });
                 }
                 Err(problem) => {
                     // The value this file was meant to override would only add unrelated errors.
-                    raw.remove(k.name);
+                    raw.remove(k.name());
                     let origin = Origin::EnvFile { var, path };
-                    errors.push(ConfigError { key: Some(k.name.to_owned()), origin, problem });
+                    errors.push(ConfigError { key: Some(k.name().to_owned()), origin, problem });
                 }
             }
         }
@@ -700,12 +1285,6 @@ fn read_env(env: &BTreeMap<String, String>, raw: &mut BTreeMap<&'static str, Raw
 }
 
 /// Reads a secret file, refusing one that other users could read or replace.
-/// Reads a secret from a file held to the same rules as `HAECHI_<KEY>_FILE` (mode 0600 or
-/// stricter, one trailing newline dropped), for secrets read outside [`Settings`].
-pub(crate) fn read_secret(path: &Path) -> Result<String, String> {
-    read_secret_file(path).map_err(|p| p.to_string())
-}
-
 fn read_secret_file(path: &Path) -> Result<String, Problem> {
     let unreadable = |error| Problem::Unreadable { path: path.to_owned(), error };
     let file = std::fs::File::open(path).map_err(unreadable)?;
@@ -739,191 +1318,6 @@ fn read_secret_file(path: &Path) -> Result<String, Problem> {
     Ok(text)
 }
 
-struct Validator {
-    raw: BTreeMap<&'static str, Raw>,
-    origins: BTreeMap<&'static str, Origin>,
-    errors: Vec<ConfigError>,
-}
-
-impl Validator {
-    /// The value of `key`: its default when not set, `None` (with the problem recorded) when invalid.
-    fn field<T>(
-        &mut self,
-        key: &'static str,
-        default: T,
-        parse: impl FnOnce(RawValue) -> Result<T, Problem>,
-    ) -> Option<T> {
-        let Some(Raw { value, origin }) = self.raw.remove(key) else { return Some(default) };
-        match parse(value) {
-            Ok(value) => {
-                self.origins.insert(key, origin);
-                Some(value)
-            }
-            Err(problem) => {
-                self.errors.push(ConfigError { key: Some(key.to_owned()), origin, problem });
-                None
-            }
-        }
-    }
-
-    fn origin(&self, key: &str) -> Origin {
-        self.origins.get(key).cloned().unwrap_or(Origin::Default)
-    }
-}
-
-fn validate(mut v: Validator) -> Result<Settings, ConfigErrors> {
-    let database_url = v.field(key::DATABASE_URL, DEFAULT_DATABASE_URL.to_owned(), |raw| database_url(text(raw)?));
-    let addr = v.field(key::ADDR, DEFAULT_ADDR, |raw| {
-        let text = text(raw)?;
-        text.trim()
-            .parse()
-            .map_err(|_| Problem::Unparsable { value: text, expected: "an IP address and port such as 127.0.0.1:8080" })
-    });
-    let data_dir = v.field(key::DATA_DIR, PathBuf::from(DEFAULT_DATA_DIR), |raw| {
-        let text = text(raw)?;
-        if text.trim().is_empty() { Err(Problem::Empty) } else { Ok(PathBuf::from(text)) }
-    });
-    let secret_key = v.field(key::SECRET_KEY, None, |raw| {
-        let text = text(raw)?;
-        if text.len() < MIN_SECRET_KEY_BYTES {
-            return Err(Problem::TooShort { len: text.len(), min: MIN_SECRET_KEY_BYTES });
-        }
-        Ok(Some(Secret(text)))
-    });
-    let cookie_secure = v.field(key::COOKIE_SECURE, false, boolean);
-    let session_idle_minutes =
-        v.field(key::SESSION_IDLE_MINUTES, DEFAULT_SESSION_IDLE_MINUTES, |raw| integer(raw, 5..=1440));
-    let session_absolute_hours =
-        v.field(key::SESSION_ABSOLUTE_HOURS, DEFAULT_SESSION_ABSOLUTE_HOURS, |raw| integer(raw, 1..=720));
-    let body_limit_bytes =
-        v.field(key::BODY_LIMIT_BYTES, DEFAULT_BODY_LIMIT_BYTES, |raw| integer(raw, 1024..=64 * 1024 * 1024));
-    let login_max_failures = v.field(key::LOGIN_MAX_FAILURES, DEFAULT_LOGIN_MAX_FAILURES, |raw| integer(raw, 1..=100));
-    // Zero would turn the lockout off while looking configured.
-    let login_lock_minutes = v.field(key::LOGIN_LOCK_MINUTES, DEFAULT_LOGIN_LOCK_MINUTES, |raw| integer(raw, 1..=1440));
-    let trusted_proxy = v.field(key::TRUSTED_PROXY, false, boolean);
-    let log_format = v.field(key::LOG_FORMAT, LogFormat::default(), |raw| {
-        let text = text(raw)?;
-        match text.trim().to_ascii_lowercase().as_str() {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            _ => Err(Problem::Unparsable { value: text, expected: "\"text\" or \"json\"" }),
-        }
-    });
-
-    let nonempty = |raw: RawValue| {
-        let t = text(raw)?;
-        if t.trim().is_empty() { Err(Problem::Empty) } else { Ok(Some(t.trim().to_owned())) }
-    };
-    let redis_url = v.field(key::REDIS_URL, None, |raw| {
-        let t = text(raw)?;
-        if t.starts_with("redis://") || t.starts_with("rediss://") {
-            Ok(Some(Secret(t)))
-        } else {
-            Err(Problem::Unparsable { value: redact_url(&t), expected: "a redis:// or rediss:// URL" })
-        }
-    });
-    let object_store = v.field(key::OBJECT_STORE, None, nonempty);
-    let s3_endpoint = v.field(key::S3_ENDPOINT, None, nonempty);
-    let s3_region =
-        v.field(key::S3_REGION, DEFAULT_S3_REGION.to_owned(), |raw| nonempty(raw).map(Option::unwrap_or_default));
-    let s3_access_key = v.field(key::S3_ACCESS_KEY, None, |raw| Ok(Some(Secret(text(raw)?))));
-    let s3_secret_key = v.field(key::S3_SECRET_KEY, None, |raw| Ok(Some(Secret(text(raw)?))));
-    let s3_path_style = v.field(key::S3_PATH_STYLE, false, boolean);
-    let s3_allow_http = v.field(key::S3_ALLOW_HTTP, false, boolean);
-    let workers = v.field(key::WORKERS, None, |raw| integer(raw, 0..=64).map(Some));
-    let job_max_attempts = v.field(key::JOB_MAX_ATTEMPTS, DEFAULT_JOB_MAX_ATTEMPTS, |raw| integer(raw, 1..=20));
-    let job_timeout_secs = v.field(key::JOB_TIMEOUT_SECS, DEFAULT_JOB_TIMEOUT_SECS, |raw| integer(raw, 1..=86_400));
-    let run_session_delay_us = v.field(key::RUN_SESSION_DELAY_US, 0, |raw| integer(raw, 0..=100_000));
-    let job_orphan_secs = v.field(key::JOB_ORPHAN_SECS, DEFAULT_JOB_ORPHAN_SECS, |raw| integer(raw, 2..=3600));
-    let queue_name = v.field(key::QUEUE_NAME, DEFAULT_QUEUE_NAME.to_owned(), |raw| {
-        let t = text(raw)?;
-        if !t.is_empty()
-            && t.len() <= 64
-            && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
-            Ok(t)
-        } else {
-            Err(Problem::Unparsable { value: t, expected: "1 to 64 letters, digits, '-', '_' or '.'" })
-        }
-    });
-
-    if let (Some(idle), Some(hours)) = (session_idle_minutes, session_absolute_hours)
-        && u64::from(hours) * 60 <= u64::from(idle)
-    {
-        let problem = Problem::AbsoluteNotAboveIdle { hours, idle, idle_origin: v.origin(key::SESSION_IDLE_MINUTES) };
-        let origin = v.origin(key::SESSION_ABSOLUTE_HOURS);
-        v.errors.push(ConfigError { key: Some(key::SESSION_ABSOLUTE_HOURS.to_owned()), origin, problem });
-    }
-
-    // Every `None` above recorded its problem, so this `else` never drops one silently.
-    let (
-        Some(database_url),
-        Some(addr),
-        Some(data_dir),
-        Some(secret_key),
-        Some(cookie_secure),
-        Some(session_idle_minutes),
-        Some(session_absolute_hours),
-        Some(body_limit_bytes),
-        Some(login_max_failures),
-        Some(login_lock_minutes),
-        Some(trusted_proxy),
-        Some(log_format),
-    ) = (
-        database_url,
-        addr,
-        data_dir,
-        secret_key,
-        cookie_secure,
-        session_idle_minutes,
-        session_absolute_hours,
-        body_limit_bytes,
-        login_max_failures,
-        login_lock_minutes,
-        trusted_proxy,
-        log_format,
-    )
-    else {
-        return Err(ConfigErrors(v.errors));
-    };
-    if !v.errors.is_empty() {
-        return Err(ConfigErrors(v.errors));
-    }
-    // The embedded database lives in the data folder unless placed elsewhere explicitly.
-    let database_url =
-        if v.origins.contains_key(key::DATABASE_URL) { database_url } else { embedded_database_url(&data_dir) };
-    Ok(Settings {
-        database_url,
-        addr,
-        data_dir,
-        secret_key,
-        cookie_secure,
-        session_idle_minutes,
-        session_absolute_hours,
-        body_limit_bytes,
-        login_max_failures,
-        login_lock_minutes,
-        trusted_proxy,
-        log_format,
-        // Each `None` here recorded an error, and errors returned above.
-        redis_url: redis_url.unwrap_or_default(),
-        object_store: object_store.unwrap_or_default(),
-        s3_endpoint: s3_endpoint.unwrap_or_default(),
-        s3_region: s3_region.unwrap_or_default(),
-        s3_access_key: s3_access_key.unwrap_or_default(),
-        s3_secret_key: s3_secret_key.unwrap_or_default(),
-        s3_path_style: s3_path_style.unwrap_or_default(),
-        s3_allow_http: s3_allow_http.unwrap_or_default(),
-        workers: workers.unwrap_or_default(),
-        job_max_attempts: job_max_attempts.unwrap_or(DEFAULT_JOB_MAX_ATTEMPTS),
-        job_timeout_secs: job_timeout_secs.unwrap_or(DEFAULT_JOB_TIMEOUT_SECS),
-        run_session_delay_us: run_session_delay_us.unwrap_or_default(),
-        queue_name: queue_name.unwrap_or_else(|| DEFAULT_QUEUE_NAME.to_owned()),
-        job_orphan_secs: job_orphan_secs.unwrap_or(DEFAULT_JOB_ORPHAN_SECS),
-        origins: v.origins,
-    })
-}
-
 /// The SQLite database inside a data folder.
 fn embedded_database_url(data_dir: &Path) -> String {
     format!("sqlite://{}/haechi.db", data_dir.display())
@@ -953,6 +1347,46 @@ fn integer<T: TryFrom<i128>>(raw: RawValue, range: RangeInclusive<i128>) -> Resu
         return Err(Problem::OutOfRange { value, range });
     }
     T::try_from(value).map_err(|_| Problem::OutOfRange { value, range })
+}
+
+fn nonempty(raw: RawValue) -> Result<Option<String>, Problem> {
+    let t = text(raw)?;
+    if t.trim().is_empty() { Err(Problem::Empty) } else { Ok(Some(t.trim().to_owned())) }
+}
+
+/// A credential, less the whitespace a copy and paste brings along.
+fn trimmed_secret(raw: RawValue) -> Result<Option<Secret>, Problem> {
+    let t = text(raw)?;
+    if t.trim().is_empty() { Err(Problem::Empty) } else { Ok(Some(Secret(t.trim().to_owned()))) }
+}
+
+/// An absolute URL with one of `schemes` and a host, without a trailing `/` (paths are appended).
+fn url(raw: RawValue, schemes: &[&str], expected: &'static str) -> Result<String, Problem> {
+    let t = text(raw)?;
+    let trimmed = t.trim().trim_end_matches('/');
+    match url::Url::parse(trimmed) {
+        Ok(u) if schemes.contains(&u.scheme()) && u.host_str().is_some_and(|h| !h.is_empty()) => Ok(trimmed.to_owned()),
+        _ => Err(Problem::Unparsable { value: redact_url(&t), expected }),
+    }
+}
+
+fn rate(raw: RawValue) -> Result<f64, Problem> {
+    const EXPECTED: &str = "a number of requests per second above 0 and at most 1000";
+    let value = match raw {
+        RawValue::Float(f) => f,
+        // Exact for any rate that could pass the check below.
+        #[allow(clippy::cast_precision_loss)]
+        RawValue::Integer(i) => i as f64,
+        RawValue::Text(t) => {
+            t.trim().parse().map_err(|_| Problem::Unparsable { value: t.clone(), expected: EXPECTED })?
+        }
+        other => return Err(wrong_type("a number", &other)),
+    };
+    if value > 0.0 && value <= MAX_KIS_RATE_PER_SEC {
+        Ok(value)
+    } else {
+        Err(Problem::Unparsable { value: value.to_string(), expected: EXPECTED })
+    }
 }
 
 fn boolean(raw: RawValue) -> Result<bool, Problem> {
@@ -1243,7 +1677,19 @@ mod tests {
              job_timeout_secs = 1800  # default\n\
              run_session_delay_us = 0  # default\n\
              queue_name = \"haechi\"  # default\n\
-             job_orphan_secs = 30  # default\n",
+             job_orphan_secs = 30  # default\n\
+             \n\
+             [kis]\n\
+             # app_key is not set  # default\n\
+             # app_secret is not set  # default\n\
+             env = \"mock\"  # default\n\
+             # account is not set  # default\n\
+             # base_url is not set  # default\n\
+             # ws_url is not set  # default\n\
+             # rate_per_sec is not set  # default\n\
+             allow_real_orders = false  # default\n\
+             # max_order_value is not set  # default\n\
+             daily_at = \"16:30\"  # default\n",
             file.display()
         );
         assert_eq!(s.render(), expected);
@@ -1287,7 +1733,7 @@ mod tests {
         ));
         assert_eq!(
             keys_of(&errors),
-            vec!["redis_url", "s3_path_style", "workers", "job_max_attempts", "job_orphan_secs", "queue_name"]
+            vec!["redis_url", "s3_path_style", "workers", "job_max_attempts", "queue_name", "job_orphan_secs"]
         );
     }
 
@@ -1455,6 +1901,280 @@ mod tests {
             ("sqlite://./haechi-data/haechi.db", "sqlite://./haechi-data/haechi.db"),
         ] {
             assert_eq!(redact_url(url), expected);
+        }
+    }
+
+    #[test]
+    fn kis_section_comes_from_the_file_the_environment_and_secret_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "haechi.toml",
+            "addr = \"127.0.0.1:9000\"\n\
+             [kis]\n\
+             app_key = \" PSfromfile \"\n\
+             env = \"real\"\n\
+             daily_at = \"17:05\"\n\
+             rate_per_sec = 5\n\
+             max_order_value = 1_000_000\n",
+            0o600,
+        );
+        let secret = write(dir.path(), "kis-secret", "s3cr3t-from-file\n", 0o600);
+        let s = load_with(
+            Some(&file),
+            &[
+                ("HAECHI_KIS_APP_SECRET", "from-env-loses"),
+                ("HAECHI_KIS_APP_SECRET_FILE", secret.to_str().unwrap()),
+                ("HAECHI_KIS_ACCOUNT", "50012345-01"),
+                ("HAECHI_KIS_BASE_URL", "http://127.0.0.1:9443/"),
+                ("HAECHI_KIS_ALLOW_REAL_ORDERS", "true"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.kis.daily_at, NaiveTime::from_hms_opt(17, 5, 0).unwrap());
+        assert_eq!(s.origin(&kis::DAILY_AT), &Origin::File { path: file.clone(), line: Some(5) });
+        assert_eq!(s.origin(&kis::APP_KEY), &Origin::File { path: file.clone(), line: Some(3) });
+        assert_eq!(
+            s.origin(&kis::APP_SECRET),
+            &Origin::EnvFile { var: "HAECHI_KIS_APP_SECRET_FILE".into(), path: secret.clone() }
+        );
+        assert_eq!(s.origin("kis.base_url"), &Origin::Env { var: "HAECHI_KIS_BASE_URL".into() });
+
+        let cfg = s.kis.client_config().unwrap();
+        assert_eq!(cfg.env, KisEnv::Real);
+        assert_eq!(cfg.credentials.app_key, "PSfromfile", "whitespace copied with the key is trimmed");
+        assert_eq!(cfg.credentials.app_secret.expose(), "s3cr3t-from-file");
+        assert_eq!(cfg.account.unwrap().cano, "50012345");
+        assert_eq!(cfg.base_url, "http://127.0.0.1:9443", "no trailing slash: paths are appended");
+        assert_eq!(cfg.ws_url, KisEnv::Real.ws_base());
+        assert!((cfg.rate_per_sec - 5.0).abs() < f64::EPSILON);
+        assert!(cfg.allow_real_orders);
+        assert_eq!(cfg.max_order_value, Some(1_000_000));
+
+        let shown = format!("{}{s:?}", s.render());
+        for leak in ["PSfromfile", "s3cr3t", "50012345"] {
+            assert!(!shown.contains(leak), "{leak} leaked into\n{shown}");
+        }
+        assert!(shown.contains("\n[kis]\napp_key = \"[redacted]\"  # file "), "{shown}");
+        assert!(shown.contains("daily_at = \"17:05\"  # file "), "{shown}");
+        assert!(shown.contains("rate_per_sec = 5.0  # file "), "{shown}");
+    }
+
+    #[test]
+    fn kis_is_off_without_an_app_key_and_refused_without_its_secret() {
+        let s = load_with(None, &[("HAECHI_KIS_ENV", "real"), ("HAECHI_KIS_DAILY_AT", "08:00")]).unwrap();
+        assert!(s.kis.client_config().is_none());
+        assert_eq!(s.kis.daily_at, NaiveTime::from_hms_opt(8, 0, 0).unwrap());
+        assert_eq!(Settings::default().kis.client_config().map(|c| c.env), None);
+
+        let errors = errors_of(load_with(None, &[("HAECHI_KIS_APP_KEY", "PSabc")]));
+        assert_eq!(keys_of(&errors), ["kis.app_secret"]);
+        assert_eq!(
+            errors[0].to_string(),
+            "kis.app_secret: required when kis.app_key is set (from env HAECHI_KIS_APP_KEY)"
+        );
+
+        // An unreadable secret file is one error, not also "required".
+        let errors = errors_of(load_with(
+            None,
+            &[("HAECHI_KIS_APP_KEY", "PSabc"), ("HAECHI_KIS_APP_SECRET_FILE", "/nonexistent/kis-secret")],
+        ));
+        assert_eq!(keys_of(&errors), ["kis.app_secret"]);
+        assert!(matches!(errors[0].problem, Problem::Unreadable { .. }), "{}", errors[0]);
+    }
+
+    #[test]
+    fn kis_values_are_validated_and_secrets_not_echoed() {
+        let errors = errors_of(load_with(
+            None,
+            &[
+                ("HAECHI_KIS_APP_KEY", "PSabc"),
+                ("HAECHI_KIS_APP_SECRET", " "),
+                ("HAECHI_KIS_ENV", "live"),
+                ("HAECHI_KIS_ACCOUNT", "9876-5"),
+                ("HAECHI_KIS_BASE_URL", "openapi.koreainvestment.com:9443"),
+                ("HAECHI_KIS_WS_URL", "https://ops.koreainvestment.com:21000"),
+                ("HAECHI_KIS_RATE_PER_SEC", "0"),
+                ("HAECHI_KIS_ALLOW_REAL_ORDERS", "maybe"),
+                ("HAECHI_KIS_MAX_ORDER_VALUE", "-5"),
+                ("HAECHI_KIS_DAILY_AT", "25:00"),
+            ],
+        ));
+        assert_eq!(
+            keys_of(&errors),
+            [
+                "kis.app_secret",
+                "kis.env",
+                "kis.account",
+                "kis.base_url",
+                "kis.ws_url",
+                "kis.rate_per_sec",
+                "kis.allow_real_orders",
+                "kis.max_order_value",
+                "kis.daily_at",
+            ]
+        );
+        let shown = ConfigErrors(errors).to_string();
+        for expected in [
+            "kis.app_secret: must not be empty (from env HAECHI_KIS_APP_SECRET)",
+            "kis.env: \"live\" is not \"mock\" or \"real\" (from env HAECHI_KIS_ENV)",
+            "kis.account: is not 8 + 2 digits such as 50012345-01 (from env HAECHI_KIS_ACCOUNT)",
+            "kis.base_url: \"openapi.koreainvestment.com:9443\" is not an http:// or https:// URL (from env HAECHI_KIS_BASE_URL)",
+            "kis.ws_url: \"https://ops.koreainvestment.com:21000\" is not a ws:// or wss:// URL (from env HAECHI_KIS_WS_URL)",
+            "kis.max_order_value: -5 is outside 1..=9223372036854775807 (from env HAECHI_KIS_MAX_ORDER_VALUE)",
+            "kis.daily_at: \"25:00\" is not a time of day as HH:MM (from env HAECHI_KIS_DAILY_AT)",
+            "kis.rate_per_sec: \"0\" is not a number of requests per second above 0 and at most 1000 \
+             (from env HAECHI_KIS_RATE_PER_SEC)",
+            "kis.allow_real_orders: \"maybe\" is not a boolean (true or false) (from env HAECHI_KIS_ALLOW_REAL_ORDERS)",
+        ] {
+            assert!(shown.lines().any(|l| l == expected), "missing {expected:?} in\n{shown}");
+        }
+        assert!(!shown.contains("9876"), "the account leaked into\n{shown}");
+    }
+
+    #[test]
+    fn blank_secret_from_a_file_is_an_error_not_unset() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = write(dir.path(), "kis-secret", "  \n", 0o600);
+        let errors = errors_of(load_with(
+            None,
+            &[("HAECHI_KIS_APP_KEY", "PSabc"), ("HAECHI_KIS_APP_SECRET_FILE", secret.to_str().unwrap())],
+        ));
+        assert_eq!(keys_of(&errors), ["kis.app_secret"]);
+        assert!(matches!(errors[0].problem, Problem::Empty));
+    }
+
+    #[test]
+    fn kis_section_in_the_file_is_checked_like_the_top_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "haechi.toml",
+            "[kis]\napp_kye = \"x\"\ndaily_at = 1630\nrate_per_sec = \"fast\"\n",
+            0o600,
+        );
+        let errors = errors_of(load_with(Some(&file), &[]));
+        assert_eq!(keys_of(&errors), ["kis.app_kye", "kis.rate_per_sec", "kis.daily_at"]);
+        assert!(matches!(errors[0].problem, Problem::UnknownKey { suggestion: Some("kis.app_key") }));
+        assert_eq!(errors[0].origin, Origin::File { path: file.clone(), line: Some(2) });
+        assert_eq!(
+            errors[2].to_string(),
+            format!("kis.daily_at: expected a string, found an integer (from file {}:3)", file.display())
+        );
+
+        let file = write(dir.path(), "flat.toml", "kis = \"real\"\n", 0o600);
+        let errors = errors_of(load_with(Some(&file), &[]));
+        assert_eq!(
+            errors[0].to_string(),
+            format!("kis: expected a table, found a string (from file {}:1)", file.display())
+        );
+
+        let file = write(dir.path(), "dotted.toml", "kis.env = \"real\"\nkis.rate_per_sec = 2.5\n", 0o600);
+        let s = load_with(Some(&file), &[]).unwrap();
+        assert_eq!(s.kis.env, KisEnv::Real);
+        assert_eq!(s.kis.rate_per_sec, Some(2.5));
+    }
+
+    #[test]
+    fn declarations_are_consistent() {
+        let names: Vec<&str> = KEYS.iter().map(|k| k.name()).collect();
+        let vars: std::collections::BTreeSet<String> =
+            KEYS.iter().flat_map(|k| [env_var(k.name()), file_var(k.name())]).collect();
+        assert_eq!(vars.len(), 2 * names.len(), "two keys share an environment variable");
+        let mut seen = Vec::new();
+        for k in KEYS {
+            // `render` writes each section's header once, so its keys must stay together.
+            let section = section_of(k.name());
+            if seen.last() != Some(&section) {
+                assert!(!seen.contains(&section), "{} is apart from the rest of its section", k.name());
+                seen.push(section);
+            }
+            let about = k.about();
+            assert!(!about.is_empty() && !about.contains(['|', '\n']), "{}: one table cell, please", k.name());
+            assert_eq!(
+                k.show(&Settings::default()),
+                k.show_default(),
+                "{}: Settings::default() must take its declared default",
+                k.name()
+            );
+        }
+    }
+
+    /// A value each secret key accepts, and what of it must never show.
+    const SECRET_SAMPLES: &[(&str, &str, &str)] = &[
+        ("database_url", "mysql://root:leak-db@db/haechi", "leak-db"),
+        ("secret_key", LONG_SECRET, LONG_SECRET),
+        ("redis_url", "redis://:leak-redis@redis:6379/0", "leak-redis"),
+        ("s3_access_key", "leak-access", "leak-access"),
+        ("s3_secret_key", "leak-s3", "leak-s3"),
+        ("kis.app_key", "PSleakkey", "PSleakkey"),
+        ("kis.app_secret", "leak-kis-secret", "leak-kis-secret"),
+        ("kis.account", "50012345-01", "50012345"),
+    ];
+
+    #[test]
+    fn every_secret_key_is_redacted_and_may_come_from_a_file() {
+        let secret: Vec<&str> = KEYS.iter().filter(|k| k.secret()).map(|k| k.name()).collect();
+        let sampled: Vec<&str> = SECRET_SAMPLES.iter().map(|(name, ..)| *name).collect();
+        assert_eq!(secret, sampled, "each secret key needs a sample here");
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = vec![("HAECHI_KIS_APP_KEY".to_owned(), "PSother".to_owned())];
+        env.push(("HAECHI_KIS_APP_SECRET".to_owned(), "other".to_owned()));
+        for (name, value, leak) in SECRET_SAMPLES {
+            let path = write(dir.path(), name, value, 0o600);
+            let mut pairs = env.clone();
+            pairs.push((file_var(name), path.to_str().unwrap().to_owned()));
+            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let s = load_with(None, &pairs).unwrap();
+            assert!(matches!(s.origin(*name), Origin::EnvFile { .. }), "{name}");
+            let shown = format!("{}{s:?}{s:#?}", s.render());
+            assert!(!shown.contains(leak), "{name} leaked into\n{shown}");
+        }
+    }
+
+    #[test]
+    fn render_is_toml_that_loads_back_to_the_same_settings() {
+        let s = load_with(
+            None,
+            &[
+                ("HAECHI_ADDR", "0.0.0.0:9000"),
+                ("HAECHI_WORKERS", "3"),
+                ("HAECHI_KIS_ENV", "real"),
+                ("HAECHI_KIS_RATE_PER_SEC", "7.5"),
+                ("HAECHI_KIS_DAILY_AT", "18:00"),
+                ("HAECHI_KIS_BASE_URL", "http://127.0.0.1:9443"),
+            ],
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "rendered.toml", &s.render(), 0o600);
+        let again = load_with(Some(&file), &[]).unwrap();
+        let strip = |r: String| r.lines().map(|l| l.split("  # ").next().unwrap_or(l).to_owned()).collect::<Vec<_>>();
+        assert_eq!(strip(again.render()), strip(s.render()));
+    }
+
+    const DOCS_BEGIN: &str = "<!-- keys: generated from the declarations in crates/haechi/src/config.rs -->\n";
+    const DOCS_END: &str = "<!-- end of keys -->";
+
+    /// `UPDATE_DOCS=1 cargo test --workspace --bin haechi docs_table` rewrites the table.
+    #[test]
+    fn docs_table_lists_every_key_as_declared() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
+        let doc = fs::read_to_string(&path).unwrap();
+        let start = doc.find(DOCS_BEGIN).expect("the begin marker") + DOCS_BEGIN.len();
+        let end = doc.find(DOCS_END).expect("the end marker");
+        let table = docs_table();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            fs::write(&path, format!("{}{table}{}", &doc[..start], &doc[end..])).unwrap();
+            return;
+        }
+        assert_eq!(
+            &doc[start..end],
+            table,
+            "docs/configuration.md is out of date: run `UPDATE_DOCS=1 cargo test --workspace --bin haechi docs_table`"
+        );
+        for k in KEYS {
+            assert!(doc.contains(&format!("| `{}` |", k.name())));
         }
     }
 }

@@ -117,7 +117,7 @@ pub fn demo(file: Option<&Path>, opts: &DemoOptions) -> Result<()> {
     let started = Instant::now();
     server::runtime()?.block_on(async {
         // Without KIS keys the demo collects from its own fake KIS, started while it prepares.
-        let kis_keys = crate::etl::kis_config()?;
+        let kis_keys = crate::etl::kis_config(&settings);
         let fake = if kis_keys.is_none() {
             let mut cfg = haechi_kis::fake::FakeKisConfig::new(haechi_kis::KisEnv::Real, demo_synth());
             cfg.ws.tick_interval = std::time::Duration::from_secs(1);

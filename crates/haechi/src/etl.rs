@@ -16,25 +16,9 @@ use haechi_kis::{KisClient, KisConfig};
 use crate::config::Settings;
 use crate::server::{self, Platform, Stores};
 
-/// KIS settings from `HAECHI_KIS_*`; the app secret may come from `HAECHI_KIS_APP_SECRET_FILE`
-/// (a 0600 file) instead of the environment.
-pub(crate) fn kis_config() -> Result<Option<KisConfig>> {
-    let secret_file = std::env::var("HAECHI_KIS_APP_SECRET_FILE").ok().filter(|p| !p.is_empty());
-    let from_file = match secret_file {
-        Some(p) => {
-            Some(crate::config::read_secret(Path::new(&p)).map_err(|e| anyhow!("HAECHI_KIS_APP_SECRET_FILE: {e}"))?)
-        }
-        None => None,
-    };
-    KisConfig::from_lookup(|k| {
-        if k == "HAECHI_KIS_APP_SECRET"
-            && let Some(s) = &from_file
-        {
-            return Some(s.clone());
-        }
-        std::env::var(k).ok()
-    })
-    .map_err(|e| anyhow!("{e}"))
+/// The KIS client's settings from the `[kis]` keys; `None` when no app key is configured.
+pub(crate) fn kis_config(settings: &Settings) -> Option<KisConfig> {
+    settings.kis.client_config()
 }
 
 /// A client that shares its token through the database and its pace through Redis when
@@ -55,7 +39,7 @@ pub(crate) async fn kis_client(settings: &Settings, p: &Stores, cfg: KisConfig) 
 }
 
 pub(crate) async fn open_etl(settings: &Settings, p: &Stores, concurrency: usize) -> Result<Etl> {
-    let Some(cfg) = kis_config()? else {
+    let Some(cfg) = kis_config(settings) else {
         bail!(
             "KIS is not configured: set HAECHI_KIS_APP_KEY and HAECHI_KIS_APP_SECRET (and HAECHI_KIS_ENV=real for quotes and financials), or run `haechi kis-fake` and point HAECHI_KIS_BASE_URL at it"
         );
@@ -341,7 +325,7 @@ pub(crate) fn kis_fake(args: &FakeArgs) -> Result<()> {
 
 /// Starts the daily KIS collection in this process when KIS is configured. Every `serve` and
 /// `worker` process runs it; the schedule claim in the database makes exactly one of them
-/// collect each trading day. `HAECHI_KIS_DAILY_AT` (`HH:MM`, KST, default 16:30) sets the time.
+/// collect each trading day, after `kis.daily_at` (KST).
 pub(crate) async fn spawn_daily(
     settings: &Settings,
     p: &Platform,
@@ -350,12 +334,7 @@ pub(crate) async fn spawn_daily(
 ) -> Result<Option<tokio::task::JoinHandle<Vec<NaiveDate>>>> {
     let Some(kis) = kis else { return Ok(None) };
     let mut sched = haechi_jobs::schedule::DailySchedule::kis_daily();
-    if let Ok(at) = std::env::var("HAECHI_KIS_DAILY_AT")
-        && !at.trim().is_empty()
-    {
-        sched.at_kst = chrono::NaiveTime::parse_from_str(at.trim(), "%H:%M")
-            .map_err(|_| anyhow!("HAECHI_KIS_DAILY_AT: {at:?} is not HH:MM"))?;
-    }
+    sched.at_kst = settings.kis.daily_at;
     let stores = Stores { db: p.db.clone(), objects: p.objects.clone() };
     let client = kis_client(settings, &stores, kis).await?;
     let etl = Arc::new(Etl::new(p.db.clone(), p.objects.clone(), client, EtlOptions::default()));

@@ -213,7 +213,7 @@ pub fn serve(file: Option<&Path>) -> Result<()> {
             "haechi serve listening; docs at /api/docs"
         );
         let workers = settings.serve_workers();
-        serve_platform(p, &settings, listener, workers, crate::etl::kis_config()?).await
+        serve_platform(p, &settings, listener, workers, crate::etl::kis_config(&settings)).await
     })
 }
 
@@ -233,7 +233,7 @@ pub fn worker(file: Option<&Path>, concurrency: u32, metrics_addr: Option<std::n
             });
         }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let daily = crate::etl::spawn_daily(&settings, &p, crate::etl::kis_config()?, stop_rx).await?;
+        let daily = crate::etl::spawn_daily(&settings, &p, crate::etl::kis_config(&settings), stop_rx).await?;
         let opts = worker_options(&settings, concurrency);
         tracing::info!(name = %opts.name, concurrency, queue = if settings.redis_url.is_some() { "redis" } else { "sqlite" }, "haechi worker started");
         haechi_jobs::run_workers(&p.queue, opts, Arc::new(runner(&p, &settings)), shutdown_signal())
@@ -277,7 +277,7 @@ pub fn migrate(file: Option<&Path>) -> Result<()> {
 pub fn config_check(file: Option<&Path>) -> Result<()> {
     let settings = load_settings(file)?;
     print!("{}", settings.render());
-    match crate::etl::kis_config()? {
+    match crate::etl::kis_config(&settings) {
         None => println!("kis: off (HAECHI_KIS_APP_KEY not set)"),
         Some(k) => println!(
             "kis: {} environment, app key {}, secret [redacted], base {}, {} requests/s, real orders {}",

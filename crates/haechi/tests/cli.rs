@@ -234,6 +234,51 @@ fn user_create_migrate_and_config_check() {
 }
 
 #[test]
+fn config_check_shows_the_kis_section_and_refuses_bad_kis_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("kis-secret");
+    std::fs::write(&secret, "kis-secret-value\n").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let config = dir.path().join("haechi.toml");
+    std::fs::write(&config, "[kis]\nenv = \"real\"\ndaily_at = \"17:15\"\n").unwrap();
+    let run = |envs: &[(&str, &str)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_haechi"));
+        c.arg("--config").arg(&config).args(["config", "check"]).env("HAECHI_DATA_DIR", dir.path());
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let o = run(&[
+        ("HAECHI_KIS_APP_KEY", "PSkeyvalue"),
+        ("HAECHI_KIS_APP_SECRET_FILE", secret.to_str().unwrap()),
+        ("HAECHI_KIS_BASE_URL", "http://127.0.0.1:9443"),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("\n[kis]\n"), "{out}");
+    assert!(out.contains("app_secret = \"[redacted]\"  # file HAECHI_KIS_APP_SECRET_FILE\n"), "{out}");
+    assert!(out.contains("daily_at = \"17:15\"  # file "), "{out}");
+    assert!(out.contains("kis: real environment") && out.contains("base http://127.0.0.1:9443"), "{out}");
+    assert!(!out.contains("PSkeyvalue") && !out.contains("kis-secret-value"), "a KIS secret leaked: {out}");
+
+    let o = run(&[("HAECHI_KIS_APP_KEY", "PSkeyvalue"), ("HAECHI_KIS_DAILY_AT", "4pm")]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("kis.daily_at: \"4pm\" is not a time of day as HH:MM (from env HAECHI_KIS_DAILY_AT)"),
+        "{err}"
+    );
+    assert!(err.contains("kis.app_secret: required when kis.app_key is set"), "{err}");
+
+    let o = Command::new(env!("CARGO_BIN_EXE_haechi")).args(["config", "keys"]).output().unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md")).unwrap();
+    assert!(o.status.success() && table.contains("| `kis.daily_at` | `HAECHI_KIS_DAILY_AT` |"), "{table}");
+    assert!(docs.contains(table.as_ref()), "`haechi config keys` prints the table in docs/configuration.md");
+}
+
+#[test]
 fn data_load_puts_a_csv_market_into_the_database_as_a_new_version() {
     let data = tempfile::tempdir().unwrap();
     let load = |args: &[&str]| {
