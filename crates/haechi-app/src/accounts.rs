@@ -21,7 +21,11 @@ pub fn email_problems(email: &str) -> Vec<FieldProblem> {
             !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
         })
         && !e.chars().any(|c| c.is_whitespace() || c.is_control());
-    if valid { Vec::new() } else { vec![FieldProblem::new("email", "must be an email address such as name@example.com")] }
+    if valid {
+        Vec::new()
+    } else {
+        vec![FieldProblem::new("email", "must be an email address such as name@example.com")]
+    }
 }
 
 /// A new account's details.
@@ -94,7 +98,8 @@ pub async fn sign_in(app: &App, meta: &RequestMeta, req: SignIn<'_>) -> AppResul
     let s = app.settings();
     let acct = Policy { max_failures: s.login_max_failures, lock: s.login_lock };
     let ip = Policy { max_failures: s.login_max_failures.saturating_mul(IP_MULTIPLIER), lock: s.login_lock };
-    let keys = [(format!("acct:{}", email.chars().take(254).collect::<String>()), acct), (format!("ip:{}", meta.ip), ip)];
+    let keys =
+        [(format!("acct:{}", email.chars().take(254).collect::<String>()), acct), (format!("ip:{}", meta.ip), ip)];
     let now = app.now_ms();
     let mut wait = None;
     for (key, _) in &keys {

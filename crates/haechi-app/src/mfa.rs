@@ -1,13 +1,13 @@
 //! Two-factor authentication: TOTP enrolment (a secret, inactive until a code confirms it),
 //! recovery codes, and turning it off.
 
+use crate::App;
 use crate::accounts::{Reauth, normalise_recovery, own_row, reauthenticate};
 use crate::audit::{RequestMeta, record};
 use crate::auth::{recovery_code, sha256_hex, totp};
 use crate::error::{AppError, AppResult};
 use crate::principal::Principal;
 use crate::rbac::Permission;
-use crate::App;
 use serde_json::json;
 
 /// What an authenticator app needs: the secret, its `otpauth://` URI and the URI as a QR code.

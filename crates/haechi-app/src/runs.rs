@@ -120,8 +120,7 @@ pub async fn list(app: &App, p: &Principal, filter: RunFilter, paging: Paging) -
 /// run that already ended.
 pub async fn cancel(app: &App, meta: &RequestMeta, p: &Principal, id: RunId) -> AppResult<Run> {
     p.require(Permission::Simulate)?;
-    let run =
-        app.db().run_by_id(id.get()).await?.filter(|r| r.owner_id == p.id().get()).ok_or(AppError::NotFound)?;
+    let run = app.db().run_by_id(id.get()).await?.filter(|r| r.owner_id == p.id().get()).ok_or(AppError::NotFound)?;
     if state_of(&run).is_some_and(RunState::is_final) {
         return Err(AppError::Conflict(format!("the run already ended ({})", run.state)));
     }

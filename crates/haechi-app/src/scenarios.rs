@@ -159,7 +159,13 @@ pub async fn list(app: &App, p: &Principal, q: ListQuery, paging: Paging) -> App
 ///
 /// # Errors
 /// [`AppError::Invalid`] for a name too long.
-pub async fn create(app: &App, meta: &RequestMeta, p: &Principal, valid: ValidSpec, message: String) -> AppResult<ScenarioDoc> {
+pub async fn create(
+    app: &App,
+    meta: &RequestMeta,
+    p: &Principal,
+    valid: ValidSpec,
+    message: String,
+) -> AppResult<ScenarioDoc> {
     p.require(Permission::Simulate)?;
     let message = if message.is_empty() { "created".into() } else { message };
     let nv = new_version(valid, p.id(), message)?;
@@ -215,13 +221,7 @@ pub async fn save(
 ///
 /// # Errors
 /// [`AppError::NotFound`] / [`AppError::Forbidden`] as for [`owned`].
-pub async fn set_deleted(
-    app: &App,
-    meta: &RequestMeta,
-    p: &Principal,
-    id: ScenarioId,
-    deleted: bool,
-) -> AppResult<()> {
+pub async fn set_deleted(app: &App, meta: &RequestMeta, p: &Principal, id: ScenarioId, deleted: bool) -> AppResult<()> {
     let s = owned(app, p, id, !deleted).await?;
     app.db().set_scenario_deleted(s.id, deleted).await?;
     let event = if deleted { "scenario_deleted" } else { "scenario_undeleted" };
@@ -265,7 +265,13 @@ pub async fn version(app: &App, p: &Principal, id: ScenarioId, version: i32) -> 
 ///
 /// # Errors
 /// [`AppError::NotFound`] for an unknown version.
-pub async fn diff(app: &App, p: &Principal, id: ScenarioId, from: i32, to: Option<i32>) -> AppResult<(i32, Vec<Change>)> {
+pub async fn diff(
+    app: &App,
+    p: &Principal,
+    id: ScenarioId,
+    from: i32,
+    to: Option<i32>,
+) -> AppResult<(i32, Vec<Change>)> {
     let (s, _) = readable(app, p, id, false).await?;
     let to = to.unwrap_or(s.current_version);
     let a = app.db().scenario_version(s.id, from).await?.ok_or(AppError::NotFound)?;
@@ -278,7 +284,13 @@ pub async fn diff(app: &App, p: &Principal, id: ScenarioId, from: i32, to: Optio
 ///
 /// # Errors
 /// [`AppError::Invalid`] when the old version no longer passes today's validation.
-pub async fn restore(app: &App, meta: &RequestMeta, p: &Principal, id: ScenarioId, version: i32) -> AppResult<ScenarioDoc> {
+pub async fn restore(
+    app: &App,
+    meta: &RequestMeta,
+    p: &Principal,
+    id: ScenarioId,
+    version: i32,
+) -> AppResult<ScenarioDoc> {
     let s = owned(app, p, id, false).await?;
     let old = app.db().scenario_version(s.id, version).await?.ok_or(AppError::NotFound)?;
     let doc: Value = serde_json::from_str(&old.spec).map_err(|e| AppError::internal("stored scenario", e))?;

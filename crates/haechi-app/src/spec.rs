@@ -49,7 +49,8 @@ pub fn validate_toml(text: &str, origin: &str) -> Result<ValidSpec, Vec<FieldPro
     if let Err(e) = Scenario::parse(text, Format::Toml, origin) {
         return Err(e.problems.into_iter().map(|p| FieldProblem::from_scenario(p.path.clone(), p)).collect());
     }
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| vec![FieldProblem::new(origin, e.to_string())])?;
+    let table: toml::Table =
+        text.parse().map_err(|e: toml::de::Error| vec![FieldProblem::new(origin, e.to_string())])?;
     validate_json(&toml_to_json(&toml::Value::Table(table)), "spec")
 }
 

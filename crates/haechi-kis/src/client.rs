@@ -207,6 +207,8 @@ impl KisClient {
         self.inner.tokens.get(self, self.inner.token_wait).await
     }
 
+    // Stays whole: the retry loop (token refresh, rate limit, 5xx backoff, EGW00201) shares its
+    // state across every branch; split into helpers it would pass half a dozen mutable values around.
     async fn call(&self, c: Call<'_>) -> Result<Answer, KisError> {
         let cfg = &self.inner.cfg;
         let name = c.ep.name;

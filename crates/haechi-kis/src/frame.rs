@@ -138,6 +138,8 @@ impl Control {
 ///
 /// # Errors
 /// The frame is neither shape, or a data frame's parts or record count do not add up.
+// Stays whole: a single pass over the frame's bytes following §6.4 field by field; the
+// branches share the cursor, and the spec reads in the same order.
 pub fn parse_frame(text: &str) -> Result<Frame<'_>, FrameError> {
     match text.chars().next() {
         None => Err(FrameError::Empty),

@@ -3,8 +3,8 @@
 //! carries, so an operator can find it.
 
 use axum::http::{HeaderValue, StatusCode, header};
-use haechi_app::{AppError, AuthFailure, FieldProblem};
 use axum::response::{IntoResponse, Response};
+use haechi_app::{AppError, AuthFailure, FieldProblem};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -46,7 +46,6 @@ impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
         FieldError { field: field.into(), message: message.into(), code: None, params: BTreeMap::new() }
     }
-
 }
 
 impl From<FieldProblem> for FieldError {
@@ -97,7 +96,9 @@ impl From<AppError> for ApiError {
             AppError::Unauthenticated(AuthFailure::InvalidCredentials) => ApiError::InvalidCredentials,
             AppError::Unauthenticated(AuthFailure::MfaRequired) => ApiError::MfaRequired,
             AppError::Unauthenticated(AuthFailure::Csrf) => ApiError::Csrf,
-            AppError::RateLimited { retry_after } => ApiError::TooManyRequests { retry_after_secs: retry_after.as_secs() },
+            AppError::RateLimited { retry_after } => {
+                ApiError::TooManyRequests { retry_after_secs: retry_after.as_secs() }
+            }
             internal @ AppError::Internal { .. } => ApiError::Internal(internal.to_string()),
         }
     }

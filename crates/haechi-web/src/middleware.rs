@@ -2,13 +2,13 @@
 
 use crate::auth::{UserSlot, client_info};
 use crate::error::{ProblemMarker, RequestId};
+use crate::metrics_names;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use crate::metrics_names;
 use haechi_db::{NewAccessEntry, now_ms};
 use std::time::Instant;
 use tracing::Instrument as _;

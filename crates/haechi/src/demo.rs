@@ -9,13 +9,13 @@
 use crate::server::{self, Platform};
 use anyhow::{Context as _, Result, bail};
 use chrono::NaiveDate;
-use haechi_data::csv::{LoadOptions, load_dir};
-use haechi_data::synth::{self, SynthConfig};
 use haechi_app::accounts::{self, Registration};
 use haechi_app::paging::Paging;
 use haechi_app::runs::{self, RunFilter};
 use haechi_app::scenarios::{self, ListQuery};
 use haechi_app::{Account, App, Principal, RequestMeta, Role, RunId, RunState, ScenarioId};
+use haechi_data::csv::{LoadOptions, load_dir};
+use haechi_data::synth::{self, SynthConfig};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -234,7 +234,8 @@ async fn ensure_demo_runs(app: &App) -> Result<()> {
             Some((s, _)) => s.clone(),
             None => scenarios::create(app, &meta, &demo, valid, format!("예제 example {file}")).await?.scenario,
         };
-        let done = RunFilter { state: Some(RunState::Succeeded.as_str().into()), scenario: Some(ScenarioId(scenario.id)) };
+        let done =
+            RunFilter { state: Some(RunState::Succeeded.as_str().into()), scenario: Some(ScenarioId(scenario.id)) };
         if runs::list(app, &demo, done, Paging::new(Some(0), Some(1))?).await?.total > 0 {
             continue;
         }

@@ -3,11 +3,11 @@
 
 use crate::config::{self, LogFormat, Settings};
 use anyhow::{Context as _, Result, bail};
+use haechi_app::accounts::{self, Registration};
+use haechi_app::{App, AppError, AppSettings, Services};
 use haechi_db::Db;
 use haechi_jobs::{MarketCache, Queue, QueueConfig, RunEvents, Runner, RunnerOptions, WorkerOptions};
 use haechi_objects::{ObjectStoreConfig, Objects};
-use haechi_app::accounts::{self, Registration};
-use haechi_app::{App, AppError, AppSettings, Services};
 use haechi_web::WebSettings;
 use std::io::BufRead as _;
 use std::path::Path;
@@ -311,7 +311,8 @@ pub fn user_create(file: Option<&Path>, email: &str, role: &str, display_name: O
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
-    let display_name = display_name.map_or_else(|| email.split('@').next().unwrap_or("admin").to_owned(), str::to_owned);
+    let display_name =
+        display_name.map_or_else(|| email.split('@').next().unwrap_or("admin").to_owned(), str::to_owned);
     runtime()?.block_on(async {
         let p = open_platform(&settings).await?;
         let new = Registration { email: email.to_owned(), display_name, password, role };

@@ -86,3 +86,74 @@ fn portal_in_headless_chromium() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(std::fs::read_dir(&shots).unwrap().count() >= 17, "a screenshot per page in {}", shots.display());
 }
+
+/// The real `haechi demo` on a fresh folder, as a new user meets it: the browser signs in with
+/// the password the demo printed, starts a new run of an example scenario in the portal and
+/// sees it finish. Screenshots land in `target/e2e-screenshots-demo/`.
+#[test]
+fn the_real_demo_signs_in_with_its_printed_password_and_runs_a_scenario() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let chromium = std::env::var("HAECHI_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let ready = root.join("e2e/node_modules/playwright-core").is_dir() && std::path::Path::new(&chromium).exists();
+    if !ready {
+        assert!(std::env::var_os("HAECHI_REQUIRE_E2E").is_none(), "browser tests required (see .ci/e2e.sh)");
+        eprintln!("skipping the demo browser test: no chromium at {chromium} or no e2e/node_modules");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_haechi"))
+        .args(["demo", "--dir"])
+        .arg(dir.path().join("demo"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HAECHI_ADDR", format!("127.0.0.1:{port}"))
+        .env("HAECHI_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The demo prints its address, email and password once it is ready.
+    let stdout = child.stdout.take().unwrap();
+    let _server = Server(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut email, mut password) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while email.is_none() || password.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("the demo printed its email and password");
+        let value = |l: &str| l.split_once(':').map(|(_, v)| v.split_whitespace().next().unwrap_or("").to_owned());
+        if line.contains("Email:") {
+            email = value(&line);
+        } else if line.contains("Password:") {
+            password = value(&line);
+        }
+    }
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the demo did not start serving");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shots = root.join("target/e2e-screenshots-demo");
+    let _ = std::fs::remove_dir_all(&shots);
+    let out = Command::new("node")
+        .arg(root.join("e2e/demo.mjs"))
+        .current_dir(root.join("e2e"))
+        .env("HAECHI_E2E_URL", format!("http://127.0.0.1:{port}"))
+        .env("HAECHI_E2E_EMAIL", email.unwrap())
+        .env("HAECHI_E2E_PASSWORD", password.unwrap())
+        .env("HAECHI_E2E_SHOTS", &shots)
+        .env("HAECHI_CHROMIUM", &chromium)
+        .output()
+        .expect("node (the e2e runner needs Node.js)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+}

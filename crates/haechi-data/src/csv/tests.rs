@@ -150,6 +150,7 @@ fn round_trip_of_a_small_directory() {
 }
 
 #[test]
+// Long on purpose: one case per kind of bad input, each with the exact message it must give.
 fn each_error_names_file_line_and_column() {
     let s = "000001.csv";
     let good = "2024-01-02,100,110,90,105,1000\n";

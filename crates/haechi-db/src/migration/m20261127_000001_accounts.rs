@@ -112,6 +112,7 @@ fn owned_by_user<T: IntoIden + Copy + 'static>(table: T, col: T) -> ForeignKeyCr
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    // Long but whole: one statement per table and index, in dependency order, as shipped.
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.create_table(
             Table::create()

@@ -125,6 +125,8 @@ enum DataVersions {
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    // Long but whole: one statement per table and index, in dependency order, is the schema
+    // as it was shipped; split up, the order would be harder to check against the down migration.
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.create_table(
             Table::create()

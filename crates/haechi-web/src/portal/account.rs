@@ -209,7 +209,11 @@ pub(super) async fn account_token_create(
         name: &name,
         scopes: &scopes,
         expires_in_days: one("days").parse().ok(),
-        proof: Reauth { password: &password, totp_code: Some(code.as_str()).filter(|c| !c.is_empty()), recovery_code: None },
+        proof: Reauth {
+            password: &password,
+            totp_code: Some(code.as_str()).filter(|c| !c.is_empty()),
+            recovery_code: None,
+        },
     };
     let (view, status) = match tokens::create(state.app(), &meta, &p, ask).await {
         Ok((_, secret)) => (AccountView { new_token: Some(secret), ..AccountView::default() }, StatusCode::OK),
@@ -217,11 +221,15 @@ pub(super) async fn account_token_create(
         Err(AppError::Invalid(problems))
             if problems.iter().any(|e| matches!(e.field.as_str(), "password" | "totp_code" | "recovery_code")) =>
         {
-            (AccountView { token_error: Some(msg("token.reauth")), ..AccountView::default() }, StatusCode::UNPROCESSABLE_ENTITY)
+            (
+                AccountView { token_error: Some(msg("token.reauth")), ..AccountView::default() },
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
         }
-        Err(AppError::Invalid(_)) => {
-            (AccountView { token_error: Some(msg("token.invalid")), ..AccountView::default() }, StatusCode::UNPROCESSABLE_ENTITY)
-        }
+        Err(AppError::Invalid(_)) => (
+            AccountView { token_error: Some(msg("token.invalid")), ..AccountView::default() },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         Err(e) => return Err(e.into()),
     };
     account_render(&state, t, &p, view, status, Vec::new()).await

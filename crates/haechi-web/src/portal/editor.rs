@@ -151,6 +151,7 @@ impl FormValues {
     /// validator's defaults apply; text where a number belongs is passed on as text, for
     /// the validator to name.
     #[must_use]
+    // Stays whole: one line per form field, mirroring `groups`, so the two are checked side by side.
     pub fn to_spec(&self) -> Value {
         let mut spec = Map::new();
         if !self.one("schema").is_empty() {
@@ -352,6 +353,8 @@ pub struct Group {
 
 /// Builds the form's fieldsets with the values and each field's problems.
 #[must_use]
+// Stays whole: it is the form's layout, one fieldset after another in reading order, and
+// reads best as the page reads; each field is one short builder call.
 pub fn groups(t: &Tr, f: &FormValues, problems: &[FieldProblem]) -> Vec<Group> {
     let strategy = f.one("strategy.type");
     let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();

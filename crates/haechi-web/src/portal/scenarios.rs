@@ -2,10 +2,10 @@
 //! and starting runs.
 
 use super::*;
-use haechi_app::{ScenarioId, spec};
+use haechi_app::FieldProblem;
 use haechi_app::paging::Paging;
 use haechi_app::scenarios::{self, Access, ListQuery};
-use haechi_app::FieldProblem;
+use haechi_app::{ScenarioId, spec};
 
 pub(super) const EXAMPLE_SCENARIO: &str = include_str!("../../../../examples/sma_cross.toml");
 

@@ -139,15 +139,17 @@ pub(super) async fn login_submit(
             true,
             Some(msg("login.mfa_required")),
         ),
-        Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials)) if totp.is_some() || recovery.is_some() => login_form(
-            t,
-            &headers,
-            lang_cookie,
-            StatusCode::UNAUTHORIZED,
-            &f.email,
-            true,
-            Some(msg("login.invalid_code")),
-        ),
+        Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials)) if totp.is_some() || recovery.is_some() => {
+            login_form(
+                t,
+                &headers,
+                lang_cookie,
+                StatusCode::UNAUTHORIZED,
+                &f.email,
+                true,
+                Some(msg("login.invalid_code")),
+            )
+        }
         Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials)) => {
             login_form(t, &headers, lang_cookie, StatusCode::UNAUTHORIZED, &f.email, false, Some(msg("login.invalid")))
         }
@@ -239,20 +241,19 @@ pub(super) async fn register_submit(
         password: f.password,
         role: Role::Investor,
     };
-    let errors: Vec<(&'static str, &'static str)> =
-        match accounts::register(state.app(), &meta, new).await {
-            Ok(_) => return Redirect::to("/login?registered=1").into_response(),
-            Err(AppError::Invalid(problems)) => [
-                ("email", msg("register.error.email")),
-                ("display_name", msg("register.error.display_name")),
-                ("password", msg("register.error.password")),
-            ]
-            .into_iter()
-            .filter(|(field, _)| problems.iter().any(|p| p.field == *field))
-            .collect(),
-            Err(AppError::Conflict(_)) => vec![("email", msg("register.error.taken"))],
-            Err(other) => return UiError::from(other).into_response(),
-        };
+    let errors: Vec<(&'static str, &'static str)> = match accounts::register(state.app(), &meta, new).await {
+        Ok(_) => return Redirect::to("/login?registered=1").into_response(),
+        Err(AppError::Invalid(problems)) => [
+            ("email", msg("register.error.email")),
+            ("display_name", msg("register.error.display_name")),
+            ("password", msg("register.error.password")),
+        ]
+        .into_iter()
+        .filter(|(field, _)| problems.iter().any(|p| p.field == *field))
+        .collect(),
+        Err(AppError::Conflict(_)) => vec![("email", msg("register.error.taken"))],
+        Err(other) => return UiError::from(other).into_response(),
+    };
     form_page(t, &headers, lang_cookie, StatusCode::UNPROCESSABLE_ENTITY, |t, token| {
         RegisterPage {
             t,

@@ -80,7 +80,10 @@ pub struct RolePolicy {
 
 /// Each role's MFA requirement.
 #[utoipa::path(get, path = "/api/v1/admin/roles", tag = "admin", responses((status = 200, body = Vec<RolePolicy>), (status = 403, body = Problem)))]
-pub async fn list_roles(State(state): State<AppState>, Caller(principal): Caller) -> ApiResult<axum::Json<Vec<RolePolicy>>> {
+pub async fn list_roles(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+) -> ApiResult<axum::Json<Vec<RolePolicy>>> {
     let policies = admin::role_policies(state.app(), &principal).await?;
     Ok(axum::Json(policies.into_iter().map(|(role, require_mfa)| RolePolicy { role, require_mfa }).collect()))
 }

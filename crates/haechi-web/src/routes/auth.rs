@@ -58,7 +58,8 @@ pub async fn register(
     ClientInfo(meta): ClientInfo,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<UserView>)> {
-    let new = Registration { email: req.email, display_name: req.display_name, password: req.password, role: Role::Investor };
+    let new =
+        Registration { email: req.email, display_name: req.display_name, password: req.password, role: Role::Investor };
     let account = accounts::register(state.app(), &meta, new).await?;
     Ok((StatusCode::CREATED, axum::Json(UserView::from(&account))))
 }
@@ -137,7 +138,11 @@ pub(crate) fn clear_cookie(secure: bool) -> HeaderValue {
 /// Ends the current session (cookie) — API tokens are revoked under `/me/tokens` instead.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn logout(State(state): State<AppState>, ClientInfo(meta): ClientInfo, Caller(p): Caller) -> ApiResult<Response> {
+pub async fn logout(
+    State(state): State<AppState>,
+    ClientInfo(meta): ClientInfo,
+    Caller(p): Caller,
+) -> ApiResult<Response> {
     sessions::sign_out(state.app(), &meta, &p).await?;
     let mut headers = HeaderMap::new();
     headers.insert(header::SET_COOKIE, clear_cookie(state.settings().cookie_secure));

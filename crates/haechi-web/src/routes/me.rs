@@ -191,7 +191,10 @@ pub async fn create_token(
 
 /// The user's API tokens (never the secrets).
 #[utoipa::path(get, path = "/api/v1/me/tokens", tag = "me", responses((status = 200, body = Vec<TokenView>)))]
-pub async fn list_tokens(State(state): State<AppState>, Caller(principal): Caller) -> ApiResult<axum::Json<Vec<TokenView>>> {
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+) -> ApiResult<axum::Json<Vec<TokenView>>> {
     Ok(axum::Json(tokens::list(state.app(), &principal).await?.into_iter().map(TokenView::from).collect()))
 }
 
@@ -219,7 +222,10 @@ pub struct TotpEnrolment {
 
 /// Starts TOTP enrolment: a new secret that is not active until confirmed with a code.
 #[utoipa::path(post, path = "/api/v1/me/mfa/totp", tag = "me", responses((status = 200, body = TotpEnrolment), (status = 409, body = Problem)))]
-pub async fn totp_begin(State(state): State<AppState>, Caller(principal): Caller) -> ApiResult<axum::Json<TotpEnrolment>> {
+pub async fn totp_begin(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+) -> ApiResult<axum::Json<TotpEnrolment>> {
     Ok(axum::Json(mfa::begin(state.app(), &principal).await?.into()))
 }
 
@@ -263,8 +269,11 @@ pub async fn totp_disable(
     Caller(principal): Caller,
     ApiJson(req): ApiJson<Reauth>,
 ) -> ApiResult<StatusCode> {
-    let proof =
-        Proof { password: &req.password, totp_code: req.totp_code.as_deref(), recovery_code: req.recovery_code.as_deref() };
+    let proof = Proof {
+        password: &req.password,
+        totp_code: req.totp_code.as_deref(),
+        recovery_code: req.recovery_code.as_deref(),
+    };
     mfa::disable(state.app(), &meta, &principal, proof).await?;
     Ok(StatusCode::NO_CONTENT)
 }

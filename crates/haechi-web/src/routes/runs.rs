@@ -166,7 +166,12 @@ pub struct RunPage {
 async fn list_runs(state: &AppState, p: &haechi_app::Principal, q: RunListParams) -> ApiResult<RunPage> {
     let filter = RunFilter { state: q.state, scenario: q.scenario_id.map(ScenarioId) };
     let res = runs::list(state.app(), p, filter, paging(q.page, q.per_page)?).await?;
-    Ok(RunPage { items: res.items.iter().map(RunView::from).collect(), total: res.total, page: res.page, per_page: res.per_page })
+    Ok(RunPage {
+        items: res.items.iter().map(RunView::from).collect(),
+        total: res.total,
+        page: res.page,
+        per_page: res.per_page,
+    })
 }
 
 /// Lists your runs (or a readable scenario's runs), newest first.
@@ -203,7 +208,11 @@ pub async fn list_for_scenario(
 /// Reads a run: state, progress, figures, report links.
 #[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = i64, Path)),
     responses((status = 200, body = RunView), (status = 404, body = Problem)))]
-pub async fn get(State(state): State<AppState>, Caller(p): Caller, Path(id): Path<i64>) -> ApiResult<axum::Json<RunView>> {
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<RunView>> {
     Ok(axum::Json(RunView::from(&runs::get(state.app(), &p, RunId(id)).await?)))
 }
 
@@ -310,10 +319,9 @@ pub async fn events(
     let cursor = state.app().now_ms() - 1_000;
     let init = (state, rx, cursor, HashMap::<i64, (i64, String, u64)>::new(), Vec::<Event>::new());
     let p = std::sync::Arc::new(p);
-    let stream =
-        futures_util::stream::unfold(init, move |(state, mut rx, mut cursor, mut seen, mut pending)| {
-            let p = p.clone();
-            async move {
+    let stream = futures_util::stream::unfold(init, move |(state, mut rx, mut cursor, mut seen, mut pending)| {
+        let p = p.clone();
+        async move {
             loop {
                 if let Some(ev) = pending.pop() {
                     return Some((Ok(ev), (state, rx, cursor, seen, pending)));
@@ -343,7 +351,7 @@ pub async fn events(
                     }
                 }
             }
-            }
-        });
+        }
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -1,11 +1,11 @@
 //! `spawn_app()`: the real server on port 0 over a fresh database (SQLite, or MariaDB when
 //! `HAECHI_TEST_MYSQL_URL` is set), and a few client helpers.
 
+use haechi_app::{App, AppSettings, ManualClock, Services};
 use haechi_db::testkit::TestDb;
 use haechi_jobs::{MarketCache, Queue, QueueConfig, Runner, RunnerOptions, WorkerOptions};
 use haechi_objects::Objects;
 use haechi_objects::testkit::{TestObjects, TestObjectsGuard};
-use haechi_app::{App, AppSettings, ManualClock, Services};
 use haechi_web::WebSettings;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};

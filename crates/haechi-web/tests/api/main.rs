@@ -523,7 +523,11 @@ async fn login_sets_a_hardened_cookie_with_a_new_id_each_time() {
         ids.push(cookie.split(';').next().unwrap().to_owned());
     }
     assert_ne!(ids[0], ids[1]);
-    let secure = spawn_app_with(Config { web: WebSettings { cookie_secure: true, ..WebSettings::default() }, ..Config::default() }).await;
+    let secure = spawn_app_with(Config {
+        web: WebSettings { cookie_secure: true, ..WebSettings::default() },
+        ..Config::default()
+    })
+    .await;
     let (_b, _) = secure.user("s@example.com").await;
     let r = c
         .post(secure.url("/api/v1/auth/login"))

@@ -1,0 +1,67 @@
+// The real `haechi demo`, as a new user meets it: sign in with the email and password the demo
+// printed, open one of the example scenarios, start a new run in the portal and watch it finish
+// into a report. Started by crates/haechi/tests/e2e.rs against the demo process itself:
+//   HAECHI_E2E_URL       the demo's base URL
+//   HAECHI_E2E_EMAIL     the demo user's email, as printed
+//   HAECHI_E2E_PASSWORD  the password, as printed
+//   HAECHI_E2E_SHOTS     folder for the screenshots
+//   HAECHI_CHROMIUM      the browser binary (default /usr/bin/chromium)
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const base = process.env.HAECHI_E2E_URL;
+const email = process.env.HAECHI_E2E_EMAIL;
+const password = process.env.HAECHI_E2E_PASSWORD;
+const shots = process.env.HAECHI_E2E_SHOTS ?? "screenshots-demo";
+const executablePath = process.env.HAECHI_CHROMIUM ?? "/usr/bin/chromium";
+if (!base || !email || !password) throw new Error("HAECHI_E2E_URL, HAECHI_E2E_EMAIL and HAECHI_E2E_PASSWORD must be set");
+mkdirSync(shots, { recursive: true });
+
+function expect(cond, what) {
+  if (!cond) throw new Error(`expected: ${what}`);
+  console.log(`ok - ${what}`);
+}
+
+let n = 0;
+async function shot(page, name) {
+  n += 1;
+  await page.screenshot({ path: `${shots}/${String(n).padStart(2, "0")}-${name}.png`, fullPage: true });
+}
+
+const browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-gpu"] });
+try {
+  const page = await (await browser.newContext({ locale: "ko-KR", viewport: { width: 1280, height: 800 } })).newPage();
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(String(e)));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(m.text());
+  });
+
+  await page.goto(`${base}/login`);
+  await page.fill("#email", email);
+  await page.fill("#password", password);
+  await page.click("button[type=submit]");
+  await page.waitForURL(`${base}/`);
+  expect(await page.isVisible("text=최근 실행"), "the printed password signs the demo user in");
+  expect((await page.locator("main a[href^='/runs/']").count()) >= 3, "the dashboard lists the demo's example runs");
+  await shot(page, "demo-dashboard");
+
+  await page.click("header a[href='/scenarios']");
+  expect((await page.locator("main a[href^='/scenarios/']:not([href='/scenarios/new'])").count()) >= 3, "the three example scenarios are listed");
+  await page.click("main a[href^='/scenarios/']:not([href='/scenarios/new']) >> nth=0");
+  await page.waitForURL(/\/scenarios\/\d+$/);
+  await shot(page, "demo-scenario");
+
+  // A new run, started after the demo is serving: the in-process worker must pick it up.
+  await page.click("#run-scenario");
+  await page.waitForURL(/\/runs\/\d+$/);
+  const runId = Number(page.url().split("/").pop());
+  await page.waitForSelector("svg.chart polyline.equity", { timeout: 120000 });
+  expect(await page.isVisible("svg.chart polyline.equity"), `the new run ${runId} finished and its report shows the equity curve`);
+  const state = await page.evaluate(async (id) => (await (await fetch(`/api/v1/runs/${id}`)).json()).state, runId);
+  expect(state === "succeeded", `the API agrees the run succeeded (${state})`);
+  await shot(page, "demo-report");
+  expect(problems.length === 0, `no script errors or CSP violations (${problems.join("; ")})`);
+} finally {
+  await browser.close();
+}
