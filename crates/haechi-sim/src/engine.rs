@@ -18,10 +18,10 @@ use haechi_core::{
     Fill, Ledger, LedgerError, MarketStore, OrderId, OrderKind, OrderStatus, Price, Quantity, Rate, RejectReason, Side,
     Ticker, TradingCalendar, Won,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// When orders execute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FillTiming {
     /// At the next session's open (default): decisions made at a close cannot trade at it.
@@ -31,7 +31,7 @@ pub enum FillTiming {
 }
 
 /// Which date picks the sell-tax rate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaxBasis {
     /// The settlement date (T+2), as KRX/KSD apply rate changes (default).
@@ -62,7 +62,7 @@ pub struct EngineConfig {
 }
 
 /// Where an order came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderOrigin {
     Strategy,
@@ -70,7 +70,7 @@ pub enum OrderOrigin {
 }
 
 /// One order and what became of it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderRecord {
     pub id: OrderId,
     pub ticker: Ticker,
@@ -97,7 +97,7 @@ pub struct DayRecord {
 }
 
 /// A position still open at the end.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FinalPosition {
     pub ticker: Ticker,
     pub quantity: Quantity,

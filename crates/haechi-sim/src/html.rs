@@ -1,13 +1,13 @@
 //! The self-contained HTML report: one file, inline CSS and SVG, no scripts, no network.
 //!
 //! Text from scenarios and data (names, tickers) goes through askama's HTML escaping; the SVG
-//! charts are built here from numbers only.
+//! charts are [`crate::chart`]'s, the same the portal shows, coloured by this page's own CSS.
 
+use crate::chart;
 use crate::report::Report;
 use askama::Template;
 use haechi_core::Side;
 use haechi_core::money::group_thousands;
-use std::fmt::Write as _;
 
 /// Fills shown in the page; the JSON report carries all of them.
 const MAX_FILL_ROWS: usize = 1_000;
@@ -198,8 +198,8 @@ pub fn render(report: &Report) -> Result<String, askama::Error> {
         synthetic: report.data.synthetic,
         headline,
         metrics,
-        equity_svg: equity_chart(report),
-        drawdown_svg: drawdown_chart(report),
+        equity_svg: chart::equity(report, "자산 추이 Equity vs benchmark", "벤치마크 Benchmark"),
+        drawdown_svg: chart::drawdown(report, "낙폭 Drawdown"),
         month_headers: (1..=12).map(|m| format!("{m}월")).collect(),
         monthly: monthly_rows(report),
         order_rows,
@@ -222,31 +222,15 @@ fn sign_class(v: f64) -> &'static str {
 }
 
 fn monthly_rows(report: &Report) -> Vec<MonthRow> {
-    let mut rows: Vec<MonthRow> = Vec::new();
-    let mut growth = 1.0;
-    for m in &report.monthly_returns {
-        if rows.last().is_none_or(|r| r.year != m.year) {
-            if let Some(last) = rows.last_mut() {
-                last.total = pct_cell(Some(growth - 1.0));
-            }
-            growth = 1.0;
-            rows.push(MonthRow {
-                year: m.year,
-                cells: (0..12).map(|_| pct_cell(None)).collect(),
-                total: pct_cell(None),
-            });
-        }
-        growth *= 1.0 + m.ret;
-        if let Some(row) = rows.last_mut()
-            && let Some(cell) = row.cells.get_mut(m.month as usize - 1)
-        {
-            *cell = pct_cell(Some(m.ret));
-        }
-    }
-    if let Some(last) = rows.last_mut() {
-        last.total = pct_cell(Some(growth - 1.0));
-    }
-    rows
+    report
+        .monthly_by_year()
+        .into_iter()
+        .map(|y| MonthRow {
+            year: y.year,
+            cells: y.months.iter().map(|m| pct_cell(*m)).collect(),
+            total: pct_cell(Some(y.total)),
+        })
+        .collect()
 }
 
 fn pct_cell(v: Option<f64>) -> Cell {
@@ -254,135 +238,4 @@ fn pct_cell(v: Option<f64>) -> Cell {
         Some(v) => Cell { text: format!("{:.1}%", v * 100.0), class: sign_class(v) },
         None => Cell { text: String::new(), class: "" },
     }
-}
-
-const W: f64 = 960.0;
-const PAD_L: f64 = 84.0;
-const PAD_R: f64 = 12.0;
-const PAD_T: f64 = 10.0;
-const PAD_B: f64 = 24.0;
-
-/// Maps series onto a chart area and draws axes with round tick values.
-struct Frame {
-    n: usize,
-    lo: f64,
-    hi: f64,
-    h: f64,
-}
-
-impl Frame {
-    fn x(&self, i: usize) -> f64 {
-        PAD_L + (W - PAD_L - PAD_R) * i as f64 / (self.n.max(2) - 1) as f64
-    }
-    fn y(&self, v: f64) -> f64 {
-        PAD_T + (self.h - PAD_T - PAD_B) * (1.0 - (v - self.lo) / (self.hi - self.lo))
-    }
-
-    fn axes(&self, svg: &mut String, dates: &[chrono::NaiveDate], label: impl Fn(f64) -> String) {
-        let step = nice_step((self.hi - self.lo) / 4.0);
-        let mut v = (self.lo / step).ceil() * step;
-        while v <= self.hi + step * 1e-9 {
-            let y = self.y(v);
-            let _ =
-                write!(svg, r##"<line x1="{PAD_L}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e3e7ee"/>"##, W - PAD_R);
-            let _ =
-                write!(svg, r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#, PAD_L - 6.0, y + 4.0, label(v));
-            v += step;
-        }
-        // One label per year, at its first session.
-        let mut last_year = None;
-        for (i, d) in dates.iter().enumerate() {
-            let year = chrono::Datelike::year(d);
-            if last_year != Some(year) {
-                last_year = Some(year);
-                let x = self.x(i);
-                let _ = write!(
-                    svg,
-                    r##"<line x1="{x:.1}" x2="{x:.1}" y1="{PAD_T}" y2="{:.1}" stroke="#f0f2f7"/>"##,
-                    self.h - PAD_B
-                );
-                let _ = write!(svg, r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{year}</text>"#, self.h - 6.0);
-            }
-        }
-    }
-
-    fn polyline(&self, values: impl Iterator<Item = Option<f64>>) -> String {
-        let mut pts = String::new();
-        for (i, v) in values.enumerate() {
-            if let Some(v) = v.filter(|v| v.is_finite()) {
-                let _ = write!(pts, "{:.1},{:.1} ", self.x(i), self.y(v));
-            }
-        }
-        pts
-    }
-}
-
-fn nice_step(raw: f64) -> f64 {
-    if !(raw.is_finite() && raw > 0.0) {
-        return 1.0;
-    }
-    let mag = 10f64.powf(raw.log10().floor());
-    let f = raw / mag;
-    let nice = if f <= 1.0 {
-        1.0
-    } else if f <= 2.0 {
-        2.0
-    } else if f <= 5.0 {
-        5.0
-    } else {
-        10.0
-    };
-    nice * mag
-}
-
-fn won_label(v: f64) -> String {
-    // 억 = 100 million won, 만 = 10 thousand: how Korean investors read amounts.
-    if v.abs() >= 1e8 { format!("{:.1}억", v / 1e8) } else { format!("{:.0}만", v / 1e4) }
-}
-
-fn equity_chart(report: &Report) -> String {
-    let pts = &report.equity_curve;
-    let h = 320.0;
-    let mut svg = format!(r#"<svg viewBox="0 0 {W} {h}" role="img" aria-label="equity curve">"#);
-    if pts.is_empty() {
-        svg.push_str("</svg>");
-        return svg;
-    }
-    let values = pts.iter().map(|p| p.equity.get() as f64).chain(pts.iter().filter_map(|p| p.benchmark));
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
-    let pad = ((hi - lo) * 0.05).max(1.0);
-    let frame = Frame { n: pts.len(), lo: lo - pad, hi: hi + pad, h };
-    let dates: Vec<_> = pts.iter().map(|p| p.date).collect();
-    frame.axes(&mut svg, &dates, won_label);
-    if pts.iter().any(|p| p.benchmark.is_some()) {
-        let line = frame.polyline(pts.iter().map(|p| p.benchmark));
-        let _ = write!(svg, r##"<polyline fill="none" stroke="#9aa3af" stroke-width="1.2" points="{line}"/>"##);
-    }
-    let line = frame.polyline(pts.iter().map(|p| Some(p.equity.get() as f64)));
-    let _ = write!(svg, r##"<polyline fill="none" stroke="#1d4ed8" stroke-width="1.6" points="{line}"/>"##);
-    svg.push_str("</svg>");
-    svg
-}
-
-fn drawdown_chart(report: &Report) -> String {
-    let pts = &report.equity_curve;
-    let h = 180.0;
-    let mut svg = format!(r#"<svg viewBox="0 0 {W} {h}" role="img" aria-label="drawdown">"#);
-    if pts.is_empty() {
-        svg.push_str("</svg>");
-        return svg;
-    }
-    let lo = pts.iter().map(|p| p.drawdown).fold(0.0f64, f64::min).min(-0.01);
-    let frame = Frame { n: pts.len(), lo: lo * 1.05, hi: 0.0, h };
-    let dates: Vec<_> = pts.iter().map(|p| p.date).collect();
-    frame.axes(&mut svg, &dates, |v| format!("{:.0}%", v * 100.0));
-    let mut area = format!("{:.1},{:.1} ", frame.x(0), frame.y(0.0));
-    area.push_str(&frame.polyline(pts.iter().map(|p| Some(p.drawdown))));
-    let _ = write!(area, "{:.1},{:.1}", frame.x(pts.len() - 1), frame.y(0.0));
-    let _ = write!(
-        svg,
-        r##"<polygon fill="#1565c0" fill-opacity="0.25" stroke="#1565c0" stroke-width="1" points="{area}"/>"##
-    );
-    svg.push_str("</svg>");
-    svg
 }

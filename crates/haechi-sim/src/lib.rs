@@ -27,6 +27,7 @@
 //! assert_eq!(out.fills[0].price.get(), 71_000); // decided at day 0's close, filled at day 1's open
 //! ```
 
+pub mod chart;
 pub mod engine;
 pub mod html;
 pub mod metrics;

@@ -21,7 +21,7 @@
 //!
 //! `docs/metrics.md` gives every formula and its edge cases.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Trading days per year used to annualise daily figures (empyrical's `DAILY`).
 pub const PERIODS_PER_YEAR: f64 = 252.0;
@@ -251,7 +251,7 @@ pub fn conditional_value_at_risk(returns: &[f64], cutoff: f64) -> Option<f64> {
 }
 
 /// Every metric of this module for one return series, as it goes into a report.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ReturnMetrics {
     /// [`total_return`].
     pub total_return: f64,

@@ -1,5 +1,9 @@
 //! The run report: a stable JSON document (`schema_version`, see `docs/report.md`) and the
-//! model the HTML report is rendered from.
+//! model the HTML report and the portal are rendered from.
+//!
+//! One type for both directions: the engine's run is built into a [`Report`], the worker stores
+//! it as `report.json`, and the portal reads it back with [`Report::from_json`], which refuses
+//! a document of another schema version rather than show a report it would misread.
 
 use crate::engine::{DayRecord, FinalPosition, OrderRecord, RunOutput};
 use crate::metrics::{self, ReturnMetrics};
@@ -7,13 +11,13 @@ use crate::scenario::{BenchmarkSeries, Scenario};
 use crate::trades::{self, ClosedTrade, TradeStats};
 use chrono::{Datelike, NaiveDate};
 use haechi_core::{Fill, MarketStore, OrderStatus, Won};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Bumped whenever a field changes meaning or disappears; additions keep the version.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub schema_version: u32,
     pub generator: String,
@@ -29,7 +33,7 @@ pub struct Report {
 }
 
 /// What the run was computed on.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSummary {
     /// True when the market data says it was generated (a `synthetic.json` marker).
     pub synthetic: bool,
@@ -42,7 +46,7 @@ pub struct DataSummary {
     pub clamped_rows: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub initial_capital: Won,
     pub final_equity: Won,
@@ -64,7 +68,7 @@ pub struct Summary {
     pub bar_steps: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderCounts {
     pub placed: usize,
     pub filled: usize,
@@ -72,10 +76,10 @@ pub struct OrderCounts {
     pub expired: usize,
     pub rejected: usize,
     /// Rejections per reason code.
-    pub rejected_by_reason: BTreeMap<&'static str, usize>,
+    pub rejected_by_reason: BTreeMap<String, usize>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EquityPoint {
     pub date: NaiveDate,
     pub equity: Won,
@@ -87,7 +91,7 @@ pub struct EquityPoint {
     pub benchmark: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MonthlyReturn {
     pub year: i32,
     pub month: u32,
@@ -95,7 +99,7 @@ pub struct MonthlyReturn {
     pub ret: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PositionRecord {
     #[serde(flatten)]
     pub position: FinalPosition,
@@ -103,6 +107,78 @@ pub struct PositionRecord {
     /// Share of final equity.
     pub weight: f64,
     pub unrealized_pnl: Won,
+}
+
+/// One calendar year of monthly returns, as both report pages tabulate them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YearReturns {
+    pub year: i32,
+    /// January to December; `None` where the run did not cover the month.
+    pub months: [Option<f64>; 12],
+    /// The months present, compounded.
+    pub total: f64,
+}
+
+impl Report {
+    /// [`Report::monthly_returns`] by year, oldest first.
+    #[must_use]
+    pub fn monthly_by_year(&self) -> Vec<YearReturns> {
+        let mut by_year: BTreeMap<i32, [Option<f64>; 12]> = BTreeMap::new();
+        for m in &self.monthly_returns {
+            if let Some(i) = (m.month as usize).checked_sub(1).filter(|i| *i < 12) {
+                by_year.entry(m.year).or_insert([None; 12])[i] = Some(m.ret);
+            }
+        }
+        by_year
+            .into_iter()
+            .map(|(year, months)| YearReturns {
+                year,
+                months,
+                total: months.iter().flatten().fold(1.0, |g, r| g * (1.0 + r)) - 1.0,
+            })
+            .collect()
+    }
+}
+
+/// Why a stored report could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Written by a build with another schema: its fields may mean something else.
+    #[error("report schema version {found} is not supported: this build reads schema version {expected}")]
+    SchemaVersion { found: u64, expected: u32 },
+    /// Not JSON, or not a report's shape.
+    #[error("not a readable report: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Just the version, read before the rest so a document of another schema is named as such
+/// rather than failing on whichever field changed.
+#[derive(Deserialize)]
+struct VersionOnly {
+    schema_version: u64,
+}
+
+impl Report {
+    /// The report as stored (`report.json`).
+    ///
+    /// # Errors
+    /// Serialisation failed, which no report built by [`build`] does.
+    pub fn to_json(&self) -> Result<Vec<u8>, ReportError> {
+        Ok(serde_json::to_vec(self)?)
+    }
+
+    /// Reads a stored report, refusing one of another [`SCHEMA_VERSION`].
+    ///
+    /// # Errors
+    /// [`ReportError::SchemaVersion`] naming the version found, or [`ReportError::Json`].
+    pub fn from_json(json: impl AsRef<[u8]>) -> Result<Report, ReportError> {
+        let json = json.as_ref();
+        let VersionOnly { schema_version } = serde_json::from_slice(json)?;
+        if schema_version != u64::from(SCHEMA_VERSION) {
+            return Err(ReportError::SchemaVersion { found: schema_version, expected: SCHEMA_VERSION });
+        }
+        Ok(serde_json::from_slice(json)?)
+    }
 }
 
 /// Inputs beyond the run itself.
@@ -211,7 +287,7 @@ fn order_counts(orders: &[OrderRecord]) -> OrderCounts {
             OrderStatus::Expired { .. } => c.expired += 1,
             OrderStatus::Rejected { reason } => {
                 c.rejected += 1;
-                *c.rejected_by_reason.entry(reason.code()).or_default() += 1;
+                *c.rejected_by_reason.entry(reason.code().to_owned()).or_default() += 1;
             }
         }
     }

@@ -10,12 +10,12 @@ use crate::strategy::{
 };
 use chrono::NaiveDate;
 use haechi_core::{Market, MarketStore, Rate, Ticker, Won};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
 
 /// A validated scenario.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scenario {
     pub name: String,
     pub description: Option<String>,
@@ -30,13 +30,13 @@ pub struct Scenario {
     pub risk: Risk,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Period {
     pub start: NaiveDate,
     pub end: NaiveDate,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Universe {
     Tickers(Vec<Ticker>),
@@ -44,7 +44,7 @@ pub enum Universe {
     All,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StrategySpec {
     BuyAndHold,
@@ -71,7 +71,7 @@ impl StrategySpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Execution {
     pub fill: FillTiming,
     pub slippage_bps: u32,
@@ -81,7 +81,7 @@ pub struct Execution {
     pub liquidate_at_end: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Risk {
     pub max_order_value: Option<Won>,
     pub max_position_weight: Option<f64>,

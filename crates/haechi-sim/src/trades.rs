@@ -2,11 +2,11 @@
 
 use chrono::NaiveDate;
 use haechi_core::{Fill, Side, Ticker, Won};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
 /// One sell fill matched against the buys it closes (FIFO).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClosedTrade {
     pub ticker: Ticker,
     /// Trade date of the oldest lot this sale closed.
@@ -97,7 +97,7 @@ pub fn closed_trades(fills: &[Fill], sessions: &[NaiveDate]) -> Vec<ClosedTrade>
 }
 
 /// Win rate, profit factor and mean holding period of closed trades.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TradeStats {
     pub closed_trades: usize,
     /// Share of closed trades with a positive P&L.

@@ -1,8 +1,9 @@
 //! Server-side rendering of the portal's report page for a ten-year run: 200 synthetic tickers,
 //! 2015–2024, the `momentum_rotation` example (2016-01-04 to 2024-12-30). Prints the time to
-//! parse the report JSON (once per run: the parsed view is cached) and the render time
-//! percentiles over 300 renders (charts, metrics, heat map, a page of trades, the template).
-//! Target: p95 < 50 ms. Run: `cargo bench -p haechi-web --bench portal_render`.
+//! read the report JSON into the one `Report` type, schema check included (once per run: the
+//! parsed report is cached), and the render time percentiles over 300 renders (charts,
+//! metrics, heat map, a page of trades, the template).
+//! Target: p95 < 50 ms. Run: `cargo bench --workspace --bench portal_render`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};

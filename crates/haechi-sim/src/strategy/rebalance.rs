@@ -2,9 +2,9 @@
 
 use super::{Context, OrderRequest, Strategy, rebalance_to, starts_new_period};
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RebalanceFrequency {
     Weekly,

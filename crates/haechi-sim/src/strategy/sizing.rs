@@ -1,10 +1,10 @@
 //! How many shares a signal buys.
 
 use haechi_core::{Price, Won};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Position sizing for signal strategies (`buy_and_hold`, `sma_cross`, `rsi_reversion`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Sizing {
     /// A fixed number of shares per entry.

@@ -110,11 +110,11 @@ pub(super) struct PositionRow {
 
 /// The order counts and each rejection reason, labelled in the page's language.
 pub(super) struct OrderSummary {
-    counts: Vec<(&'static str, u64)>,
-    rejections: Vec<(String, u64)>,
+    counts: Vec<(&'static str, usize)>,
+    rejections: Vec<(String, usize)>,
     commissions: String,
     taxes: String,
-    total: u64,
+    total: usize,
 }
 
 fn up_down(v: i64) -> &'static str {
@@ -125,24 +125,27 @@ fn up_down(v: i64) -> &'static str {
     }
 }
 
-fn position_rows(r: &report::ReportView) -> Vec<PositionRow> {
+fn position_rows(r: &report::Report) -> Vec<PositionRow> {
     r.positions
         .iter()
-        .map(|p| PositionRow {
-            ticker: p.ticker.clone(),
-            name: p.name.clone(),
-            quantity: p.quantity,
-            avg_price: report::won(if p.quantity == 0 { 0 } else { p.cost / p.quantity as i64 }),
-            last_price: report::won(p.last_price),
-            value: report::won(p.value),
-            weight: format!("{:.1}%", p.weight * 100.0),
-            pnl: report::won(p.unrealized_pnl),
-            class: up_down(p.unrealized_pnl),
+        .map(|p| {
+            let (pos, quantity) = (&p.position, p.position.quantity.get());
+            PositionRow {
+                ticker: pos.ticker.to_string(),
+                name: p.name.clone(),
+                quantity,
+                avg_price: report::won(if quantity == 0 { 0 } else { pos.cost.get() / quantity as i64 }),
+                last_price: report::won(pos.last_price.get()),
+                value: report::won(pos.value.get()),
+                weight: format!("{:.1}%", p.weight * 100.0),
+                pnl: report::won(p.unrealized_pnl.get()),
+                class: up_down(p.unrealized_pnl.get()),
+            }
         })
         .collect()
 }
 
-fn order_summary(t: &Tr, r: &report::ReportView) -> OrderSummary {
+fn order_summary(t: &Tr, r: &report::Report) -> OrderSummary {
     let o = &r.summary.orders;
     OrderSummary {
         counts: vec![
@@ -157,8 +160,8 @@ fn order_summary(t: &Tr, r: &report::ReportView) -> OrderSummary {
             .iter()
             .map(|(code, n)| (t.lookup(&format!("reject.{code}")).unwrap_or(code).to_owned(), *n))
             .collect(),
-        commissions: report::won(r.summary.commissions),
-        taxes: report::won(r.summary.taxes),
+        commissions: report::won(r.summary.commissions.get()),
+        taxes: report::won(r.summary.taxes.get()),
         total: o.placed,
     }
 }
@@ -170,7 +173,7 @@ pub(super) struct RunPage<'a> {
     user: Option<NavUser>,
     csrf: &'a str,
     run_id: i64,
-    report: Option<Arc<report::ReportView>>,
+    report: Option<Arc<report::Report>>,
     equity_svg: String,
     drawdown_svg: String,
     metrics: Vec<report::MetricRow>,
@@ -187,30 +190,13 @@ pub(super) struct RunPage<'a> {
 
 use haechi_app::runs::{self as app_runs, report_key};
 
-async fn read_object(state: &AppState, run_id: i64, key: &str) -> Result<bytes::Bytes, ApiError> {
-    state
-        .app()
-        .objects()
-        .get(key)
-        .await
-        .map_err(|e| ApiError::Internal(format!("reading the report of run {run_id}: {e}")))
-}
-
 /// The run's parsed report, from the cache or object storage; `None` until it succeeded.
 pub(super) async fn load_report(
     state: &AppState,
     run: &haechi_db::Run,
-) -> Result<Option<Arc<report::ReportView>>, ApiError> {
+) -> Result<Option<Arc<report::Report>>, report::LoadError> {
     let Some(key) = report_key(run, "report.json") else { return Ok(None) };
-    if let Some(v) = report::cached(&key) {
-        return Ok(Some(v));
-    }
-    let bytes = read_object(state, run.id, &key).await?;
-    let parsed = tokio::task::spawn_blocking(move || report::parse(&key, &bytes))
-        .await
-        .map_err(|e| ApiError::Internal(format!("parsing a report: {e}")))?
-        .map_err(|e| ApiError::Internal(format!("report of run {}: {e}", run.id)))?;
-    Ok(Some(parsed))
+    report::load(state.app().objects(), &key).await.map(Some)
 }
 
 /// What the report page shows of the run row.
@@ -230,7 +216,7 @@ pub fn render_run_page(
     user: Option<NavUser>,
     csrf: &str,
     run: &RunHeader,
-    r: Option<Arc<report::ReportView>>,
+    r: Option<Arc<report::Report>>,
     page: usize,
 ) -> Result<String, askama::Error> {
     let (equity_svg, drawdown_svg, metrics, heat) = match &r {
@@ -253,12 +239,12 @@ pub fn render_run_page(
                 .skip((page - 1) * TRADES_PER_PAGE)
                 .take(TRADES_PER_PAGE)
                 .map(|tr| TradeRow {
-                    ticker: tr.ticker.clone(),
+                    ticker: tr.ticker.to_string(),
                     entry_date: tr.entry_date,
                     exit_date: tr.exit_date,
                     quantity: tr.quantity,
-                    pnl: report::won(tr.pnl),
-                    class: up_down(tr.pnl),
+                    pnl: report::won(tr.pnl.get()),
+                    class: up_down(tr.pnl.get()),
                     holding: format!("{:.0}", tr.holding_sessions),
                 })
                 .collect()
@@ -304,8 +290,13 @@ pub(super) async fn run_page(
 ) -> UiResult {
     let (t, lang_cookie) = language(q.as_deref(), &headers);
     let run = app_runs::get(state.app(), &p, RunId(id)).await?;
-    let r = load_report(&state, &run).await?;
     let csrf = session_csrf(&p);
+    let r = match load_report(&state, &run).await {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(report::error_page(t, Some(NavUser::of(&p)), &csrf, id, &e, lang_cookie.into_iter().collect()));
+        }
+    };
     let header = RunHeader { id: run.id, state: run.state.clone(), progress: run.progress };
     let html = render_run_page(t, Some(NavUser::of(&p)), &csrf, &header, r, page_param(q.as_deref()))?;
     Ok(page(StatusCode::OK, Ok(html), lang_cookie.into_iter().collect()))
@@ -321,23 +312,9 @@ pub(super) async fn run_csv(
         return Err(ApiError::NotFound.into());
     }
     let run = app_runs::get(state.app(), &p, RunId(id)).await?;
-    let csv = if file == "trades.csv" {
-        load_report(&state, &run).await.map(|r| r.map(|r| report::trades_csv(&r)))
-    } else {
-        // Orders are not in the cached view: read them from the report when asked.
-        match report_key(&run, "report.json") {
-            None => Ok(None),
-            Some(key) => match read_object(&state, run.id, &key).await {
-                Ok(bytes) => tokio::task::spawn_blocking(move || report::orders_csv(&bytes))
-                    .await
-                    .map_err(|e| ApiError::Internal(format!("writing orders: {e}")))
-                    .and_then(|r| r.map_err(|e| ApiError::Internal(format!("report of run {id}: {e}"))))
-                    .map(Some),
-                Err(e) => Err(e),
-            },
-        }
-    };
-    let Some(csv) = csv? else {
+    let report = load_report(&state, &run).await.map_err(ApiError::from)?;
+    let Some(csv) = report.map(|r| if file == "trades.csv" { report::trades_csv(&r) } else { report::orders_csv(&r) })
+    else {
         return Err(ApiError::Conflict(format!("the run has no report ({})", run.state)).into());
     };
     let mut resp = csv.into_response();
@@ -404,11 +381,17 @@ pub(super) async fn compare_page(
     let mut reports = Vec::new();
     let mut columns = Vec::new();
     for (name, run) in app_runs::compare(state.app(), &p, &wanted).await? {
-        let Some(r) = load_report(&state, &run).await? else {
-            let html = render(Some(msg("compare.need")), Vec::new(), Vec::new(), String::new());
-            return Ok(page(StatusCode::UNPROCESSABLE_ENTITY, html, lang_cookie.into_iter().collect()));
-        };
-        reports.push(r);
+        match load_report(&state, &run).await {
+            Ok(Some(r)) => reports.push(r),
+            Ok(None) => {
+                let html = render(Some(msg("compare.need")), Vec::new(), Vec::new(), String::new());
+                return Ok(page(StatusCode::UNPROCESSABLE_ENTITY, html, lang_cookie.into_iter().collect()));
+            }
+            Err(e) => {
+                let (user, cookies) = (Some(NavUser::of(&p)), lang_cookie.into_iter().collect());
+                return Ok(report::error_page(t, user, &csrf, run.id, &e, cookies));
+            }
+        }
         columns.push(CompareColumn { id: run.id, name });
     }
     let per_run: Vec<Vec<report::MetricRow>> = reports.iter().map(|r| report::metric_rows(&r.summary)).collect();
@@ -424,7 +407,7 @@ pub(super) async fn compare_page(
                 .collect()
         })
         .unwrap_or_default();
-    let views: Vec<&report::ReportView> = reports.iter().map(|r| r.as_ref()).collect();
+    let views: Vec<&report::Report> = reports.iter().map(|r| r.as_ref()).collect();
     let chart = report::compare_svg(&views, &t);
     let html = render(None, columns, rows, chart);
     Ok(page(StatusCode::OK, html, lang_cookie.into_iter().collect()))

@@ -239,6 +239,67 @@ async fn the_report_page_draws_charts_explains_metrics_and_pages_trades() {
     assert_eq!(other.get(app.url(&format!("/runs/{run_id}/orders.csv"))).send().await.unwrap().status(), 404);
 }
 
+/// A report of another schema version is never drawn as if it were this one. Deterministic: the
+/// run is polled to its end (the worker stores `report.json` before it finishes the run), the
+/// document is replaced before anything views it, and cached reports are keyed by this server's
+/// own store, so no other test's report at the same key can answer.
+#[tokio::test]
+async fn a_report_of_another_schema_version_shows_an_error_page_not_a_wrong_report() {
+    use haechi_sim::report::{Report, SCHEMA_VERSION};
+    let app = crate::helpers::spawn_sim_app(12, haechi_jobs::RunnerOptions::default()).await;
+    let (b, owner) = app.user("schema@example.com").await;
+    let id = crate::runs::scenario(&b, crate::scenarios::sma_spec("schema")).await;
+    let run_id = crate::runs::start(&b, id).await["id"].as_i64().unwrap();
+    let done = crate::runs::wait_final(&b, run_id).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+
+    // What the worker stored is the one report type, read back exactly.
+    let key = format!("reports/{owner}/{run_id}/report.json");
+    let stored = app.objects.get(&key).await.unwrap();
+    let report = Report::from_json(&stored).unwrap();
+    assert_eq!(report.to_json().unwrap(), stored.to_vec(), "the worker's JSON reads back to the same bytes");
+    assert_eq!(serde_json::json!(report.summary.final_equity), done["figures"]["final_equity"]);
+
+    let mut doc: Value = serde_json::from_slice(&stored).unwrap();
+    let future = SCHEMA_VERSION + 1;
+    doc["schema_version"] = json!(future);
+    app.objects.put(&key, serde_json::to_vec(&doc).unwrap().into()).await.unwrap();
+
+    let c = client();
+    assert_eq!(sign_in(&c, &app.base, "schema@example.com", None).await.status(), 303);
+    let r = c.get(app.url(&format!("/runs/{run_id}"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "a page, not a problem document");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("보고서를 표시할 수 없습니다"), "{html}");
+    assert!(
+        html.contains(&format!("보고서 형식 {future}판")) && html.contains(&format!("{SCHEMA_VERSION}판을 읽으므로")),
+        "{html}"
+    );
+    assert!(html.contains("<p role=\"alert\">"), "announced: {html}");
+    assert!(!html.contains("<svg") && !html.contains("<table"), "no report is drawn: {html}");
+    let en = c.get(app.url(&format!("/runs/{run_id}?lang=en"))).send().await.unwrap();
+    assert_eq!(en.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let en = en.text().await.unwrap();
+    assert!(
+        en.contains(&format!("report format version {future}, and this server reads version {SCHEMA_VERSION}")),
+        "{en}"
+    );
+
+    // A comparison including the run says the same rather than draw it.
+    let other = crate::runs::start(&b, id).await["id"].as_i64().unwrap();
+    assert_eq!(crate::runs::wait_final(&b, other).await["state"], "succeeded");
+    let r = c.get(app.url(&format!("/runs/compare?ids={other}&ids={run_id}&lang=ko"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(r.text().await.unwrap().contains(&format!("보고서 형식 {future}판")));
+
+    // A refusal is not remembered: the stored report, put back, is read and drawn.
+    app.objects.put(&key, stored).await.unwrap();
+    let r = c.get(app.url(&format!("/runs/{run_id}"))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("<polyline class=\"equity\""));
+}
+
 #[tokio::test]
 async fn mfa_is_enrolled_from_the_security_page_and_then_asked_at_sign_in() {
     let app = spawn_app().await;
