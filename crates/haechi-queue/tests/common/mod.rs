@@ -142,3 +142,30 @@ where
 pub async fn stats(q: &Queue) -> QueueStats {
     q.stats(TestJob::QUEUE).await.unwrap()
 }
+
+/// The worker ids registered on `queue`, as the backend holds them.
+pub async fn registered_workers(b: &Backend, queue: &str) -> Vec<String> {
+    match &b.cfg {
+        QueueConfig::Sqlite { path } => {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", path.display())).await.unwrap();
+            let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM Workers WHERE worker_type = ?1 ORDER BY id")
+                .bind(format!("haechi.{queue}"))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            ids
+        }
+        QueueConfig::Redis { url, namespace } => {
+            let client = redis::Client::open(url.as_str()).unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            redis::cmd("ZRANGE")
+                .arg(format!("{namespace}:{queue}:workers"))
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await
+                .unwrap()
+        }
+    }
+}
