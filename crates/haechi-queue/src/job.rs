@@ -16,10 +16,27 @@ use tokio::sync::watch;
 use crate::{AttemptInfo, HandlerError, JobError};
 
 /// The stored form of every job: which handler it is for and its arguments.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Envelope {
     pub kind: String,
     pub payload: serde_json::Value,
+}
+
+/// Any JSON decodes: something that is not `{"kind": "…", "payload": …}` (a job pushed before
+/// envelopes existed, say `{"run_id": 7}`) becomes an envelope of no kind, which the worker
+/// fails with a clear message. A decoding error would instead leave the job locked by apalis,
+/// unprocessed, and handed from worker to worker forever.
+impl<'de> Deserialize<'de> for Envelope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Envelope, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        if let serde_json::Value::Object(map) = &value
+            && map.len() == 2
+            && let (Some(serde_json::Value::String(kind)), Some(payload)) = (map.get("kind"), map.get("payload"))
+        {
+            return Ok(Envelope { kind: kind.clone(), payload: payload.clone() });
+        }
+        Ok(Envelope { kind: String::new(), payload: value })
+    }
 }
 
 impl Envelope {
@@ -290,6 +307,16 @@ mod tests {
         assert!(dup.to_string().contains("\"a.one\" is registered twice"), "{dup}");
         let bad = Registry::new().with(h::<Bad>()).unwrap_err();
         assert!(bad.to_string().contains("Bad Kind"), "{bad}");
+    }
+
+    #[test]
+    fn anything_not_an_envelope_decodes_to_no_kind() {
+        let e: Envelope = serde_json::from_str(r#"{"kind":"run","payload":{"run_id":7}}"#).unwrap();
+        assert_eq!(e, Envelope { kind: "run".into(), payload: serde_json::json!({"run_id": 7}) });
+        let legacy: Envelope = serde_json::from_str(r#"{"run_id":7}"#).unwrap();
+        assert_eq!(legacy, Envelope { kind: String::new(), payload: serde_json::json!({"run_id": 7}) });
+        let odd: Envelope = serde_json::from_str("[1,2]").unwrap();
+        assert_eq!(odd.kind, "");
     }
 
     #[test]

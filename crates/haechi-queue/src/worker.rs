@@ -295,12 +295,16 @@ impl Exec {
         let span = tracing::info_span!("job", job_id = %task_id, kind = %envelope.kind, queue = %self.name);
         async move {
             let Some((kind, entry)) = self.registry.get(&envelope.kind) else {
-                let msg = format!(
-                    "no handler for job kind {:?} in this worker (queue {} has: {})",
-                    envelope.kind,
-                    self.name,
-                    self.registry.kinds_on(&self.name).join(", ")
-                );
+                let msg = if envelope.kind.is_empty() {
+                    format!("not a job envelope (no kind): {}", envelope.payload)
+                } else {
+                    format!(
+                        "no handler for job kind {:?} in this worker (queue {} has: {})",
+                        envelope.kind,
+                        self.name,
+                        self.registry.kinds_on(&self.name).join(", ")
+                    )
+                };
                 tracing::error!(error = %msg, "job failed");
                 outcome("unknown", "failed");
                 return Err(AbortError::new(msg).into());

@@ -1,5 +1,5 @@
-//! Job kinds and named queues: a worker runs only the queues it is given, an unknown kind or
-//! a malformed payload fails at once without retries, workers can be stopped and started
+//! Job kinds and named queues: a worker runs only the queues it is given, an unknown kind, a
+//! malformed payload or a job that is no envelope at all fails at once without retries, workers can be stopped and started
 //! again in one process (the demo does), they deregister when they stop, and stale
 //! registrations are pruned when a worker starts.
 
@@ -105,9 +105,24 @@ async fn unknown_kinds_and_bad_payloads_fail_at_once() {
         let malformed = Envelope { kind: TestJob::KIND.into(), payload: serde_json::json!({"id": "not a number"}) };
         q.enqueue_envelope(TestJob::QUEUE, malformed).await.unwrap();
         q.enqueue(TestJob { id: 3 }).await.unwrap();
+        let mut failures = 2;
+        if let QueueConfig::Sqlite { path } = &b.cfg {
+            // A job pushed before envelopes existed: bare JSON with no kind.
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", path.display())).await.unwrap();
+            sqlx::query(
+                "INSERT INTO Jobs (job, id, job_type, status, max_attempts) VALUES (?1, ?2, 'haechi.test', 'Pending', 10000)",
+            )
+            .bind(br#"{"run_id":1}"#.to_vec())
+            .bind(ulid::Ulid::generate().to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            failures += 1;
+        }
         wait_until("all terminal", Duration::from_secs(30), || async {
             let s = stats(&q).await;
-            s.failed == 2 && s.done == 1
+            s.failed == failures && s.done == 1
         })
         .await;
         run.stop().await;
