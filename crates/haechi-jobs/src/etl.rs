@@ -21,6 +21,7 @@ use haechi_kis::{BoxFuture, KisClient, KisError, RawArchive, RawResponse};
 use haechi_objects::Objects;
 
 use crate::market::{day_from_number, day_number};
+use crate::metrics_names;
 use crate::quality::{self, QualityReport};
 
 /// Why an ETL run failed as a whole (single tickers failing are listed in the summary instead).
@@ -441,7 +442,7 @@ impl Etl {
             // New bars: workers rebuild their columnar store from the next data version.
             self.db.add_data_version("kis", false, &format!("KIS daily bars, ETL run {}", run.id), rows).await?;
         }
-        metrics::counter!("haechi_etl_runs_total", "kind" => "bars", "outcome" => state).increment(1);
+        metrics::counter!(metrics_names::ETL_RUNS_TOTAL, "kind" => "bars", "outcome" => state).increment(1);
         Ok(EtlSummary {
             run_id: run.id,
             resumed,
@@ -550,7 +551,7 @@ impl Etl {
         let body = serde_json::to_vec_pretty(report).map_err(|e| EtlError::Objects(e.to_string()))?;
         self.objects.put(&key, Bytes::from(body)).await.map_err(|e| EtlError::Objects(e.to_string()))?;
         for (check, n) in &report.counts {
-            metrics::counter!("haechi_etl_quality_findings_total", "check" => check.clone()).increment(*n as u64);
+            metrics::counter!(metrics_names::ETL_QUALITY_FINDINGS_TOTAL, "check" => check.clone()).increment(*n as u64);
         }
         Ok(key)
     }
@@ -588,7 +589,7 @@ impl Etl {
             progress.ticker_done(t, 1);
         }
         let n = self.db.upsert_instruments(&rows).await?;
-        metrics::counter!("haechi_etl_rows_upserted_total", "table" => "instruments").increment(n);
+        metrics::counter!(metrics_names::ETL_ROWS_UPSERTED_TOTAL, "table" => "instruments").increment(n);
         progress.finish();
         let state = if failed.is_empty() { etl_state::SUCCEEDED } else { etl_state::FAILED };
         self.db.finish_etl_run(run.id, &self.owner, state, tickers.len() as i64, n as i64, 0, None, None).await?;
@@ -650,7 +651,7 @@ impl Etl {
             }
             progress.ticker_done(t, rows.len() as u64);
         }
-        metrics::counter!("haechi_etl_rows_upserted_total", "table" => "financials").increment(total);
+        metrics::counter!(metrics_names::ETL_ROWS_UPSERTED_TOTAL, "table" => "financials").increment(total);
         progress.finish();
         let state = if failed.is_empty() { etl_state::SUCCEEDED } else { etl_state::FAILED };
         self.db
@@ -702,7 +703,7 @@ fn note_range(shared: &Shared, lo: NaiveDate) {
 
 fn note_rows(shared: &Shared, n: usize) {
     shared.rows.fetch_add(n as i64, Ordering::Relaxed);
-    metrics::counter!("haechi_etl_rows_upserted_total", "table" => "daily_bars").increment(n as u64);
+    metrics::counter!(metrics_names::ETL_ROWS_UPSERTED_TOTAL, "table" => "daily_bars").increment(n as u64);
 }
 
 fn to_rows(ticker: &str, bars: &[haechi_kis::model::PeriodBar], lo: NaiveDate, hi: NaiveDate) -> Vec<BarRow> {

@@ -1,15 +1,36 @@
-//! Background work for Haechi: the [`runner`] that executes a simulation run taken from the
-//! queue (`haechi-queue`), and the [`market`] bridge that builds the engine's columnar store
-//! from market data in SQL, cached per data version.
+//! Background work for Haechi: the job kinds and their handlers on top of `haechi-queue`.
+//!
+//! - [`runner`]: the `run` kind on the `runs` queue executes a simulation run;
+//! - [`schedule`]: the daily KIS collection, the `kis.daily` kind on the `etl` queue, and the
+//!   once-a-day schedule that enqueues it;
+//! - [`market`]: the engine's columnar store built from market data in SQL, cached per data
+//!   version; [`etl`] and [`quality`]: collection from KIS and its data-quality checks.
+//!
+//! A new job kind is a type implementing [`Job`] (kind, queue, payload) and a handler
+//! implementing [`JobHandler`], registered in the binary's [`Registry`]; `haechi-queue` does
+//! not change.
 
 pub mod etl;
 pub mod market;
+mod metrics_names;
 pub mod quality;
 pub mod runner;
 pub mod schedule;
 
+/// The named queues. Workers serve all of them unless told otherwise (`--queues`).
+pub mod queues {
+    /// Simulation runs: short, latency matters.
+    pub const RUNS: &str = "runs";
+    /// Market data collection: long, once a day.
+    pub const ETL: &str = "etl";
+    /// Every queue, in the order `haechi worker` lists them.
+    pub const ALL: &[&str] = &[RUNS, ETL];
+}
+
 pub use haechi_queue::{
-    AttemptInfo, HandlerError, JobError, Queue, QueueConfig, QueueStats, RunHandler, RunJob, WorkerOptions, run_workers,
+    AttemptInfo, Envelope, HandlerError, Job, JobContext, JobError, JobHandler, JobId, Queue, QueueConfig, QueueStats,
+    Registry, WorkerOptions, run_workers,
 };
 pub use market::{LoadedMarket, MarketCache, MarketError};
-pub use runner::{RunEvents, RunNotice, Runner, RunnerOptions, report_prefix, run_events};
+pub use runner::{RunEvents, RunJob, RunNotice, Runner, RunnerOptions, report_prefix, run_events};
+pub use schedule::{KisDaily, KisDailyJob};

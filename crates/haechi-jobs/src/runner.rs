@@ -8,10 +8,11 @@
 //! second report behind.
 
 use crate::market::{MarketCache, MarketError};
+use crate::metrics_names::{RUN_DURATION_SECONDS, RUN_WAIT_SECONDS, RUNS_TOTAL};
 use bytes::Bytes;
 use haechi_db::{Claim, Db, Heartbeat, Run, RunSummary, state};
 use haechi_objects::Objects;
-use haechi_queue::{AttemptInfo, HandlerError, RunHandler, RunJob};
+use haechi_queue::{AttemptInfo, HandlerError, Job, JobContext, JobHandler};
 use haechi_sim::engine::{self, EngineError};
 use haechi_sim::html;
 use haechi_sim::report::{self, ReportContext};
@@ -20,6 +21,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
+use tracing::Instrument as _;
+
+/// One simulation run to execute: the `run` kind on the `runs` queue.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunJob {
+    pub run_id: i64,
+}
+
+impl Job for RunJob {
+    const KIND: &'static str = "run";
+    const QUEUE: &'static str = crate::queues::RUNS;
+}
 
 /// A run changed state or progress (sent in-process, so live streams wake at once; other
 /// processes see the change in the database).
@@ -108,11 +121,11 @@ impl Runner {
         self.notify(&run);
         if run.attempts == 1 {
             let waited = (haechi_db::now_ms() - run.queued_at).max(0) as f64 / 1000.0;
-            metrics::histogram!("haechi_run_wait_seconds").record(waited);
+            metrics::histogram!(RUN_WAIT_SECONDS).record(waited);
         }
         let started = Instant::now();
         let outcome = self.attempt(&run, &lease).await;
-        metrics::histogram!("haechi_run_duration_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!(RUN_DURATION_SECONDS).record(started.elapsed().as_secs_f64());
         let last = attempt.attempt >= attempt.max_attempts;
         let result = match outcome {
             Outcome::Done => Ok(()),
@@ -126,8 +139,8 @@ impl Runner {
                 Ok(())
             }
             Outcome::Retry(reason) => {
-                metrics::counter!("haechi_runs_total", "outcome" => "retried").increment(1);
-                tracing::warn!(run = run.id, attempt = attempt.attempt, %reason, "run attempt failed; will retry");
+                // The queue logs the failed attempt (once) with the job's span.
+                metrics::counter!(RUNS_TOTAL, "outcome" => "retried").increment(1);
                 Err(HandlerError::Retryable(reason))
             }
         };
@@ -140,7 +153,7 @@ impl Runner {
     async fn end(&self, run: &Run, lease: &str, final_state: &'static str, reason: &str) {
         match self.db.end_run(run.id, Some(lease), final_state, reason).await {
             Ok(true) => {
-                metrics::counter!("haechi_runs_total", "outcome" => final_state).increment(1);
+                metrics::counter!(RUNS_TOTAL, "outcome" => final_state).increment(1);
                 tracing::info!(run = run.id, state = final_state, %reason, "run ended");
             }
             Ok(false) => {}
@@ -278,7 +291,7 @@ impl Runner {
         };
         match self.db.finish_run(run.id, lease, summary).await {
             Ok(true) => {
-                metrics::counter!("haechi_runs_total", "outcome" => state::SUCCEEDED).increment(1);
+                metrics::counter!(RUNS_TOTAL, "outcome" => state::SUCCEEDED).increment(1);
                 Outcome::Done
             }
             // Cancelled or taken over meanwhile: the other party decides the outcome.
@@ -293,22 +306,31 @@ impl Runner {
     }
 }
 
-impl RunHandler for Runner {
-    async fn handle(&self, job: RunJob, ctx: AttemptInfo) -> Result<(), HandlerError> {
-        self.execute(job.run_id, ctx).await
+impl JobHandler for Runner {
+    type Job = RunJob;
+
+    async fn handle(&self, job: RunJob, ctx: JobContext) -> Result<(), HandlerError> {
+        self.execute(job.run_id, ctx.attempt).instrument(tracing::info_span!("run", run_id = job.run_id)).await
     }
 
-    async fn exhausted(&self, job: RunJob, ctx: AttemptInfo) {
-        let reason = format!("gave up after {} attempts (each one's worker stopped mid-run)", ctx.attempt);
-        match self.db.end_run(job.run_id, None, state::FAILED, &reason).await {
+    async fn exhausted(&self, job: RunJob, ctx: JobContext) {
+        self.exhausted_run(job.run_id, ctx.attempt).instrument(tracing::info_span!("run", run_id = job.run_id)).await;
+    }
+}
+
+impl Runner {
+    /// Marks a run failed whose attempts were all used up by workers that died mid-run.
+    async fn exhausted_run(&self, run_id: i64, attempt: AttemptInfo) {
+        let reason = format!("gave up after {} attempts (each one's worker stopped mid-run)", attempt.attempt);
+        match self.db.end_run(run_id, None, state::FAILED, &reason).await {
             Ok(true) => {
-                metrics::counter!("haechi_runs_total", "outcome" => state::FAILED).increment(1);
-                if let Ok(Some(r)) = self.db.run_by_id(job.run_id).await {
+                metrics::counter!(RUNS_TOTAL, "outcome" => state::FAILED).increment(1);
+                if let Ok(Some(r)) = self.db.run_by_id(run_id).await {
                     self.notify(&r);
                 }
             }
             Ok(false) => {}
-            Err(e) => tracing::error!(run = job.run_id, error = %e, "could not record an exhausted run"),
+            Err(e) => tracing::error!(error = %e, "could not record an exhausted run"),
         }
     }
 }

@@ -1,6 +1,11 @@
-//! Daily jobs that exactly one process runs, however many workers are up: each trading day the
-//! first process to insert the `(schedule, day)` claim row runs the job; the others see the row
-//! and skip. A claimant that dies stops heartbeating and the next check takes the day over.
+//! Daily jobs that exactly one process starts, however many processes are up: each trading day
+//! the first process to insert the `(schedule, day)` claim row runs the schedule's action; the
+//! others see the row and skip. A claimant that dies stops heartbeating and the next check takes
+//! the day over.
+//!
+//! The daily KIS collection's action only enqueues a `kis.daily` job on the `etl` queue
+//! ([`enqueue_daily`]); a worker serving that queue executes it ([`KisDaily`]), with the queue's
+//! retries, timeouts and recovery from dead workers.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,8 +13,11 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveTime, Timelike};
 use haechi_db::Db;
+use haechi_queue::{HandlerError, Job, JobContext, JobHandler, Queue};
+use tracing::Instrument as _;
 
 use crate::market::day_number;
+use crate::metrics_names::SCHEDULE_RUNS_TOTAL;
 
 /// When and how often.
 #[derive(Debug, Clone)]
@@ -87,7 +95,8 @@ where
                             "failed"
                         }
                     };
-                    metrics::counter!("haechi_schedule_runs_total", "schedule" => sched.name.clone(), "outcome" => state).increment(1);
+                    metrics::counter!(SCHEDULE_RUNS_TOTAL, "schedule" => sched.name.clone(), "outcome" => state)
+                        .increment(1);
                     if let Err(e) = db.finish_schedule(&sched.name, day_number(day), &owner, state).await {
                         tracing::warn!(error = %e, "recording the daily job's end failed");
                     }
@@ -120,4 +129,80 @@ pub async fn daily_bars(etl: Arc<crate::etl::Etl>) -> Result<(), String> {
     let params = crate::etl::BarsParams { tickers, from, to };
     let s = etl.bars(&params, Arc::new(crate::etl::NoProgress)).await.map_err(|e| e.to_string())?;
     if s.failed.is_empty() { Ok(()) } else { Err(format!("{} tickers failed", s.failed.len())) }
+}
+
+/// The daily KIS collection of one trading day: the `kis.daily` kind on the `etl` queue.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KisDailyJob {
+    /// The (KST) day the schedule fired for; the collection runs up to the last closed session.
+    pub day: NaiveDate,
+}
+
+impl Job for KisDailyJob {
+    const KIND: &'static str = "kis.daily";
+    const QUEUE: &'static str = crate::queues::ETL;
+}
+
+/// A collection from scratch (ten years of every instrument) takes about an hour at KIS's 20
+/// requests per second; the worker's default timeout is meant for runs.
+const KIS_DAILY_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+
+/// Executes [`KisDailyJob`]s with a KIS client.
+pub struct KisDaily {
+    etl: Arc<crate::etl::Etl>,
+}
+
+impl std::fmt::Debug for KisDaily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KisDaily").finish_non_exhaustive()
+    }
+}
+
+impl KisDaily {
+    #[must_use]
+    pub fn new(etl: Arc<crate::etl::Etl>) -> Arc<KisDaily> {
+        Arc::new(KisDaily { etl })
+    }
+}
+
+impl JobHandler for KisDaily {
+    type Job = KisDailyJob;
+
+    async fn handle(&self, job: KisDailyJob, ctx: JobContext) -> Result<(), HandlerError> {
+        let work = daily_bars(self.etl.clone()).instrument(tracing::info_span!("kis_daily", day = %job.day));
+        // A collection can take long; on shutdown it goes back to the queue and the next
+        // attempt resumes from the per-ticker coverage already stored.
+        tokio::select! {
+            res = work => res.map_err(HandlerError::Retryable),
+            () = ctx.stopping() => Err(HandlerError::Retryable("interrupted by shutdown".into())),
+        }
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        Some(KIS_DAILY_TIMEOUT)
+    }
+}
+
+/// Runs `sched` until `shutdown`, enqueueing one [`KisDailyJob`] per trading day (from
+/// whichever process claims the day). Returns the days this process enqueued.
+pub async fn enqueue_daily(
+    db: Db,
+    queue: Queue,
+    sched: DailySchedule,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Vec<NaiveDate> {
+    run_daily(
+        db,
+        sched,
+        move |day| {
+            let queue = queue.clone();
+            async move {
+                let id = queue.enqueue(KisDailyJob { day }).await.map_err(|e| e.to_string())?;
+                tracing::info!(job_id = %id, %day, "daily KIS collection enqueued");
+                Ok(())
+            }
+        },
+        shutdown,
+    )
+    .await
 }

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Collection from the fake KIS server into the database: backfill, idempotence, incremental
-//! runs, resuming an interrupted run, raw archiving, the quality report, and the daily schedule
-//! owned by one process. On MariaDB + S3 when `HAECHI_TEST_MYSQL_URL` / `HAECHI_TEST_S3_URL` are
+//! runs, resuming an interrupted run, raw archiving, the quality report, the daily schedule
+//! owned by one process, and the daily collection executed as a `kis.daily` job. On MariaDB + S3 when `HAECHI_TEST_MYSQL_URL` / `HAECHI_TEST_S3_URL` are
 //! set, SQLite and a folder otherwise.
 
 use std::net::SocketAddr;
@@ -14,6 +14,7 @@ use haechi_data::synth::SynthConfig;
 use haechi_db::testkit::TestDb;
 use haechi_jobs::etl::{BarsParams, DbTokenStore, Etl, EtlOptions, NoProgress, ObjectArchive};
 use haechi_jobs::schedule::{DailySchedule, run_daily};
+use haechi_jobs::{KisDaily, KisDailyJob, Queue, QueueConfig, Registry, WorkerOptions, run_workers};
 use haechi_kis::fake::{FakeKis, FakeKisConfig};
 use haechi_kis::{Credentials, KisClient, KisConfig, KisEnv};
 use haechi_objects::Objects;
@@ -210,5 +211,46 @@ async fn the_daily_job_runs_once_however_many_processes_check() {
     } else {
         assert_eq!(ran.load(Ordering::SeqCst), 0, "no run on a non-trading day");
         assert!(claims.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_collection_is_a_job_a_worker_executes() {
+    let t = TestDb::new().await.unwrap();
+    let (objects, _guard) = TestObjects::new().await;
+    let fake = fake(2).await;
+    let tickers = fake.tickers();
+    let e = Arc::new(etl(&fake, &t.db, &objects, Duration::from_secs(60)));
+    e.instruments(&tickers, Arc::new(NoProgress)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Queue::connect(&QueueConfig::Sqlite { path: dir.path().join("queue.db") }).await.unwrap();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let opts = WorkerOptions { name: "etl-test".into(), ..WorkerOptions::default() };
+    let registry = Registry::new().with(KisDaily::new(e)).unwrap();
+    assert_eq!(registry.kinds(), [("kis.daily", "etl")]);
+    let workers = tokio::spawn({
+        let queue = queue.clone();
+        async move {
+            run_workers(&queue, opts, registry, async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            })
+            .await
+        }
+    });
+    queue.enqueue(KisDailyJob { day: d(2026, 12, 7) }).await.unwrap();
+    let t0 = std::time::Instant::now();
+    while queue.stats(haechi_jobs::queues::ETL).await.unwrap().done == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "the kis.daily job did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop_tx.send(true).unwrap();
+    workers.await.unwrap().unwrap();
+    // Ten years back from the last closed session; the fake market ends in 2024.
+    let to = haechi_jobs::etl::last_closed_day(haechi_kis::utc_now());
+    let from = to.checked_sub_months(chrono::Months::new(120)).unwrap();
+    for tk in &tickers {
+        let want = expected(&fake, tk, from, to);
+        assert!(!want.is_empty());
+        assert_eq!(stored(&t.db, tk).await, want, "{tk}");
     }
 }

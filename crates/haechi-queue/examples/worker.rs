@@ -1,7 +1,7 @@
 //! Worker process used by the crash test.
 //!
 //! Env: `HAECHI_QUEUE` = `sqlite:<path>` or `redis:<url>|<namespace>`, `HAECHI_LOG` = file to
-//! append `start|done <run_id> <pid> <attempt> <unix_ms>` lines to, `HAECHI_SLEEP_MS` (300),
+//! append `start|done <job id> <pid> <attempt> <unix_ms>` lines to, `HAECHI_SLEEP_MS` (300),
 //! `HAECHI_ORPHAN_SECS` (3), `HAECHI_CONCURRENCY` (2). Stops gracefully on SIGINT/SIGTERM.
 
 use std::io::Write;
@@ -9,7 +9,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use haechi_queue::{AttemptInfo, HandlerError, Queue, QueueConfig, RunHandler, RunJob, WorkerOptions, run_workers};
+use haechi_queue::{HandlerError, Job, JobContext, JobHandler, Queue, QueueConfig, WorkerOptions, run_workers};
+use serde::{Deserialize, Serialize};
+
+/// The crash test's job (the same kind and queue as its `TestJob`).
+#[derive(Debug, Serialize, Deserialize)]
+struct TestJob {
+    id: i64,
+}
+
+impl Job for TestJob {
+    const KIND: &'static str = "test";
+    const QUEUE: &'static str = "test";
+}
 
 struct LogHandler {
     log: PathBuf,
@@ -17,9 +29,9 @@ struct LogHandler {
 }
 
 impl LogHandler {
-    fn line(&self, what: &str, job: &RunJob, info: &AttemptInfo) -> Result<(), HandlerError> {
+    fn line(&self, what: &str, job: &TestJob, ctx: &JobContext) -> Result<(), HandlerError> {
         let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-        let line = format!("{what} {} {} {} {ms}\n", job.run_id, std::process::id(), info.attempt);
+        let line = format!("{what} {} {} {} {ms}\n", job.id, std::process::id(), ctx.attempt.attempt);
         // O_APPEND plus one write per line keeps lines of concurrent processes whole.
         std::fs::OpenOptions::new()
             .create(true)
@@ -30,11 +42,12 @@ impl LogHandler {
     }
 }
 
-impl RunHandler for LogHandler {
-    async fn handle(&self, job: RunJob, info: AttemptInfo) -> Result<(), HandlerError> {
-        self.line("start", &job, &info)?;
+impl JobHandler for LogHandler {
+    type Job = TestJob;
+    async fn handle(&self, job: TestJob, ctx: JobContext) -> Result<(), HandlerError> {
+        self.line("start", &job, &ctx)?;
         tokio::time::sleep(self.sleep).await;
-        self.line("done", &job, &info)
+        self.line("done", &job, &ctx)
     }
 }
 
@@ -60,6 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let queue = Queue::connect(&cfg).await?;
     let opts = WorkerOptions {
         name: "crash-test".into(),
+        queues: Vec::new(),
         concurrency: env_or("HAECHI_CONCURRENCY", 2),
         max_attempts: 5,
         backoff_base: Duration::from_millis(100),

@@ -13,6 +13,8 @@ pub enum JobError {
     RedisTimeout { url: String, secs: u64 },
     #[error("enqueue failed: {0}")]
     Enqueue(String),
+    #[error("job registry: {0}")]
+    Registry(String),
     #[error("invalid worker options: {0}")]
     InvalidOptions(String),
     #[error("worker failed: {0}")]

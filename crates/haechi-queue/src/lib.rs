@@ -1,4 +1,9 @@
-//! Background execution of simulation runs on top of apalis 1.0.
+//! Background jobs on top of apalis 1.0.
+//!
+//! A job is an [`Envelope`]: a `kind` string and a JSON payload, pushed onto a named queue
+//! (`runs`, `etl`, …). Workers serve one or more queues and hand each job to the
+//! [`JobHandler`] its kind is registered for in a [`Registry`]. This crate knows no job kind:
+//! the crates that define jobs implement [`Job`] and [`JobHandler`] and register them.
 //!
 //! Two backends, chosen at run time:
 //! - SQLite (`apalis-sqlite`): one queue file on local disk, shared by any number of worker
@@ -13,26 +18,24 @@
 
 mod backend;
 mod error;
+mod job;
 mod metrics_names;
 mod worker;
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 pub use error::JobError;
-pub use worker::run_workers;
+pub use job::{Envelope, Job, JobContext, JobHandler, JobId, Registry};
+pub use worker::{run_workers, worker_id};
 
-/// Name of the queue (SQLite `job_type`) that runs are pushed to.
-pub const SQLITE_QUEUE: &str = "haechi.runs";
+/// Prefix of every queue's SQLite `job_type` (`haechi.runs`, `haechi.etl`, …).
+pub const SQLITE_PREFIX: &str = "haechi.";
 
-/// One simulation run to execute.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RunJob {
-    pub run_id: i64,
-}
+/// A worker registration with no heartbeat for this long, and holding no job, is deleted when
+/// a worker starts: worker ids are unique per process start, so without this every restart
+/// would leave rows behind.
+pub const STALE_WORKER_AFTER: Duration = Duration::from_secs(300);
 
 /// Where the queue lives.
 #[derive(Debug, Clone)]
@@ -65,26 +68,48 @@ impl Queue {
         Ok(Queue { inner: backend::Inner::connect(cfg).await? })
     }
 
-    pub async fn enqueue(&self, job: RunJob) -> Result<(), JobError> {
-        self.inner.enqueue(job).await
+    /// Pushes a typed job onto its queue (`J::QUEUE`).
+    ///
+    /// # Errors
+    /// The backend refused or could not be reached.
+    pub async fn enqueue<J: Job>(&self, job: J) -> Result<JobId, JobError> {
+        self.enqueue_envelope(J::QUEUE, Envelope::of(&job)?).await
     }
 
-    pub async fn stats(&self) -> Result<QueueStats, JobError> {
-        self.inner.stats().await
+    /// Pushes an already-built envelope onto `queue`, for callers that hold no typed job.
+    ///
+    /// # Errors
+    /// A malformed queue name, or the backend refused or could not be reached.
+    pub async fn enqueue_envelope(&self, queue: &str, envelope: Envelope) -> Result<JobId, JobError> {
+        job::check_queue_name(queue)?;
+        let id = self.inner.enqueue(queue, &envelope).await?;
+        tracing::debug!(job_id = %id, kind = %envelope.kind, queue, "job enqueued");
+        Ok(id)
+    }
+
+    /// Counts of one queue.
+    ///
+    /// # Errors
+    /// The backend could not be read.
+    pub async fn stats(&self, queue: &str) -> Result<QueueStats, JobError> {
+        self.inner.stats(queue).await
     }
 }
 
-/// Settings of one worker process (one apalis worker with `concurrency` slots).
+/// Settings of one worker process: one apalis worker with `concurrency` slots per queue served.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
-    /// Prefix of the backend worker id; the pid and a counter are appended so that restarted
-    /// or parallel processes never collide (both backends refuse a name seen recently).
+    /// Prefix of the backend worker ids; see [`worker_id`] for what is appended so that no two
+    /// workers, in this process or any other, ever share an id.
     pub name: String,
+    /// Queues to serve; empty: every queue of the registry's kinds.
+    pub queues: Vec<String>,
+    /// Jobs executed at once, per queue.
     pub concurrency: usize,
     pub max_attempts: u32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
-    /// Per attempt.
+    /// Per attempt, unless the kind's handler sets its own ([`JobHandler::timeout`]).
     pub timeout: Duration,
     /// How often an idle worker asks the backend for work; bounds enqueue-to-start latency.
     pub poll_interval: Duration,
@@ -97,6 +122,7 @@ impl Default for WorkerOptions {
     fn default() -> Self {
         WorkerOptions {
             name: "haechi-worker".to_owned(),
+            queues: Vec::new(),
             concurrency: 2,
             max_attempts: 3,
             backoff_base: Duration::from_secs(1),
@@ -134,7 +160,7 @@ impl std::fmt::Display for HandlerError {
 
 impl std::error::Error for HandlerError {}
 
-/// Which attempt this is, so the handler can record the run as failed on the last one.
+/// Which attempt this is, so a handler can record its subject as failed on the last one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttemptInfo {
     /// 1-based; counts attempts cut short by a crashed worker too.
@@ -145,19 +171,5 @@ pub struct AttemptInfo {
 impl AttemptInfo {
     pub fn is_last(&self) -> bool {
         self.attempt >= self.max_attempts
-    }
-}
-
-/// Executes one run. Implementations are called concurrently, each attempt on its own tokio
-/// task (so a panic or a hog does not stall the worker's heartbeats).
-pub trait RunHandler: Send + Sync + 'static {
-    fn handle(&self, job: RunJob, ctx: AttemptInfo) -> impl Future<Output = Result<(), HandlerError>> + Send;
-
-    /// Called instead of `handle` when a job comes back after its attempts were already used
-    /// up by crashed workers (e.g. a run that kills its worker every time), so the run can be
-    /// marked failed. `ctx.attempt` is the number of attempts recorded.
-    fn exhausted(&self, job: RunJob, ctx: AttemptInfo) -> impl Future<Output = ()> + Send {
-        let _ = (job, ctx);
-        async {}
     }
 }

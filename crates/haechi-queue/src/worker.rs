@@ -1,7 +1,8 @@
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use apalis::prelude::{
     AbortError, BackendExt, BoxDynError, Event, TaskId, WorkerBuilder, WorkerBuilderExt, WorkerContext, WorkerError,
@@ -10,46 +11,118 @@ use apalis_redis::RedisStorage;
 use apalis_sqlite::SqliteStorage;
 use futures::{Stream, StreamExt};
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use crate::backend::Inner;
+use crate::job::Entry;
 use crate::metrics_names::{JOB_DURATION, QUEUE_DEPTH, outcome};
-use crate::{AttemptInfo, HandlerError, JobError, Queue, RunHandler, RunJob, WorkerOptions};
+use crate::{
+    AttemptInfo, Envelope, HandlerError, JobContext, JobError, JobId, Queue, Registry, STALE_WORKER_AFTER,
+    WorkerOptions,
+};
 
 /// Pause before replacing an apalis worker that died on a backend error (e.g. Redis restart),
 /// so a persistent outage does not spin.
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 const DEPTH_EVERY: Duration = Duration::from_secs(1);
 
-/// Runs one apalis worker with `opts.concurrency` slots until `shutdown` resolves, then stops
+/// The backend id of a new worker: `{name}-{queue}-{pid}-{process start, unix ms}-{counter}`.
+///
+/// Both backends refuse to register an id whose last heartbeat is recent, and a worker that
+/// stopped a moment ago is still recent. The counter keeps apart the workers of one process
+/// (several queues, a worker replaced after a backend error, the demo's workers that seed its
+/// example runs and then the ones that serve); the pid and start time keep apart processes,
+/// including a restart that gets the same pid.
+#[must_use]
+pub fn worker_id(name: &str, queue: &str) -> String {
+    static STARTED_MS: OnceLock<u128> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let started = *STARTED_MS.get_or_init(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis()));
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
+    format!("{name}-{queue}-{}-{started}-{n}", std::process::id())
+}
+
+/// Serves the queues of `opts.queues` (all queues of the registry's kinds when empty), each
+/// with one apalis worker of `opts.concurrency` slots, until `shutdown` resolves; then stops
 /// fetching and returns once the jobs in flight have finished.
 ///
-/// A job waiting for its retry backoff when shutdown comes is handed back to the queue rather
-/// than waited for.
-pub async fn run_workers<H: RunHandler>(
+/// `handlers` is a [`Registry`], or a single handler (`Arc<H>`). A job waiting for its retry
+/// backoff when shutdown comes is handed back to the queue rather than waited for.
+///
+/// # Errors
+/// Invalid options, a queue no registered kind uses, or a worker that failed while stopping.
+pub async fn run_workers(
     queue: &Queue,
     opts: WorkerOptions,
-    handler: Arc<H>,
+    handlers: impl Into<Registry>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), JobError> {
     validate(&opts)?;
+    let registry = Arc::new(handlers.into());
+    let served = select_queues(&registry, &opts.queues)?;
     let (tx, rx) = watch::channel(false);
     let signal = tokio::spawn(async move {
         shutdown.await;
         let _ = tx.send(true);
     });
-    let depth = tokio::spawn(report_depth(queue.clone()));
+    let depth = tokio::spawn(report_depth(queue.clone(), served.clone()));
+    for name in &served {
+        match queue.inner.prune_workers(name, STALE_WORKER_AFTER).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(queue = %name, pruned = n, "removed stale worker registrations"),
+            // Harmless: the next start tries again.
+            Err(e) => tracing::info!(queue = %name, error = %e, "stale worker registrations not pruned"),
+        }
+    }
+    let loops = served.iter().map(|name| {
+        let exec = Arc::new(Exec {
+            queue: queue.clone(),
+            name: name.clone(),
+            registry: registry.clone(),
+            opts: opts.clone(),
+            shutdown: rx.clone(),
+        });
+        serve_queue(exec)
+    });
+    let results = futures::future::join_all(loops).await;
+    depth.abort();
+    signal.abort();
+    results.into_iter().collect()
+}
 
-    let exec = Arc::new(Exec { queue: queue.clone(), handler, opts: opts.clone(), shutdown: rx.clone() });
+fn select_queues(registry: &Registry, wanted: &[String]) -> Result<Vec<String>, JobError> {
+    let known = registry.queues();
+    if known.is_empty() {
+        return Err(JobError::InvalidOptions("no job kinds are registered".into()));
+    }
+    if wanted.is_empty() {
+        return Ok(known.iter().map(|q| (*q).to_owned()).collect());
+    }
+    let mut out: Vec<String> = Vec::new();
+    for q in wanted {
+        if !known.contains(&q.as_str()) {
+            return Err(JobError::InvalidOptions(format!(
+                "queue {q:?} has no job kinds in this process (it has: {})",
+                known.join(", ")
+            )));
+        }
+        if !out.contains(q) {
+            out.push(q.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// One queue: an apalis worker, replaced under a fresh id whenever it dies on a backend
+/// error, until shutdown.
+async fn serve_queue(exec: Arc<Exec>) -> Result<(), JobError> {
+    let (queue, opts, rx) = (&exec.queue, &exec.opts, exec.shutdown.clone());
     let (heartbeat, missed) = heartbeat_for(opts.orphan_after);
-    let mut generation = 0u64;
     let mut result = Ok(());
     while !*rx.borrow() {
-        generation += 1;
-        // A fresh id per process and per restart: both backends refuse to register a worker id
-        // whose last heartbeat is recent, which a restarted process would otherwise hit.
-        let ctx = WorkerContext::new(&format!("{}-{}-{}", opts.name, std::process::id(), generation));
+        let ctx = WorkerContext::new(&worker_id(&opts.name, &exec.name));
         let exec_for_svc = exec.clone();
-        let service = move |job: RunJob, id: TaskId| {
+        let service = move |job: Envelope, id: TaskId| {
             let exec = exec_for_svc.clone();
             async move { exec.run(job, id.to_string()).await }
         };
@@ -58,25 +131,32 @@ pub async fn run_workers<H: RunHandler>(
         // orphaned; a buffer also lets one process hoard jobs that idle peers could run.
         let ended = match &queue.inner {
             Inner::Sqlite { pool } => {
-                let cfg = Inner::sqlite_config().batch_size(1).heartbeat_interval(heartbeat).missed_heartbeats(missed);
+                let cfg = Inner::sqlite_config(&exec.name)
+                    .batch_size(1)
+                    .heartbeat_interval(heartbeat)
+                    .missed_heartbeats(missed);
                 let backend =
-                    SqliteStorage::<RunJob>::new(pool).with_config(cfg).poll_with_interval(opts.poll_interval);
+                    SqliteStorage::<Envelope>::new(pool).with_config(cfg).poll_with_interval(opts.poll_interval);
                 let worker =
                     WorkerBuilder::new(ctx.clone()).backend(backend).concurrency(opts.concurrency).build(service);
                 drive(boxed(worker.stream()), &ctx, rx.clone()).await
             }
             Inner::Redis { conn, namespace } => {
-                let cfg = Inner::redis_config(namespace)
+                let cfg = Inner::redis_config(namespace, &exec.name)
                     .batch_size(1)
                     .heartbeat_interval(heartbeat)
                     .missed_heartbeats(missed);
                 let backend =
-                    RedisStorage::<RunJob>::new(conn.clone()).with_config(cfg).poll_with_interval(opts.poll_interval);
+                    RedisStorage::<Envelope>::new(conn.clone()).with_config(cfg).poll_with_interval(opts.poll_interval);
                 let worker =
                     WorkerBuilder::new(ctx.clone()).backend(backend).concurrency(opts.concurrency).build(service);
                 drive(boxed(worker.stream()), &ctx, rx.clone()).await
             }
         };
+        match queue.inner.deregister(&exec.name, ctx.name()).await {
+            Ok(gone) => tracing::debug!(worker = ctx.name(), deregistered = gone, "worker ended"),
+            Err(e) => tracing::debug!(worker = ctx.name(), error = %e, "worker not deregistered; pruned later"),
+        }
         if *rx.borrow() {
             if let Err(e) = ended {
                 result = Err(JobError::Worker(e));
@@ -93,8 +173,6 @@ pub async fn run_workers<H: RunHandler>(
             _ = shutdown_requested(&mut rx2) => {}
         }
     }
-    depth.abort();
-    signal.abort();
     result
 }
 
@@ -137,13 +215,15 @@ where
     Box::pin(s)
 }
 
-async fn report_depth(queue: Queue) {
+async fn report_depth(queue: Queue, served: Vec<String>) {
     let mut every = tokio::time::interval(DEPTH_EVERY);
     loop {
         every.tick().await;
-        match queue.stats().await {
-            Ok(s) => metrics::gauge!(QUEUE_DEPTH).set(s.pending as f64),
-            Err(e) => tracing::debug!(error = %e, "queue depth not updated"),
+        for name in &served {
+            match queue.stats(name).await {
+                Ok(s) => metrics::gauge!(QUEUE_DEPTH, "queue" => name.clone()).set(s.pending as f64),
+                Err(e) => tracing::debug!(queue = %name, error = %e, "queue depth not updated"),
+            }
         }
     }
 }
@@ -187,80 +267,138 @@ where
     last_err.map_or(Ok(()), Err)
 }
 
-struct Exec<H> {
+/// Executes the jobs of one queue.
+struct Exec {
     queue: Queue,
-    handler: Arc<H>,
+    /// The queue's name.
+    name: String,
+    registry: Arc<Registry>,
     opts: WorkerOptions,
     shutdown: watch::Receiver<bool>,
 }
 
-impl<H: RunHandler> Exec<H> {
-    /// One apalis execution: all attempts of the job, with backoff in between.
+/// How one execution ended, for the single log line and metric it gets.
+enum Ended {
+    Succeeded,
+    /// Terminal; the backend will not retry it.
+    Failed(String),
+    /// Handed back to the backend (shutdown during a retryable failure).
+    Released(String),
+}
+
+impl Exec {
+    /// One apalis execution of a job, under a span naming it.
     ///
     /// `Ok` acks the job as Done; an `AbortError` acks it as Killed, which neither backend
     /// retries; any other error hands it back to the backend for another execution.
-    async fn run(&self, job: RunJob, task_id: String) -> Result<(), BoxDynError> {
+    async fn run(&self, envelope: Envelope, task_id: String) -> Result<(), BoxDynError> {
+        let span = tracing::info_span!("job", job_id = %task_id, kind = %envelope.kind, queue = %self.name);
+        async move {
+            let Some((kind, entry)) = self.registry.get(&envelope.kind) else {
+                let msg = if envelope.kind.is_empty() {
+                    format!("not a job envelope (no kind): {}", envelope.payload)
+                } else {
+                    format!(
+                        "no handler for job kind {:?} in this worker (queue {} has: {})",
+                        envelope.kind,
+                        self.name,
+                        self.registry.kinds_on(&self.name).join(", ")
+                    )
+                };
+                tracing::error!(error = %msg, "job failed");
+                outcome("unknown", "failed");
+                return Err(AbortError::new(msg).into());
+            };
+            match self.attempts(kind, entry, envelope.payload, JobId(task_id)).await {
+                Ended::Succeeded => {
+                    outcome(kind, "succeeded");
+                    Ok(())
+                }
+                Ended::Failed(msg) => {
+                    tracing::error!(error = %msg, "job failed");
+                    outcome(kind, "failed");
+                    Err(AbortError::new(msg).into())
+                }
+                Ended::Released(msg) => {
+                    tracing::info!(reason = %msg, "job handed back to the queue on shutdown");
+                    Err(msg.into())
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// All attempts of the job, with backoff in between.
+    async fn attempts(&self, kind: &'static str, entry: &Entry, payload: serde_json::Value, job_id: JobId) -> Ended {
         let max = self.opts.max_attempts;
+        let timeout = entry.handler.timeout().unwrap_or(self.opts.timeout);
         let mut local = 0u32;
         loop {
             local += 1;
-            let attempt = match self.queue.inner.start_attempt(&task_id).await {
+            let attempt = match self.queue.inner.start_attempt(&self.name, &job_id.0).await {
                 Ok(n) => n.max(local),
                 Err(e) => {
-                    tracing::warn!(run_id = job.run_id, error = %e, "attempt counter not updated");
+                    tracing::info!(error = %e, "attempt counter not updated; counting in memory");
                     local
                 }
             };
+            let ctx = |attempt| JobContext {
+                job_id: job_id.clone(),
+                attempt: AttemptInfo { attempt, max_attempts: max },
+                stopping: self.shutdown.clone(),
+            };
             if attempt > max {
-                let info = AttemptInfo { attempt: attempt - 1, max_attempts: max };
-                self.handler.exhausted(job.clone(), info).await;
-                outcome("failed");
-                return Err(AbortError::new("attempts used up by interrupted executions").into());
+                entry.handler.exhausted(payload.clone(), ctx(attempt - 1)).await;
+                return Ended::Failed(format!(
+                    "gave up: its {} attempts were used up by executions that never finished",
+                    attempt - 1
+                ));
             }
-            let info = AttemptInfo { attempt, max_attempts: max };
             let started = Instant::now();
-            let res = self.attempt(job.clone(), info).await;
-            metrics::histogram!(JOB_DURATION).record(started.elapsed().as_secs_f64());
+            let res = self.attempt(entry, payload.clone(), ctx(attempt), timeout).await;
+            metrics::histogram!(JOB_DURATION, "kind" => kind).record(started.elapsed().as_secs_f64());
             let msg = match res {
-                Ok(()) => {
-                    outcome("succeeded");
-                    return Ok(());
-                }
-                Err(HandlerError::Permanent(m)) => {
-                    outcome("failed");
-                    return Err(AbortError::new(m).into());
-                }
+                Ok(()) => return Ended::Succeeded,
+                Err(HandlerError::Permanent(m)) => return Ended::Failed(m),
                 Err(HandlerError::Retryable(m)) if attempt >= max => {
-                    outcome("failed");
-                    return Err(AbortError::new(m).into());
+                    return Ended::Failed(format!("attempt {attempt} of {max}: {m}"));
+                }
+                Err(HandlerError::Retryable(m)) if *self.shutdown.borrow() => {
+                    return Ended::Released(format!("after attempt {attempt}: {m}"));
                 }
                 Err(HandlerError::Retryable(m)) => m,
             };
-            outcome("retried");
+            outcome(kind, "retried");
             let delay = self.opts.backoff_for(attempt);
-            tracing::info!(run_id = job.run_id, attempt, ?delay, error = %msg, "run attempt failed, retrying");
+            tracing::warn!(attempt, ?delay, error = %msg, "job attempt failed; retrying");
             let mut rx = self.shutdown.clone();
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = shutdown_requested(&mut rx) => {
-                    return Err(format!("released on shutdown after attempt {attempt}: {msg}").into());
+                    return Ended::Released(format!("after attempt {attempt}: {msg}"));
                 }
             }
         }
     }
 
-    async fn attempt(&self, job: RunJob, info: AttemptInfo) -> Result<(), HandlerError> {
-        let handler = self.handler.clone();
+    async fn attempt(
+        &self,
+        entry: &Entry,
+        payload: serde_json::Value,
+        ctx: JobContext,
+        timeout: Duration,
+    ) -> Result<(), HandlerError> {
         // Own task: a CPU-heavy or panicking handler must not stall or kill the worker loop,
-        // which also drives the heartbeats.
-        let mut task = tokio::spawn(async move { handler.handle(job, info).await });
-        match tokio::time::timeout(self.opts.timeout, &mut task).await {
+        // which also drives the heartbeats. It keeps the job's span.
+        let mut task = tokio::spawn(entry.handler.handle(payload, ctx).instrument(tracing::Span::current()));
+        match tokio::time::timeout(timeout, &mut task).await {
             Ok(Ok(res)) => res,
             Ok(Err(e)) => Err(HandlerError::Retryable(format!("handler panicked: {e}"))),
             Err(_) => {
                 // Only takes effect at the handler's next await point; blocking code runs on.
                 task.abort();
-                Err(HandlerError::Retryable(format!("timed out after {:?}", self.opts.timeout)))
+                Err(HandlerError::Retryable(format!("timed out after {timeout:?}")))
             }
         }
     }
@@ -288,5 +426,15 @@ mod tests {
         assert_eq!(o.backoff_for(2), Duration::from_millis(200));
         assert_eq!(o.backoff_for(3), Duration::from_millis(350));
         assert_eq!(o.backoff_for(60), Duration::from_millis(350));
+    }
+
+    #[test]
+    fn worker_ids_never_repeat_in_a_process() {
+        let a = worker_id("w", "runs");
+        let b = worker_id("w", "runs");
+        assert_ne!(a, b);
+        let pid = std::process::id().to_string();
+        assert!(a.starts_with(&format!("w-runs-{pid}-")), "{a}");
+        assert_eq!(a.rsplit('-').nth(1), b.rsplit('-').nth(1), "same process start");
     }
 }

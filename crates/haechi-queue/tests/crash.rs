@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{backends, wait_until};
-use haechi_queue::{Queue, RunJob};
+use common::{TestJob, backends, wait_until};
+use haechi_queue::Queue;
 
 const JOBS: i64 = 20;
 
@@ -90,7 +90,7 @@ async fn sigkill_mid_job_is_recovered() {
         let victim_pid = victim.0.id();
         tokio::time::sleep(Duration::from_millis(800)).await;
         for i in 0..JOBS {
-            q.enqueue(RunJob { run_id: i }).await.unwrap();
+            q.enqueue(TestJob { id: i }).await.unwrap();
         }
 
         // Kill the victim once it has run a couple of jobs and is inside one right now.

@@ -7,18 +7,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Running, backends, opts, stats, wait_until};
-use haechi_queue::{AttemptInfo, HandlerError, Queue, QueueStats, RunHandler, RunJob};
+use common::{Running, TestJob, backends, opts, stats, wait_until};
+use haechi_queue::{AttemptInfo, HandlerError, JobContext, JobHandler, Queue, QueueStats};
 
 #[derive(Default)]
 struct Counting {
     done: Mutex<HashMap<i64, u32>>,
 }
 
-impl RunHandler for Counting {
-    async fn handle(&self, job: RunJob, _info: AttemptInfo) -> Result<(), HandlerError> {
+impl JobHandler for Counting {
+    type Job = TestJob;
+    async fn handle(&self, job: TestJob, _ctx: JobContext) -> Result<(), HandlerError> {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        *self.done.lock().unwrap().entry(job.run_id).or_default() += 1;
+        *self.done.lock().unwrap().entry(job.id).or_default() += 1;
         Ok(())
     }
 }
@@ -30,7 +31,7 @@ async fn each_job_runs_once() {
         let h = Arc::new(Counting::default());
         let run = Running::start(&q, h.clone(), vec![opts("w1"), opts("w2")]);
         for i in 0..20 {
-            q.enqueue(RunJob { run_id: i }).await.unwrap();
+            q.enqueue(TestJob { id: i }).await.unwrap();
         }
         wait_until("20 completions", Duration::from_secs(30), || async {
             h.done.lock().unwrap().len() == 20 && stats(&q).await.done == 20
@@ -56,15 +57,16 @@ struct Scripted {
     attempts: Mutex<HashMap<i64, Vec<(AttemptInfo, Instant)>>>,
 }
 
-impl RunHandler for Scripted {
-    async fn handle(&self, job: RunJob, info: AttemptInfo) -> Result<(), HandlerError> {
+impl JobHandler for Scripted {
+    type Job = TestJob;
+    async fn handle(&self, job: TestJob, ctx: JobContext) -> Result<(), HandlerError> {
         let n = {
             let mut a = self.attempts.lock().unwrap();
-            let v = a.entry(job.run_id).or_default();
-            v.push((info, Instant::now()));
+            let v = a.entry(job.id).or_default();
+            v.push((ctx.attempt, Instant::now()));
             v.len()
         };
-        match job.run_id {
+        match job.id {
             1 if n <= 2 => Err(HandlerError::Retryable(format!("flaky {n}"))),
             2 => Err(HandlerError::Permanent("bad input".into())),
             3 => Err(HandlerError::Retryable("always".into())),
@@ -87,7 +89,7 @@ async fn retries_backoff_permanent_exhausted_timeout() {
         o.concurrency = 4;
         let run = Running::start(&q, h.clone(), vec![o]);
         for i in 1..=4 {
-            q.enqueue(RunJob { run_id: i }).await.unwrap();
+            q.enqueue(TestJob { id: i }).await.unwrap();
         }
         wait_until("all terminal", Duration::from_secs(30), || async {
             let s = stats(&q).await;
@@ -125,9 +127,10 @@ struct Timestamps {
     tx: tokio::sync::mpsc::UnboundedSender<(i64, Instant)>,
 }
 
-impl RunHandler for Timestamps {
-    async fn handle(&self, job: RunJob, _info: AttemptInfo) -> Result<(), HandlerError> {
-        let _ = self.tx.send((job.run_id, Instant::now()));
+impl JobHandler for Timestamps {
+    type Job = TestJob;
+    async fn handle(&self, job: TestJob, _ctx: JobContext) -> Result<(), HandlerError> {
+        let _ = self.tx.send((job.id, Instant::now()));
         Ok(())
     }
 }
@@ -143,7 +146,7 @@ async fn enqueue_to_start_latency() {
         let mut lat = Vec::new();
         for i in 0..200 {
             let t0 = Instant::now();
-            q.enqueue(RunJob { run_id: i }).await.unwrap();
+            q.enqueue(TestJob { id: i }).await.unwrap();
             let (id, started) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
             assert_eq!(id, i);
             lat.push(started - t0);

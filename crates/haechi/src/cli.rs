@@ -44,7 +44,8 @@ enum Command {
     KisFake(crate::etl::FakeArgs),
     /// Serve the REST API (and, later, the portal), with in-process workers on the embedded queue.
     Serve,
-    /// Run simulation jobs from the queue (Redis in production) until SIGTERM.
+    /// Run jobs from the queue (Redis in production) until SIGTERM: simulation runs, and the
+    /// daily KIS collection when KIS is configured.
     Worker(WorkerArgs),
     /// Apply database migrations and exit.
     Migrate,
@@ -134,9 +135,13 @@ struct LoadArgs {
 
 #[derive(Debug, Args)]
 struct WorkerArgs {
-    /// Runs executed at once by this process.
+    /// Jobs executed at once by this process, per queue.
     #[arg(long, default_value_t = 2)]
     concurrency: u32,
+    /// Comma-separated queues to serve: `runs` (simulation runs), `etl` (the daily KIS
+    /// collection; needs KIS settings). Default: all this process can handle.
+    #[arg(long, value_delimiter = ',')]
+    queues: Vec<String>,
     /// Serve Prometheus metrics on this address (`/metrics`).
     #[arg(long)]
     metrics_addr: Option<std::net::SocketAddr>,
@@ -246,7 +251,9 @@ pub fn main() -> ExitCode {
         Command::Data { command: DataCommand::Load(args) } => {
             crate::demo::data_load(cli.config.as_deref(), args.csv.as_deref(), args.market.config())
         }
-        Command::Worker(args) => crate::server::worker(cli.config.as_deref(), args.concurrency, args.metrics_addr),
+        Command::Worker(args) => {
+            crate::server::worker(cli.config.as_deref(), args.concurrency, args.queues, args.metrics_addr)
+        }
         Command::Simulate(args) => simulate_cmd(&args),
         Command::Etl { command } => match command {
             EtlCommand::Instruments { tickers } => crate::etl::instruments(cli.config.as_deref(), &tickers),

@@ -138,7 +138,7 @@ pub fn demo(file: Option<&Path>, opts: &DemoOptions) -> Result<()> {
             .await
             .with_context(|| format!("binding {} (set HAECHI_ADDR to use another address)", settings.addr))?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let seed_workers = server::spawn_workers(&p, &settings, 2, stop_rx);
+        let seed_workers = server::spawn_workers(&p, &settings, server::registry(&p, &settings, None).await?, 2, stop_rx);
         ensure_demo_runs(&app).await?;
         let _ = stop_tx.send(true);
         if let Some(t) = seed_workers {

@@ -323,36 +323,32 @@ pub(crate) fn kis_fake(args: &FakeArgs) -> Result<()> {
     })
 }
 
-/// Starts the daily KIS collection in this process when KIS is configured. Every `serve` and
+/// Starts the daily KIS schedule in this process when KIS is configured. Every `serve` and
 /// `worker` process runs it; the schedule claim in the database makes exactly one of them
-/// collect each trading day, after `kis.daily_at` (KST).
-pub(crate) async fn spawn_daily(
+/// enqueue each trading day's `kis.daily` job, which a worker serving the `etl` queue executes.
+/// `kis.daily_at` (`HH:MM`, KST) sets the time.
+pub(crate) fn spawn_daily(
     settings: &Settings,
     p: &Platform,
-    kis: Option<KisConfig>,
+    kis_configured: bool,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Option<tokio::task::JoinHandle<Vec<NaiveDate>>>> {
-    let Some(kis) = kis else { return Ok(None) };
+    if !kis_configured {
+        return Ok(None);
+    }
     let mut sched = haechi_jobs::schedule::DailySchedule::kis_daily();
     sched.at_kst = settings.kis.daily_at;
-    let stores = Stores { db: p.db.clone(), objects: p.objects.clone() };
-    let client = kis_client(settings, &stores, kis).await?;
-    let etl = Arc::new(Etl::new(p.db.clone(), p.objects.clone(), client, EtlOptions::default()));
-    let db = p.db.clone();
     tracing::info!(at_kst = %sched.at_kst, "daily KIS collection scheduled");
-    Ok(Some(tokio::spawn(async move {
-        haechi_jobs::schedule::run_daily(db, sched, move |_day| haechi_jobs::schedule::daily_bars(etl.clone()), stop)
-            .await
-    })))
+    let (db, queue) = (p.db.clone(), p.queue.clone());
+    Ok(Some(tokio::spawn(haechi_jobs::schedule::enqueue_daily(db, queue, sched, stop))))
 }
 
-/// Lets an idle daily loop exit; a collection in progress is abandoned rather than awaited (it
-/// resumes from its checkpoint in whichever process claims the day next).
+/// Lets the schedule loop exit. It only enqueues, so it stops at once unless caught in the
+/// middle of a database call; a collection in progress belongs to a worker, not to it.
 pub(crate) async fn stop_daily(task: Option<tokio::task::JoinHandle<Vec<NaiveDate>>>) {
     if let Some(mut t) = task
         && tokio::time::timeout(Duration::from_secs(2), &mut t).await.is_err()
     {
         t.abort();
-        tracing::warn!("daily KIS collection interrupted by shutdown; it resumes from its checkpoint");
     }
 }

@@ -6,7 +6,9 @@ use anyhow::{Context as _, Result, bail};
 use haechi_app::accounts::{self, Registration};
 use haechi_app::{App, AppError, AppSettings, Services};
 use haechi_db::Db;
-use haechi_jobs::{MarketCache, Queue, QueueConfig, RunEvents, Runner, RunnerOptions, WorkerOptions};
+use haechi_jobs::{
+    KisDaily, MarketCache, Queue, QueueConfig, Registry, RunEvents, Runner, RunnerOptions, WorkerOptions,
+};
 use haechi_objects::{ObjectStoreConfig, Objects};
 use haechi_web::WebSettings;
 use std::io::BufRead as _;
@@ -107,10 +109,13 @@ pub(crate) async fn open_platform(settings: &Settings) -> Result<Platform> {
     Ok(Platform { db, objects, queue, events: haechi_jobs::run_events(), market: MarketCache::default() })
 }
 
-fn worker_options(settings: &Settings, concurrency: u32) -> WorkerOptions {
+/// Options of this process's workers; `queues` empty serves every queue the registry has.
+fn worker_options(settings: &Settings, concurrency: u32, queues: Vec<String>) -> WorkerOptions {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
     WorkerOptions {
-        name: format!("haechi-{host}-{}", std::process::id()),
+        // The queue appends the queue, pid, process start and a counter (`worker_id`).
+        name: format!("haechi-{host}"),
+        queues,
         concurrency: concurrency.max(1) as usize,
         max_attempts: settings.job_max_attempts,
         timeout: Duration::from_secs(u64::from(settings.job_timeout_secs)),
@@ -132,23 +137,43 @@ fn runner(p: &Platform, settings: &Settings) -> Runner {
     )
 }
 
-/// Starts `n` in-process workers; they stop (finishing what they hold) when `stop` fires.
+/// The job kinds this process executes: runs always, the daily KIS collection when KIS is
+/// configured (it needs the client).
+pub(crate) async fn registry(
+    p: &Platform,
+    settings: &Settings,
+    kis: Option<&haechi_kis::KisConfig>,
+) -> Result<Registry> {
+    let mut registry = Registry::new();
+    registry.register(Arc::new(runner(p, settings)))?;
+    if let Some(kis) = kis {
+        let stores = Stores { db: p.db.clone(), objects: p.objects.clone() };
+        let client = crate::etl::kis_client(settings, &stores, kis.clone()).await?;
+        let etl = haechi_jobs::etl::Etl::new(p.db.clone(), p.objects.clone(), client, Default::default());
+        registry.register(KisDaily::new(Arc::new(etl)))?;
+    }
+    Ok(registry)
+}
+
+/// Starts in-process workers with `concurrency` slots per queue; they stop (finishing what
+/// they hold) when `stop` fires.
 pub(crate) fn spawn_workers(
     p: &Platform,
     settings: &Settings,
-    n: u32,
+    registry: Registry,
+    concurrency: u32,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    if n == 0 {
+    if concurrency == 0 {
         return None;
     }
-    let (queue, opts, handler) = (p.queue.clone(), worker_options(settings, n), Arc::new(runner(p, settings)));
+    let (queue, opts) = (p.queue.clone(), worker_options(settings, concurrency, Vec::new()));
     Some(tokio::spawn(async move {
         let mut stop = stop;
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        if let Err(e) = haechi_jobs::run_workers(&queue, opts, handler, shutdown).await {
+        if let Err(e) = haechi_jobs::run_workers(&queue, opts, registry, shutdown).await {
             tracing::error!(error = %e, "in-process workers stopped");
         }
     }))
@@ -170,8 +195,12 @@ pub(crate) async fn serve_platform(
     kis: Option<haechi_kis::KisConfig>,
 ) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let daily = crate::etl::spawn_daily(settings, &p, kis, stop_rx.clone()).await?;
-    let worker_task = spawn_workers(&p, settings, workers, stop_rx);
+    let daily = crate::etl::spawn_daily(settings, &p, kis.is_some(), stop_rx.clone())?;
+    let worker_task = if workers > 0 {
+        spawn_workers(&p, settings, registry(&p, settings, kis.as_ref()).await?, workers, stop_rx)
+    } else {
+        None
+    };
     let gauge = tokio::spawn(queue_gauge(p.queue.clone()));
     let app = haechi_web::build(app(&p, settings), web_settings(settings));
     haechi_web::serve(listener, app, shutdown_signal()).await.context("serving")?;
@@ -190,8 +219,10 @@ pub(crate) async fn serve_platform(
 /// themselves).
 async fn queue_gauge(queue: Queue) {
     loop {
-        if let Ok(s) = queue.stats().await {
-            metrics::gauge!("haechi_queue_depth").set(s.pending as f64);
+        for name in haechi_jobs::queues::ALL {
+            if let Ok(s) = queue.stats(name).await {
+                metrics::gauge!("haechi_queue_depth", "queue" => *name).set(s.pending as f64);
+            }
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
@@ -217,9 +248,22 @@ pub fn serve(file: Option<&Path>) -> Result<()> {
     })
 }
 
-/// `haechi worker`: runs jobs until SIGTERM/Ctrl-C, then finishes the ones it holds. With
-/// `metrics_addr`, serves `/metrics` there for Prometheus.
-pub fn worker(file: Option<&Path>, concurrency: u32, metrics_addr: Option<std::net::SocketAddr>) -> Result<()> {
+/// `haechi worker`: runs jobs from `queues` (all when empty) until SIGTERM/Ctrl-C, then
+/// finishes the ones it holds. With `metrics_addr`, serves `/metrics` there for Prometheus.
+pub fn worker(
+    file: Option<&Path>,
+    concurrency: u32,
+    queues: Vec<String>,
+    metrics_addr: Option<std::net::SocketAddr>,
+) -> Result<()> {
+    for q in &queues {
+        if !haechi_jobs::queues::ALL.contains(&q.as_str()) {
+            return Err(crate::cli::invalid(format!(
+                "--queues: unknown queue {q:?} (queues: {})",
+                haechi_jobs::queues::ALL.join(", ")
+            )));
+        }
+    }
     let settings = load_settings(file)?;
     init_tracing(settings.log_format);
     runtime()?.block_on(async {
@@ -232,13 +276,17 @@ pub fn worker(file: Option<&Path>, concurrency: u32, metrics_addr: Option<std::n
                 let _ = axum::serve(listener, app).await;
             });
         }
+        let kis = crate::etl::kis_config(&settings);
+        if kis.is_none() && queues.iter().any(|q| q == haechi_jobs::queues::ETL) {
+            bail!("the etl queue needs KIS settings (HAECHI_KIS_APP_KEY and HAECHI_KIS_APP_SECRET)");
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let daily = crate::etl::spawn_daily(&settings, &p, crate::etl::kis_config(&settings), stop_rx).await?;
-        let opts = worker_options(&settings, concurrency);
-        tracing::info!(name = %opts.name, concurrency, queue = if settings.redis_url.is_some() { "redis" } else { "sqlite" }, "haechi worker started");
-        haechi_jobs::run_workers(&p.queue, opts, Arc::new(runner(&p, &settings)), shutdown_signal())
-            .await
-            .context("running workers")?;
+        let daily = crate::etl::spawn_daily(&settings, &p, kis.is_some(), stop_rx)?;
+        let registry = registry(&p, &settings, kis.as_ref()).await?;
+        let opts = worker_options(&settings, concurrency, queues);
+        let serving = if opts.queues.is_empty() { registry.queues().join(",") } else { opts.queues.join(",") };
+        tracing::info!(name = %opts.name, concurrency, queues = %serving, backend = if settings.redis_url.is_some() { "redis" } else { "sqlite" }, "haechi worker started");
+        haechi_jobs::run_workers(&p.queue, opts, registry, shutdown_signal()).await.context("running workers")?;
         let _ = stop_tx.send(true);
         crate::etl::stop_daily(daily).await;
         tracing::info!("worker stopped cleanly");

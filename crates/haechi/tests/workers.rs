@@ -1,5 +1,6 @@
 //! Two `haechi worker` processes share 20 runs; one is killed with SIGKILL in the middle of a
-//! run. Every run must still end `succeeded`, each with exactly one report.
+//! run. Every run must still end `succeeded`, each with exactly one report. And `--queues`
+//! refuses what this process cannot serve.
 //!
 //! Runs on whatever the environment names: MariaDB (`HAECHI_TEST_MYSQL_URL`), Redis
 //! (`HAECHI_TEST_REDIS_URL`) and S3 (`HAECHI_TEST_S3_URL`) in CI; otherwise a SQLite database,
@@ -90,11 +91,12 @@ async fn killed_worker_mid_run_loses_nothing_and_duplicates_nothing() {
     }
 
     // Two worker processes; ~0.7 s per run so a kill lands mid-run.
-    let spawn = |name: &str| {
+    let spawn = |name: &str, queues: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_haechi"));
         cmd.arg("worker")
             .arg("--concurrency")
             .arg("2")
+            .args(queues)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HAECHI_DATABASE_URL", &test_db.url)
@@ -113,7 +115,8 @@ async fn killed_worker_mid_run_loses_nothing_and_duplicates_nothing() {
         }
         cmd.spawn().expect("spawn haechi worker")
     };
-    let mut workers = Workers(vec![spawn("a"), spawn("b")]);
+    // The survivor names its queue explicitly; the victim serves every queue by default.
+    let mut workers = Workers(vec![spawn("a", &[]), spawn("b", &["--queues", "runs"])]);
 
     // Kill worker a once runs are in flight and a couple have finished.
     let started = Instant::now();
@@ -163,4 +166,28 @@ async fn killed_worker_mid_run_loses_nothing_and_duplicates_nothing() {
     assert!(Command::new("kill").arg("-TERM").arg(&pid).status().unwrap().success());
     let status = workers.0[1].wait().unwrap();
     assert!(status.success(), "worker exited with {status}");
+}
+
+#[test]
+fn worker_refuses_unknown_queues_and_etl_without_kis() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |queues: &str| {
+        Command::new(env!("CARGO_BIN_EXE_haechi"))
+            .args(["worker", "--queues", queues])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HAECHI_DATA_DIR", dir.path())
+            .env("HAECHI_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = run("runs,nope");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--queues: unknown queue \"nope\" (queues: runs, etl)"), "{err}");
+
+    let out = run("etl");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the etl queue needs KIS settings"), "{err}");
 }

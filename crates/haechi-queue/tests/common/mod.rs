@@ -2,11 +2,22 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use haechi_queue::{Queue, QueueConfig, QueueStats, RunHandler, WorkerOptions, run_workers};
+use haechi_queue::{Job, Queue, QueueConfig, QueueStats, Registry, WorkerOptions, run_workers};
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
+
+/// The job the tests push: an id to tell executions apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestJob {
+    pub id: i64,
+}
+
+impl Job for TestJob {
+    const KIND: &'static str = "test";
+    const QUEUE: &'static str = "test";
+}
 
 /// One backend under test; deletes its Redis keys on drop of `cleanup()`.
 pub struct Backend {
@@ -33,12 +44,17 @@ impl Backend {
                 let _: () = redis::cmd("DEL").arg(k).query_async(&mut conn).await.unwrap();
             }
             // apalis-redis registers every queue in this global index.
-            let _: () = redis::cmd("ZREM")
+            let queues: Vec<String> = redis::cmd("ZRANGE")
                 .arg("core:apalis:queues:list")
-                .arg(format!("{namespace}:workers"))
+                .arg(0)
+                .arg(-1)
                 .query_async(&mut conn)
                 .await
                 .unwrap();
+            for q in queues.into_iter().filter(|q| q.starts_with(&format!("{namespace}:"))) {
+                let _: () =
+                    redis::cmd("ZREM").arg("core:apalis:queues:list").arg(q).query_async(&mut conn).await.unwrap();
+            }
         }
     }
 }
@@ -65,6 +81,7 @@ pub fn backends(test: &str) -> Vec<Backend> {
 pub fn opts(name: &str) -> WorkerOptions {
     WorkerOptions {
         name: name.into(),
+        queues: Vec::new(),
         concurrency: 2,
         max_attempts: 3,
         backoff_base: Duration::from_millis(100),
@@ -82,13 +99,14 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn start<H: RunHandler>(queue: &Queue, handler: Arc<H>, workers: Vec<WorkerOptions>) -> Running {
+    pub fn start(queue: &Queue, handlers: impl Into<Registry>, workers: Vec<WorkerOptions>) -> Running {
+        let registry: Registry = handlers.into();
         let (tx, rx) = watch::channel(false);
         let handles = workers
             .into_iter()
             .map(|o| {
                 let q = queue.clone();
-                let h = handler.clone();
+                let h = registry.clone();
                 let mut rx = rx.clone();
                 tokio::spawn(async move {
                     let sd = async move {
@@ -122,5 +140,32 @@ where
 }
 
 pub async fn stats(q: &Queue) -> QueueStats {
-    q.stats().await.unwrap()
+    q.stats(TestJob::QUEUE).await.unwrap()
+}
+
+/// The worker ids registered on `queue`, as the backend holds them.
+pub async fn registered_workers(b: &Backend, queue: &str) -> Vec<String> {
+    match &b.cfg {
+        QueueConfig::Sqlite { path } => {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", path.display())).await.unwrap();
+            let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM Workers WHERE worker_type = ?1 ORDER BY id")
+                .bind(format!("haechi.{queue}"))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            ids
+        }
+        QueueConfig::Redis { url, namespace } => {
+            let client = redis::Client::open(url.as_str()).unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            redis::cmd("ZRANGE")
+                .arg(format!("{namespace}:{queue}:workers"))
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await
+                .unwrap()
+        }
+    }
 }

@@ -1,0 +1,186 @@
+//! A run started once the real `haechi demo` (and then `haechi serve` on the same folder) is
+//! serving must finish. It once stayed `queued` forever: the serving workers took the worker id
+//! of the demo's seeding workers, still registered, and died (`WORKER_ALREADY_EXISTS`). A clean
+//! start logs no WARN or ERROR.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{Value, json};
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A `haechi` process whose output is collected line by line; killed when dropped.
+struct Haechi {
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    base: String,
+}
+
+impl Drop for Haechi {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `haechi demo --dir DIR` or `haechi serve` over DIR, on a free port, logging at the default
+/// level (INFO) so that any WARN or ERROR shows.
+fn start(args: &[&str], dir: &Path) -> Haechi {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_haechi"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HAECHI_ADDR", format!("127.0.0.1:{port}"))
+        .env("HAECHI_DATA_DIR", dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = collect(child.stdout.take().unwrap());
+    let stderr = collect(child.stderr.take().unwrap());
+    Haechi { child, stdout, stderr, base: format!("http://127.0.0.1:{port}") }
+}
+
+impl Haechi {
+    fn output(&self) -> String {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout.lock().unwrap().join("\n"),
+            self.stderr.lock().unwrap().join("\n")
+        )
+    }
+
+    /// Waits until the server answers (the demo first prepares its market and example runs).
+    async fn wait_serving(&mut self) {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(240);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("haechi exited with {status} before serving\n{}", self.output());
+            }
+            if let Ok(r) = http.get(format!("{}/healthz", self.base)).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "not serving after 240 s\n{}", self.output());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The password the demo printed once.
+    fn printed_password(&self) -> String {
+        let out = self.stdout.lock().unwrap();
+        let line = out.iter().find(|l| l.contains("Password:")).unwrap_or_else(|| panic!("no password in {out:?}"));
+        line.split_whitespace().skip_while(|w| *w != "Password:").nth(1).unwrap().to_owned()
+    }
+
+    fn assert_clean_log(&self) {
+        let err = self.stderr.lock().unwrap();
+        let bad: Vec<&String> = err.iter().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")).collect();
+        assert!(bad.is_empty(), "a clean start logged warnings or errors:\n{}", self.output());
+        // Proof that the log is read at all, at a level where a WARN would show.
+        assert!(err.iter().any(|l| l.contains(" INFO ")), "no INFO line was captured:\n{}", self.output());
+    }
+
+    /// SIGTERM, then a graceful exit.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "no exit 60 s after SIGTERM\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(status.success(), "exit status {status} after SIGTERM\n{}", self.output());
+    }
+}
+
+/// Signs in as the demo user and starts a new run of an example scenario over the API; waits
+/// for it to succeed.
+async fn new_run_succeeds(base: &str, password: &str) {
+    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let login = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "demo@haechi.local", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200, "the demo password signs in");
+    let csrf = login.json::<Value>().await.unwrap()["csrf_token"].as_str().unwrap().to_owned();
+    let scenarios: Value = client.get(format!("{base}/api/v1/scenarios")).send().await.unwrap().json().await.unwrap();
+    let scenario = scenarios["items"][0]["id"].as_i64().unwrap_or_else(|| panic!("no scenario: {scenarios}"));
+    let started = client
+        .post(format!("{base}/api/v1/scenarios/{scenario}/runs"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    let run = started.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let r: Value = client.get(format!("{base}/api/v1/runs/{run}")).send().await.unwrap().json().await.unwrap();
+        match r["state"].as_str().unwrap() {
+            "succeeded" => {
+                assert!(r["figures"]["final_equity"].is_number(), "{r}");
+                return;
+            }
+            "queued" | "running" => {}
+            other => panic!("run {run} ended {other}: {r}"),
+        }
+        assert!(Instant::now() < deadline, "run {run} not finished after 120 s: {r}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_started_on_the_serving_demo_succeeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let mut demo = start(&["demo", "--dir", dir.to_str().unwrap()], &dir);
+    demo.wait_serving().await;
+    new_run_succeeds(&demo.base, &demo.printed_password()).await;
+    demo.assert_clean_log();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_started_on_serve_restarted_over_the_demo_folder_succeeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let mut demo = start(&["demo", "--dir", dir.to_str().unwrap()], &dir);
+    demo.wait_serving().await;
+    let password = demo.printed_password();
+    demo.assert_clean_log();
+    demo.stop();
+
+    let mut serve = start(&["serve"], &dir);
+    serve.wait_serving().await;
+    new_run_succeeds(&serve.base, &password).await;
+    serve.assert_clean_log();
+    serve.stop();
+}
