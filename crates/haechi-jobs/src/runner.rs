@@ -161,6 +161,8 @@ impl Runner {
         }
     }
 
+    // Stays whole: one attempt's life (claim, load, simulate, write, finish) shares the lease and
+    // the cancel watch; the steps are commented where they happen.
     async fn attempt(&self, run: &Run, lease: &str) -> Outcome {
         let spec = match self.db.scenario_version(run.scenario_id, run.scenario_version).await {
             Ok(Some(v)) => v.spec,

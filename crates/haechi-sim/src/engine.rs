@@ -316,6 +316,8 @@ impl<'a> Sim<'a> {
         }
     }
 
+    // Stays whole: the KRX checks for one order (price limits, tick, cash, holdings, volume cap,
+    // fees and taxes) run in the exchange's order and share the fill being built.
     fn execute_one(&mut self, day: usize, p: &Pending, reference: Reference) -> (OrderStatus, u64) {
         let reject = |reason| (OrderStatus::Rejected { reason }, 0);
         let expire = |reason| (OrderStatus::Expired { reason }, 0);

@@ -85,6 +85,7 @@ struct FillRow {
 ///
 /// # Errors
 /// Only if the template engine fails, which would be a bug in the template.
+// Stays whole: the page is one template written top to bottom, like the page it makes.
 pub fn render(report: &Report) -> Result<String, askama::Error> {
     let s = &report.summary;
     let r = &s.returns;

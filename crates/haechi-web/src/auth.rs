@@ -55,9 +55,9 @@ pub fn client_info(parts: &Parts, trusted_proxy: bool) -> RequestMeta {
     RequestMeta { ip, request_id, user_agent }
 }
 
-fn cookie_value<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+/// A cookie's value from the request headers.
+pub(crate) fn cookie_value<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -82,7 +82,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
-    let credential = match (bearer, cookie_value(parts, SESSION_COOKIE)) {
+    let credential = match (bearer, cookie_value(&parts.headers, SESSION_COOKIE)) {
         (Some(token), _) => Credential::Bearer(token),
         (None, Some(cookie)) => {
             Credential::Session { cookie, csrf_sent: parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) }

@@ -17,8 +17,9 @@ impl Drop for Server {
     }
 }
 
-#[test]
-fn portal_in_headless_chromium() {
+/// The repository root and the browser, or `None` (the test skips) when chromium or
+/// `e2e/node_modules` is missing and `HAECHI_REQUIRE_E2E` is not set.
+fn browser() -> Option<(PathBuf, String)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let chromium = std::env::var("HAECHI_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let ready = root.join("e2e/node_modules/playwright-core").is_dir() && std::path::Path::new(&chromium).exists();
@@ -27,9 +28,15 @@ fn portal_in_headless_chromium() {
             std::env::var_os("HAECHI_REQUIRE_E2E").is_none(),
             "browser tests required: install chromium and run `npm ci --prefix e2e` (see .ci/e2e.sh)"
         );
-        eprintln!("skipping the browser test: no chromium at {chromium} or no e2e/node_modules");
-        return;
+        eprintln!("skipping a browser test: no chromium at {chromium} or no e2e/node_modules");
+        return None;
     }
+    Some((root, chromium))
+}
+
+#[test]
+fn portal_in_headless_chromium() {
+    let Some((root, chromium)) = browser() else { return };
     let dir = tempfile::tempdir().unwrap();
     // A small market, so the browser can run a scenario and open its report.
     let load = Command::new(env!("CARGO_BIN_EXE_haechi"))
@@ -92,14 +99,7 @@ fn portal_in_headless_chromium() {
 /// sees it finish. Screenshots land in `target/e2e-screenshots-demo/`.
 #[test]
 fn the_real_demo_signs_in_with_its_printed_password_and_runs_a_scenario() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let chromium = std::env::var("HAECHI_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let ready = root.join("e2e/node_modules/playwright-core").is_dir() && std::path::Path::new(&chromium).exists();
-    if !ready {
-        assert!(std::env::var_os("HAECHI_REQUIRE_E2E").is_none(), "browser tests required (see .ci/e2e.sh)");
-        eprintln!("skipping the demo browser test: no chromium at {chromium} or no e2e/node_modules");
-        return;
-    }
+    let Some((root, chromium)) = browser() else { return };
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_haechi"))

@@ -27,6 +27,8 @@ impl Drop for Workers {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Long on purpose: one story (start, kill mid-run, recover, check every row and object) that
+// only means something told in order.
 async fn killed_worker_mid_run_loses_nothing_and_duplicates_nothing() {
     let test_db = TestDb::new().await.expect("test database");
     let db = test_db.db.clone();

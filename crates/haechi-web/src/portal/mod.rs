@@ -131,14 +131,7 @@ fn page(status: StatusCode, html: Result<String, askama::Error>, cookies: Vec<He
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+    crate::auth::cookie_value(headers, name).map(str::to_owned)
 }
 
 /// Portal forms carry the CSRF token as the `_csrf` field; the session extractor checks the

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use haechi_app::rbac::Permission;
 use haechi_app::runs::{self, ReportFile, Run, RunFilter};
-use haechi_app::{RunId, ScenarioId};
+use haechi_app::{RunId, RunState, ScenarioId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -46,8 +46,7 @@ pub struct RunView {
     pub scenario_version: i32,
     /// The market data version the run was (or will be) computed on.
     pub data_version: i64,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    pub state: String,
+    pub state: RunState,
     /// 0.0 to 1.0.
     pub progress: f64,
     /// `queued`, `loading`, `simulating`, `reporting`, `done`, …
@@ -81,7 +80,9 @@ impl From<&Run> for RunView {
             scenario_id: r.scenario_id,
             scenario_version: r.scenario_version,
             data_version: r.data_version,
-            state: r.state.clone(),
+            // Rows only ever hold the names `RunState` writes; an unreadable one is not a
+            // run that can still succeed.
+            state: runs::state_of(r).unwrap_or(RunState::Failed),
             progress: r.progress,
             stage: r.stage.clone(),
             error: r.error.clone(),

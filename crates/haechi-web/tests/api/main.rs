@@ -439,6 +439,7 @@ async fn access_log_records_requests_for_admins_and_auditors() {
 }
 
 #[tokio::test]
+// Long on purpose: one request per kind of bad body, each with the answer it must get.
 async fn oversized_and_malformed_bodies_get_problems_not_crashes() {
     let web = WebSettings { body_limit_bytes: 1024, ..WebSettings::default() };
     let app = spawn_app_with(Config { web, ..Config::default() }).await;

@@ -766,6 +766,7 @@ fn input_value(html: &str, id: &str) -> String {
 }
 
 #[tokio::test]
+// Long on purpose: the form walked field by field, as a person fills it in.
 async fn the_scenario_form_has_a_field_per_setting_and_shows_korean_problems_at_each() {
     let app = spawn_app().await;
     register(&app.base, "form@example.com", "form").await;
