@@ -939,3 +939,26 @@ async fn errors_are_pages_in_the_browsers_language_never_json() {
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 }
+
+/// A member of a role that requires two-factor authentication, not yet enrolled, reaches the
+/// security page to enrol, and nothing else: other pages answer with a 403 page.
+#[tokio::test]
+async fn a_role_that_requires_mfa_leaves_unenrolled_members_the_security_page() {
+    let app = spawn_app().await;
+    let (admin, admin_id) = app.user("root@example.com").await;
+    app.promote(admin_id, "admin").await;
+    let r =
+        admin.send(reqwest::Method::PUT, "/api/v1/admin/roles/investor/mfa", Some(json!({"require_mfa": true}))).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    register(&app.base, "new@example.com", "new").await;
+    let c = client();
+    assert_eq!(sign_in(&c, &app.base, "new@example.com", None).await.status(), 303);
+    let account = c.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(account.status(), 200, "the security page stays open to enrol");
+    let csrf = hidden(&account.text().await.unwrap(), "_csrf");
+    let enrol = c.post(app.url("/account/mfa")).form(&[("_csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(enrol.status(), 200, "and enrolment starts there");
+    let other = c.get(app.url("/scenarios")).send().await.unwrap();
+    assert_eq!(other.status(), 403);
+    assert!(other.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+}
