@@ -5,8 +5,7 @@ use crate::audit::{RequestMeta, record};
 use crate::auth::throttle::{self, IP_MULTIPLIER, Policy};
 use crate::auth::{email_tag, normalise_email, password, sha256_hex, totp};
 use crate::error::{AppError, AppResult, AuthFailure, FieldProblem};
-use crate::principal::{Account, AuthVia, Principal};
-use crate::rbac::Permission;
+use crate::principal::{Account, Principal};
 use crate::sessions::{self, StartedSession};
 use crate::{App, Role, UserId};
 use haechi_db::NewUser;
@@ -221,10 +220,7 @@ pub async fn change_password(
     proof: Reauth<'_>,
     new_password: String,
 ) -> AppResult<StartedSession> {
-    p.require(Permission::OwnAccount)?;
-    if !matches!(p.via, AuthVia::Session { .. }) {
-        return Err(AppError::Forbidden("change the password from a signed-in browser session"));
-    }
+    p.require_person()?;
     let problems = password::policy_problems(&new_password, &p.user.email, &p.user.display_name);
     if !problems.is_empty() {
         return Err(AppError::Invalid(
@@ -234,10 +230,12 @@ pub async fn change_password(
     let user = reauthenticate(app, meta, p, &proof).await?;
     let hash = password::hash(new_password).await?;
     app.db().set_password(user.id, hash).await?;
+    // Whoever knew the old password may have made tokens or sessions with it: every token is
+    // revoked and every session, this one included, ends; the caller gets a fresh one.
+    let revoked = app.db().revoke_all_tokens(user.id, app.now_ms()).await?;
     app.cache().invalidate_user(p.id());
-    // Every session, this one included, ends; the caller gets a fresh one (new id).
     app.db().delete_other_sessions(user.id, None).await?;
     let started = sessions::start(app, meta, &user).await?;
-    record(app, meta, "password_changed", Some(p.id()), None, json!({})).await;
+    record(app, meta, "password_changed", Some(p.id()), None, json!({"tokens_revoked": revoked})).await;
     Ok(started)
 }

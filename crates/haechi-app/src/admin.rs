@@ -63,8 +63,11 @@ pub async fn update_user(
     {
         db.set_disabled(id.get(), disabled).await?;
         sessions::end_all(app, id).await?;
+        // A disabled account's tokens stay dead when it is enabled again: the person makes new
+        // ones, after signing in.
+        let revoked = if disabled { db.revoke_all_tokens(id.get(), app.now_ms()).await? } else { 0 };
         let event = if disabled { "user_disabled" } else { "user_enabled" };
-        record(app, meta, event, Some(id), Some(p.id()), json!({})).await;
+        record(app, meta, event, Some(id), Some(p.id()), json!({"tokens_revoked": revoked})).await;
     }
     app.cache().invalidate_user(id);
     let user = db.user_by_id(id.get()).await?.ok_or(AppError::NotFound)?;

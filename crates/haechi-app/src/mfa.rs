@@ -7,7 +7,6 @@ use crate::audit::{RequestMeta, record};
 use crate::auth::{recovery_code, sha256_hex, totp};
 use crate::error::{AppError, AppResult};
 use crate::principal::Principal;
-use crate::rbac::Permission;
 use serde_json::json;
 
 /// What an authenticator app needs: the secret, its `otpauth://` URI and the URI as a QR code.
@@ -25,7 +24,7 @@ pub struct Enrolment {
 /// # Errors
 /// [`AppError::Conflict`] when two-factor authentication is already on.
 pub async fn begin(app: &App, p: &Principal) -> AppResult<Enrolment> {
-    p.require(Permission::OwnAccount)?;
+    p.require_person()?;
     if p.user.mfa_enabled {
         return Err(AppError::Conflict("two-factor authentication is already on; disable it first".into()));
     }
@@ -59,7 +58,7 @@ fn enrolment_of(secret: &str, email: &str) -> AppResult<Enrolment> {
 /// [`AppError::Conflict`] with no enrolment in progress; [`AppError::Invalid`] at `code` when
 /// it does not match.
 pub async fn confirm(app: &App, meta: &RequestMeta, p: &Principal, code: &str) -> AppResult<Vec<String>> {
-    p.require(Permission::OwnAccount)?;
+    p.require_person()?;
     let user = own_row(app, p).await?;
     let Some(secret) = user.totp_secret.clone().filter(|_| !user.mfa_enabled) else {
         return Err(AppError::Conflict("no enrolment in progress: POST /api/v1/me/mfa/totp first".into()));
@@ -80,7 +79,7 @@ pub async fn confirm(app: &App, meta: &RequestMeta, p: &Principal, code: &str) -
 /// # Errors
 /// [`AppError::Conflict`] when MFA is off; [`AppError::Invalid`] for a failed re-authentication.
 pub async fn disable(app: &App, meta: &RequestMeta, p: &Principal, proof: Reauth<'_>) -> AppResult<()> {
-    p.require(Permission::OwnAccount)?;
+    p.require_person()?;
     if !p.user.mfa_enabled {
         return Err(AppError::Conflict("two-factor authentication is not on".into()));
     }
@@ -96,6 +95,6 @@ pub async fn disable(app: &App, meta: &RequestMeta, p: &Principal, proof: Reauth
 /// # Errors
 /// The database's.
 pub async fn recovery_codes_left(app: &App, p: &Principal) -> AppResult<u64> {
-    p.require(Permission::OwnAccount)?;
+    p.require_person()?;
     Ok(app.db().unused_recovery_codes(p.id().get()).await?)
 }

@@ -85,6 +85,23 @@ impl Principal {
         Ok(())
     }
 
+    /// Account-security operations (MFA, sessions, tokens, the password) are for the person:
+    /// a signed-in browser session, or a command on the server. An API token of any scope is
+    /// refused, so a leaked `trade` token cannot enrol its own authenticator, mint tokens or
+    /// end the owner's sessions.
+    ///
+    /// # Errors
+    /// [`AppError::Forbidden`] for an API token.
+    pub fn require_person(&self) -> AppResult<()> {
+        self.require(Permission::OwnAccount)?;
+        match self.via {
+            AuthVia::Session { .. } | AuthVia::Local => Ok(()),
+            AuthVia::Token { .. } => {
+                Err(AppError::Forbidden("account security needs a signed-in browser session, not an API token"))
+            }
+        }
+    }
+
     /// The session's CSRF token, when authenticated by a browser session.
     #[must_use]
     pub fn csrf_token(&self) -> Option<&str> {

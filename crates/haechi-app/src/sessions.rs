@@ -5,7 +5,6 @@ use crate::audit::{RequestMeta, record};
 use crate::auth::{random_token, sha256_hex};
 use crate::error::{AppError, AppResult};
 use crate::principal::{Account, AuthVia, Principal};
-use crate::rbac::Permission;
 use crate::{App, UserId};
 use serde_json::json;
 
@@ -77,7 +76,7 @@ pub struct SessionInfo {
 /// # Errors
 /// [`AppError::Forbidden`] without the permission; the database's.
 pub async fn list(app: &App, p: &Principal) -> AppResult<Vec<SessionInfo>> {
-    p.require(Permission::OwnAccount)?;
+    p.require_person()?;
     let current = match &p.via {
         AuthVia::Session { handle, .. } => Some(handle.as_str()),
         _ => None,
@@ -102,7 +101,7 @@ pub async fn list(app: &App, p: &Principal) -> AppResult<Vec<SessionInfo>> {
 /// # Errors
 /// [`AppError::NotFound`] for a handle that is not one of the caller's sessions.
 pub async fn revoke(app: &App, meta: &RequestMeta, p: &Principal, handle: &str) -> AppResult<()> {
-    p.require(Permission::OwnAccount)?;
+    p.require_person()?;
     if !app.db().delete_session_by_handle(p.id().get(), handle).await? {
         return Err(AppError::NotFound);
     }

@@ -62,7 +62,7 @@ pub async fn create(
     p: &Principal,
     req: TokenRequest<'_>,
 ) -> AppResult<(TokenInfo, String)> {
-    p.require(Permission::OwnAccount)?;
+    p.require_person()?;
     let mut problems = Vec::new();
     let name = req.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
@@ -114,7 +114,7 @@ pub async fn create(
 /// # Errors
 /// The database's.
 pub async fn list(app: &App, p: &Principal) -> AppResult<Vec<TokenInfo>> {
-    p.require(Permission::OwnAccount)?;
+    p.require_person()?;
     Ok(app.db().list_tokens(p.id().get()).await?.into_iter().map(TokenInfo::from).collect())
 }
 
@@ -123,7 +123,7 @@ pub async fn list(app: &App, p: &Principal) -> AppResult<Vec<TokenInfo>> {
 /// # Errors
 /// [`AppError::NotFound`] for a token that is not the caller's (or already revoked).
 pub async fn revoke(app: &App, meta: &RequestMeta, p: &Principal, id: TokenId) -> AppResult<()> {
-    p.require(Permission::OwnAccount)?;
+    p.require_person()?;
     if !app.db().revoke_token(p.id().get(), id.get()).await? {
         return Err(AppError::NotFound);
     }

@@ -384,6 +384,21 @@ impl Db {
             .await?)
     }
 
+    /// Revokes every live token of `user_id` (after a password change or when the account is
+    /// disabled); returns how many.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn revoke_all_tokens(&self, user_id: i64, at: i64) -> Result<u64, DbError> {
+        let res = api_token::Entity::update_many()
+            .col_expr(api_token::Column::RevokedAt, Expr::value(at))
+            .filter(api_token::Column::UserId.eq(user_id))
+            .filter(api_token::Column::RevokedAt.is_null())
+            .exec(self.connection())
+            .await?;
+        Ok(res.rows_affected)
+    }
+
     /// Revokes a token of `user_id`; false when it is not theirs or already revoked.
     ///
     /// # Errors

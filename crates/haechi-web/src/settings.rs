@@ -9,10 +9,13 @@ pub struct WebSettings {
     pub body_limit_bytes: usize,
     /// Trust `X-Forwarded-For` for the client address (only behind a reverse proxy).
     pub trusted_proxy: bool,
+    /// The bearer token `/metrics` requires; `None`: `/metrics` answers 404 (per-route traffic,
+    /// sign-in failures and queue depth are not for the public).
+    pub metrics_token: Option<String>,
 }
 
 impl Default for WebSettings {
     fn default() -> WebSettings {
-        WebSettings { cookie_secure: false, body_limit_bytes: 1 << 20, trusted_proxy: false }
+        WebSettings { cookie_secure: false, body_limit_bytes: 1 << 20, trusted_proxy: false, metrics_token: None }
     }
 }

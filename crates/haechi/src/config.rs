@@ -145,6 +145,7 @@ const KEYS: &[&dyn AnyKey] = &[
     &key::LOGIN_MAX_FAILURES,
     &key::LOGIN_LOCK_MINUTES,
     &key::TRUSTED_PROXY,
+    &key::METRICS_TOKEN,
     &key::LOG_FORMAT,
     &key::REDIS_URL,
     &key::OBJECT_STORE,
@@ -375,6 +376,22 @@ mod key {
         show: show_redacted,
         get: |s| &s.s3_access_key,
         get_mut: |s| &mut s.s3_access_key,
+    };
+    pub(super) const METRICS_TOKEN: Key<Option<Secret>> = Key {
+        name: "metrics_token",
+        about: "Bearer token Prometheus sends to read `/metrics`; unset: `/metrics` answers 404 on the public address.",
+        secret: true,
+        default: || None,
+        parse: |raw| {
+            let text = text(raw)?;
+            if text.len() < 16 {
+                return Err(Problem::TooShort { len: text.len(), min: 16 });
+            }
+            Ok(Some(Secret(text)))
+        },
+        show: show_redacted,
+        get: |s| &s.metrics_token,
+        get_mut: |s| &mut s.metrics_token,
     };
     pub(super) const S3_SECRET_KEY: Key<Option<Secret>> = Key {
         name: "s3_secret_key",
@@ -681,6 +698,8 @@ pub struct Settings {
     pub login_max_failures: u32,
     pub login_lock_minutes: u32,
     pub trusted_proxy: bool,
+    /// Unset: `/metrics` is not served on the public address.
+    pub metrics_token: Option<Secret>,
     pub log_format: LogFormat,
     pub redis_url: Option<Secret>,
     pub object_store: Option<String>,
@@ -715,6 +734,7 @@ impl Default for Settings {
             login_max_failures: key::LOGIN_MAX_FAILURES.default(),
             login_lock_minutes: key::LOGIN_LOCK_MINUTES.default(),
             trusted_proxy: key::TRUSTED_PROXY.default(),
+            metrics_token: key::METRICS_TOKEN.default(),
             log_format: key::LOG_FORMAT.default(),
             redis_url: key::REDIS_URL.default(),
             object_store: key::OBJECT_STORE.default(),
@@ -1663,6 +1683,7 @@ mod tests {
              login_max_failures = 5  # default\n\
              login_lock_minutes = 15  # default\n\
              trusted_proxy = false  # default\n\
+             # metrics_token is not set  # default\n\
              log_format = \"json\"  # file {}:3\n\
              # redis_url is not set  # default\n\
              # object_store is not set  # default\n\
@@ -2104,6 +2125,7 @@ mod tests {
     const SECRET_SAMPLES: &[(&str, &str, &str)] = &[
         ("database_url", "mysql://root:leak-db@db/haechi", "leak-db"),
         ("secret_key", LONG_SECRET, LONG_SECRET),
+        ("metrics_token", "leak-prometheus-token", "leak-prometheus-token"),
         ("redis_url", "redis://:leak-redis@redis:6379/0", "leak-redis"),
         ("s3_access_key", "leak-access", "leak-access"),
         ("s3_secret_key", "leak-s3", "leak-s3"),

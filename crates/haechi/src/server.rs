@@ -48,7 +48,12 @@ pub(crate) async fn open_db(settings: &Settings) -> Result<Db> {
 }
 
 fn web_settings(s: &Settings) -> WebSettings {
-    WebSettings { cookie_secure: s.cookie_secure, body_limit_bytes: s.body_limit_bytes, trusted_proxy: s.trusted_proxy }
+    WebSettings {
+        cookie_secure: s.cookie_secure,
+        body_limit_bytes: s.body_limit_bytes,
+        trusted_proxy: s.trusted_proxy,
+        metrics_token: s.metrics_token.as_ref().map(|t| t.expose().to_owned()),
+    }
 }
 
 fn app_settings(s: &Settings) -> AppSettings {

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn health_readiness_metrics_and_headers() {
-    let app = spawn_app().await;
+    let web = WebSettings { metrics_token: Some("prometheus-scrape-token".into()), ..WebSettings::default() };
+    let app = spawn_app_with(Config { web, ..Config::default() }).await;
     let c = reqwest::Client::new();
     let r = c.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -30,7 +31,12 @@ async fn health_readiness_metrics_and_headers() {
     let no_follow = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let root = no_follow.get(app.url("/")).send().await.unwrap();
     assert_eq!((root.status().as_u16(), root.headers()["location"].to_str().unwrap()), (303, "/login"));
-    let m = c.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    // /metrics is for Prometheus, with its token: not for anyone who asks (issue 13, attack 8).
+    assert_eq!(c.get(app.url("/metrics")).send().await.unwrap().status(), 401);
+    let wrong = c.get(app.url("/metrics")).bearer_auth("prometheus-scrape-tokeX").send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let m =
+        c.get(app.url("/metrics")).bearer_auth("prometheus-scrape-token").send().await.unwrap().text().await.unwrap();
     assert!(m.contains("haechi_http_requests_total"), "{m}");
     assert!(m.contains("haechi_http_request_duration_seconds_bucket"), "{m}");
     let (status, body) = problem(c.get(app.url("/api/v1/nope")).send().await.unwrap()).await;
@@ -569,4 +575,105 @@ async fn shutdown_finishes_in_flight_requests_and_stops() {
     assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
     tokio::time::timeout(Duration::from_secs(10), app.shut_down()).await.expect("server stops").unwrap();
     assert!(reqwest::get(&url).await.is_err(), "no longer listening");
+}
+
+/// Makes an API token for the signed-in browser `b` with `scopes`; returns (id, secret).
+async fn token_for(b: &helpers::Browser, scopes: &[&str]) -> (i64, String) {
+    let r = b.post("/api/v1/me/tokens", json!({"name": "app", "scopes": scopes, "password": PASSWORD})).await;
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    (v["id"].as_i64().unwrap(), v["token"].as_str().unwrap().to_owned())
+}
+
+/// A leaked `trade` token (issue 13, attack 4) can trade, but cannot take the account over:
+/// no MFA enrolment with its own authenticator, no new tokens, no ending the owner's sessions,
+/// no password change, not even a look at the sessions.
+#[tokio::test]
+async fn account_security_needs_the_person_not_a_token() {
+    let app = spawn_app().await;
+    let (b, _) = app.user("owner@example.com").await;
+    let (tid, secret) = token_for(&b, &["trade"]).await;
+    let t = bearer(&secret);
+    let sessions: Value = b.get_json("/api/v1/me/sessions").await;
+    let handle = sessions[0]["id"].as_str().unwrap().to_owned();
+    let attempts = [
+        (Method::POST, "/api/v1/me/mfa/totp".to_owned(), Some(json!({}))),
+        (Method::POST, "/api/v1/me/mfa/totp/confirm".to_owned(), Some(json!({"code": "123456"}))),
+        (Method::DELETE, "/api/v1/me/mfa/totp".to_owned(), Some(json!({"password": PASSWORD}))),
+        (Method::GET, "/api/v1/me/sessions".to_owned(), None),
+        (Method::DELETE, format!("/api/v1/me/sessions/{handle}"), None),
+        (Method::GET, "/api/v1/me/tokens".to_owned(), None),
+        (
+            Method::POST,
+            "/api/v1/me/tokens".to_owned(),
+            Some(json!({"name": "x", "scopes": ["trade"], "password": PASSWORD})),
+        ),
+        (Method::DELETE, format!("/api/v1/me/tokens/{tid}"), None),
+        (
+            Method::POST,
+            "/api/v1/me/password".to_owned(),
+            Some(json!({"current_password": PASSWORD, "new_password": "another long passphrase"})),
+        ),
+    ];
+    for (method, path, body) in attempts {
+        let mut rb = t.request(method.clone(), app.url(&path));
+        if let Some(body) = body {
+            rb = rb.json(&body);
+        }
+        let (status, problem) = problem(rb.send().await.unwrap()).await;
+        assert_eq!(status, 403, "{method} {path}: {problem}");
+    }
+    // The owner's session and the token itself are untouched.
+    assert_eq!(b.get("/api/v1/me/sessions").await.status(), 200);
+    assert_eq!(t.get(app.url("/api/v1/me")).send().await.unwrap().status(), 200);
+    let me: Value = b.get_json("/api/v1/me").await;
+    assert_eq!(me["user"]["mfa_enabled"], false);
+}
+
+/// Tokens made with an old password, or before the account was disabled, die with it
+/// (issue 13, attack 7); enabling the account again does not bring them back.
+#[tokio::test]
+async fn tokens_are_revoked_by_a_password_change_and_by_disabling() {
+    let app = spawn_app().await;
+    let (b, _) = app.user("pw@example.com").await;
+    let (_, secret) = token_for(&b, &["read"]).await;
+    let t = bearer(&secret);
+    assert_eq!(t.get(app.url("/api/v1/me")).send().await.unwrap().status(), 200);
+    let r = b
+        .post("/api/v1/me/password", json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        t.get(app.url("/api/v1/me")).send().await.unwrap().status(),
+        401,
+        "the token died with the old password"
+    );
+
+    let (admin, admin_id) = app.user("boss@example.com").await;
+    app.promote(admin_id, "admin").await;
+    let (u, uid) = app.user("staff@example.com").await;
+    let (_, secret) = token_for(&u, &["trade"]).await;
+    let t = bearer(&secret);
+    assert_eq!(t.get(app.url("/api/v1/me")).send().await.unwrap().status(), 200);
+    let path = format!("/api/v1/admin/users/{uid}");
+    let patch = |disabled: bool| admin.send(Method::PATCH, &path, Some(json!({"disabled": disabled})));
+    assert_eq!(patch(true).await.status(), 200);
+    assert_eq!(t.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
+    assert_eq!(patch(false).await.status(), 200);
+    assert_eq!(t.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401, "enabling again does not revive it");
+    let tokens: Value = {
+        let mut again = app.browser();
+        assert_eq!(again.login("staff@example.com", PASSWORD, None).await.status(), 200);
+        again.get_json("/api/v1/me/tokens").await
+    };
+    assert!(tokens[0]["revoked_at"].is_i64(), "{tokens}");
+}
+
+/// Without a configured token, `/metrics` is not served on the public address at all.
+#[tokio::test]
+async fn metrics_are_not_public_without_a_token() {
+    let app = spawn_app().await;
+    let r = reqwest::get(app.url("/metrics")).await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json", "a machine path keeps its problem document");
 }

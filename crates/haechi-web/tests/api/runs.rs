@@ -103,7 +103,18 @@ async fn a_run_goes_from_queued_to_succeeded_with_one_report_in_object_storage()
         StatusCode::CONFLICT
     );
 
-    let m = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    // The run counters are process-wide: any server in this test process renders them.
+    let web = haechi_web::WebSettings { metrics_token: Some("prometheus-scrape-token".into()), ..Default::default() };
+    let scrape = crate::helpers::spawn_app_with(crate::helpers::Config { web, ..Default::default() }).await;
+    let m = reqwest::Client::new()
+        .get(scrape.url("/metrics"))
+        .bearer_auth("prometheus-scrape-token")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for name in ["haechi_runs_total", "haechi_run_wait_seconds_bucket", "haechi_run_duration_seconds_bucket"] {
         assert!(m.contains(name), "{name} missing from /metrics");
     }
