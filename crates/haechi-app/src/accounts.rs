@@ -5,11 +5,12 @@ use crate::audit::{RequestMeta, record};
 use crate::auth::throttle::{self, IP_MULTIPLIER, Policy};
 use crate::auth::{email_tag, normalise_email, password, sha256_hex, totp};
 use crate::error::{AppError, AppResult, AuthFailure, FieldProblem};
-use crate::principal::{Account, Principal};
+use crate::principal::{Account, AuthVia, Principal};
 use crate::sessions::{self, StartedSession};
 use crate::{App, Role, UserId};
 use haechi_db::NewUser;
 use serde_json::json;
+use std::time::Duration;
 
 /// Problems with an email address, at field `email`.
 #[must_use]
@@ -52,6 +53,16 @@ pub async fn register(app: &App, meta: &RequestMeta, new: Registration) -> AppRe
     if !problems.is_empty() {
         return Err(AppError::Invalid(problems));
     }
+    // Per address, counted before the (costly) hash, so a flood from one address gets 429s
+    // instead of queueing for the hashing pool.
+    let per_hour = Policy { max_failures: app.settings().registrations_per_hour, lock: Duration::from_secs(3600) };
+    let keys = [(format!("register:{}", meta.ip), per_hour)];
+    if let Some(secs) = blocked(app, &keys).await? {
+        return Err(AppError::RateLimited { retry_after: Duration::from_secs(secs) });
+    }
+    if let Err(lock) = Reserved::take(app, &keys).await? {
+        return Err(AppError::RateLimited { retry_after: lock });
+    }
     let hash = password::hash(new.password).await?;
     let user = app
         .db()
@@ -75,13 +86,76 @@ fn log_auth_failure(meta: &RequestMeta, reason: &str, email: &str) {
     tracing::warn!(target: "haechi::auth", "haechi_auth_failure ip={} reason={} email_hash={}", meta.ip, reason, email_tag(email));
 }
 
-async fn record_failure(app: &App, keys: &[(String, Policy)]) -> AppResult<()> {
-    let now = app.now_ms();
-    for (key, policy) in keys {
-        let prev = app.db().throttle(key).await?;
-        app.db().put_throttle(throttle::after_failure(key, prev, now, *policy)).await?;
+/// Attempts counted against throttle keys before anything is verified (see
+/// [`haechi_db::Db::count_attempt`]): whatever arrives at once, no more guesses are checked
+/// than the limit allows.
+struct Reserved<'k> {
+    keys: &'k [(String, Policy)],
+    counts: Vec<i32>,
+}
+
+impl<'k> Reserved<'k> {
+    /// Counts one attempt on every key. `Err(retry_after)` when a key is over its limit: the
+    /// attempt is refused unverified and the key blocked for the lock period.
+    async fn take(app: &App, keys: &'k [(String, Policy)]) -> AppResult<Result<Reserved<'k>, Duration>> {
+        let now = app.now_ms();
+        let mut counts = Vec::with_capacity(keys.len());
+        let mut over = None;
+        for (key, policy) in keys {
+            let window = i64::try_from(policy.lock.as_millis()).unwrap_or(i64::MAX);
+            let n = app.db().count_attempt(key, now, window).await?;
+            if u32::try_from(n).unwrap_or(0) > policy.max_failures {
+                app.db().block_until(key, now.saturating_add(window)).await?;
+                over = Some(policy.lock);
+            }
+            counts.push(n);
+        }
+        Ok(match over {
+            Some(lock) => Err(lock),
+            None => Ok(Reserved { keys, counts }),
+        })
     }
-    Ok(())
+
+    /// The attempt failed: it stays counted, and each key backs off as its count says.
+    async fn failed(self, app: &App) -> AppResult<()> {
+        let now = app.now_ms();
+        for ((key, policy), n) in self.keys.iter().zip(&self.counts) {
+            let block = throttle::block_after(*n, *policy);
+            if block > 0 {
+                app.db().block_until(key, now.saturating_add(block)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The attempt was not a failure: give it back on every key.
+    async fn refund(self, app: &App) -> AppResult<()> {
+        for (key, _) in self.keys {
+            app.db().refund_attempt(key).await?;
+        }
+        Ok(())
+    }
+
+    /// The attempt succeeded: the first key (the account) starts over, the rest get it back.
+    async fn succeeded(self, app: &App) -> AppResult<()> {
+        let mut keys = self.keys.iter();
+        if let Some((first, _)) = keys.next() {
+            app.db().clear_throttle(first).await?;
+        }
+        for (key, _) in keys {
+            app.db().refund_attempt(key).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn blocked(app: &App, keys: &[(String, Policy)]) -> AppResult<Option<u64>> {
+    let now = app.now_ms();
+    let mut wait = None;
+    for (key, _) in keys {
+        wait = wait.max(throttle::retry_after(app.db().throttle(key).await?.as_ref(), now));
+    }
+    Ok(wait)
 }
 
 /// Checks the credentials (with lockout, audit and the second factor) and starts a session:
@@ -99,22 +173,26 @@ pub async fn sign_in(app: &App, meta: &RequestMeta, req: SignIn<'_>) -> AppResul
     let ip = Policy { max_failures: s.login_max_failures.saturating_mul(IP_MULTIPLIER), lock: s.login_lock };
     let keys =
         [(format!("acct:{}", email.chars().take(254).collect::<String>()), acct), (format!("ip:{}", meta.ip), ip)];
-    let now = app.now_ms();
-    let mut wait = None;
-    for (key, _) in &keys {
-        wait = wait.max(throttle::retry_after(app.db().throttle(key).await?.as_ref(), now));
-    }
-    if let Some(secs) = wait {
+    let locked = |secs: u64| AppError::RateLimited { retry_after: Duration::from_secs(secs) };
+    if let Some(secs) = blocked(app, &keys).await? {
         log_auth_failure(meta, "locked", &email);
         record(app, meta, "login_blocked", None, None, json!({"email_hash": email_tag(&email)})).await;
-        return Err(AppError::RateLimited { retry_after: std::time::Duration::from_secs(secs) });
+        return Err(locked(secs));
     }
+    let reserved = match Reserved::take(app, &keys).await? {
+        Ok(r) => r,
+        Err(lock) => {
+            log_auth_failure(meta, "locked", &email);
+            record(app, meta, "login_blocked", None, None, json!({"email_hash": email_tag(&email)})).await;
+            return Err(locked(lock.as_secs()));
+        }
+    };
     let user = app.db().user_by_email(&email).await?;
-    let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         other => {
-            record_failure(app, &keys).await?;
+            reserved.failed(app).await?;
             log_auth_failure(meta, "bad_credentials", &email);
             let uid = other.map(|u| UserId(u.id));
             let detail = json!({"reason": "bad_credentials", "email_hash": email_tag(&email)});
@@ -124,17 +202,19 @@ pub async fn sign_in(app: &App, meta: &RequestMeta, req: SignIn<'_>) -> AppResul
     };
     if user.mfa_enabled {
         let Some(accepted) = verify_second_factor(app, meta, &user, req.totp_code, req.recovery_code).await? else {
+            // The password was right; asking for the code is not a failure.
+            reserved.refund(app).await?;
             return Err(AppError::Unauthenticated(AuthFailure::MfaRequired));
         };
         if !accepted {
-            record_failure(app, &keys).await?;
+            reserved.failed(app).await?;
             log_auth_failure(meta, "bad_totp", &user.email);
             let detail = json!({"reason": "bad_second_factor"});
             record(app, meta, "login_failure", Some(UserId(user.id)), None, detail).await;
             return Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials));
         }
     }
-    app.db().clear_throttle(&keys[0].0).await?;
+    reserved.succeeded(app).await?;
     let started = sessions::start(app, meta, &user).await?;
     record(app, meta, "login_success", Some(UserId(user.id)), None, json!({"mfa": user.mfa_enabled})).await;
     Ok(started)
@@ -197,15 +277,46 @@ pub(crate) async fn reauthenticate(
     proof: &Reauth<'_>,
 ) -> AppResult<haechi_db::User> {
     let user = own_row(app, p).await?;
-    if !password::verify(proof.password.to_owned(), Some(user.password_hash.clone())).await {
-        return Err(AppError::invalid("password", "is not your current password"));
+    let s = app.settings();
+    let keys = [(format!("reauth:{}", user.id), Policy { max_failures: s.login_max_failures, lock: s.login_lock })];
+    // A stolen session must not become a password oracle: failures are counted before the
+    // check, like sign-in's, and the limit ends the session.
+    if let Some(secs) = blocked(app, &keys).await? {
+        return Err(AppError::RateLimited { retry_after: Duration::from_secs(secs) });
     }
-    if user.mfa_enabled
+    let Ok(reserved) = Reserved::take(app, &keys).await? else {
+        return Err(end_session(app, meta, p).await);
+    };
+    let mut problem = None;
+    if !password::verify(proof.password.to_owned(), Some(user.password_hash.clone())).await? {
+        problem = Some(FieldProblem::new("password", "is not your current password"));
+    } else if user.mfa_enabled
         && verify_second_factor(app, meta, &user, proof.totp_code, proof.recovery_code).await? != Some(true)
     {
-        return Err(AppError::invalid("totp_code", "a current, unused one-time code is required"));
+        problem = Some(FieldProblem::new("totp_code", "a current, unused one-time code is required"));
     }
-    Ok(user)
+    let Some(problem) = problem else {
+        reserved.succeeded(app).await?;
+        return Ok(user);
+    };
+    let count = reserved.counts[0];
+    reserved.failed(app).await?;
+    record(app, meta, "reauth_failure", Some(p.id()), None, json!({"field": problem.field})).await;
+    if u32::try_from(count).unwrap_or(0) >= s.login_max_failures {
+        return Err(end_session(app, meta, p).await);
+    }
+    Err(AppError::Invalid(vec![problem]))
+}
+
+/// Ends the caller's session after too many failed re-authentications; the error to answer.
+async fn end_session(app: &App, meta: &RequestMeta, p: &Principal) -> AppError {
+    if let AuthVia::Session { id_hash, .. } = &p.via
+        && let Err(e) = app.db().delete_session(id_hash).await
+    {
+        return e.into();
+    }
+    record(app, meta, "session_ended_reauth", Some(p.id()), None, json!({})).await;
+    AppError::Unauthenticated(AuthFailure::Missing)
 }
 
 /// Changes the password, ends every session and starts a fresh one for the caller.

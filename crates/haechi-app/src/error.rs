@@ -64,6 +64,10 @@ pub enum AppError {
     Unauthenticated(AuthFailure),
     #[error("rate limited; retry after {} s", retry_after.as_secs())]
     RateLimited { retry_after: Duration },
+    /// The server is at a capacity limit it keeps on purpose (the password-hashing pool);
+    /// nothing is wrong with the request.
+    #[error("busy; retry after {} s", retry_after.as_secs())]
+    Unavailable { retry_after: Duration },
     /// A fault of ours. `source` is kept for the one log line the edge writes; users see
     /// only that something went wrong and the request id.
     #[error("internal error: {context}: {source}")]

@@ -45,6 +45,8 @@ pub struct AppSettings {
     /// Failed sign-ins (per account) before a temporary lock.
     pub login_max_failures: u32,
     pub login_lock: Duration,
+    /// Accounts one client address may register in an hour.
+    pub registrations_per_hour: u32,
 }
 
 impl Default for AppSettings {
@@ -54,6 +56,7 @@ impl Default for AppSettings {
             session_absolute: Duration::from_secs(12 * 3600),
             login_max_failures: 5,
             login_lock: Duration::from_secs(15 * 60),
+            registrations_per_hour: 30,
         }
     }
 }

@@ -503,6 +503,74 @@ impl Db {
 
     // ---- throttling ----
 
+    /// Counts one attempt against `key` atomically and returns the count it brought the key
+    /// to (failures since the window began, attempts in flight included). A count older than
+    /// `window_ms` starts over. Callers verify only while the count is within their limit and
+    /// refund the attempt when it succeeds, so concurrent requests can never verify more
+    /// guesses than the limit, however many arrive at once.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn count_attempt(&self, key: &str, now: i64, window_ms: i64) -> Result<i32, DbError> {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let conn = self.connection();
+        let backend = conn.get_database_backend();
+        // One upsert: the increment and the window reset happen in the database, never as a
+        // read-modify-write here. `failures` is assigned before `last_failure_at`, as MySQL
+        // evaluates the assignments in order.
+        let sql = match backend {
+            DbBackend::MySql => {
+                "INSERT INTO login_throttle (`key`, failures, last_failure_at, blocked_until) VALUES (?, 1, ?, 0) \
+                 ON DUPLICATE KEY UPDATE failures = IF(last_failure_at < ?, 1, failures + 1), last_failure_at = ?"
+            }
+            _ => {
+                "INSERT INTO login_throttle (\"key\", failures, last_failure_at, blocked_until) VALUES (?, 1, ?, 0) \
+                 ON CONFLICT(\"key\") DO UPDATE SET failures = CASE WHEN last_failure_at < ? THEN 1 ELSE failures + 1 END, \
+                 last_failure_at = ?"
+            }
+        };
+        let cutoff = now.saturating_sub(window_ms);
+        // The upsert holds the row (InnoDB) or the database (SQLite) for writing until the
+        // commit, so the read in the same transaction sees this attempt's count and no other's.
+        let txn = conn.begin().await?;
+        let values = [key.into(), now.into(), cutoff.into(), now.into()];
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+        let row = login_throttle::Entity::find_by_id(key.to_owned()).one(&txn).await?;
+        txn.commit().await?;
+        Ok(row.map_or(1, |r| r.failures))
+    }
+
+    /// Gives back one attempt counted by [`Db::count_attempt`] (it succeeded).
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn refund_attempt(&self, key: &str) -> Result<(), DbError> {
+        login_throttle::Entity::update_many()
+            .col_expr(
+                login_throttle::Column::Failures,
+                sea_orm::sea_query::ExprTrait::sub(Expr::col(login_throttle::Column::Failures), Expr::value(1)),
+            )
+            .filter(login_throttle::Column::Key.eq(key))
+            .filter(login_throttle::Column::Failures.gt(0))
+            .exec(self.connection())
+            .await?;
+        Ok(())
+    }
+
+    /// Blocks `key` until `until` (Unix ms), unless it is already blocked longer.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn block_until(&self, key: &str, until: i64) -> Result<(), DbError> {
+        login_throttle::Entity::update_many()
+            .col_expr(login_throttle::Column::BlockedUntil, Expr::value(until))
+            .filter(login_throttle::Column::Key.eq(key))
+            .filter(login_throttle::Column::BlockedUntil.lt(until))
+            .exec(self.connection())
+            .await?;
+        Ok(())
+    }
+
     /// # Errors
     /// The driver's error.
     pub async fn throttle(&self, key: &str) -> Result<Option<login_throttle::Model>, DbError> {

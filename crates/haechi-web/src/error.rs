@@ -79,6 +79,8 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("payload too large")]
     PayloadTooLarge,
+    #[error("busy")]
+    Unavailable { retry_after_secs: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -99,6 +101,7 @@ impl From<AppError> for ApiError {
             AppError::RateLimited { retry_after } => {
                 ApiError::TooManyRequests { retry_after_secs: retry_after.as_secs() }
             }
+            AppError::Unavailable { retry_after } => ApiError::Unavailable { retry_after_secs: retry_after.as_secs() },
             internal @ AppError::Internal { .. } => ApiError::Internal(internal.to_string()),
         }
     }
@@ -144,6 +147,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "요청이 너무 큽니다 Payload too large")
             }
+            ApiError::Unavailable { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "busy", "잠시 후 다시 시도하세요 Busy, retry shortly")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "서버 오류 Internal server error"),
         }
     }
@@ -183,7 +189,7 @@ impl IntoResponse for ApiError {
         let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = (status, axum::Json(problem)).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if let ApiError::TooManyRequests { retry_after_secs } = self
+        if let ApiError::TooManyRequests { retry_after_secs } | ApiError::Unavailable { retry_after_secs } = self
             && let Ok(v) = HeaderValue::from_str(&retry_after_secs.max(1).to_string())
         {
             resp.headers_mut().insert(header::RETRY_AFTER, v);

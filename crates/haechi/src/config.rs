@@ -144,6 +144,7 @@ const KEYS: &[&dyn AnyKey] = &[
     &key::BODY_LIMIT_BYTES,
     &key::LOGIN_MAX_FAILURES,
     &key::LOGIN_LOCK_MINUTES,
+    &key::REGISTRATIONS_PER_HOUR,
     &key::TRUSTED_PROXY,
     &key::METRICS_TOKEN,
     &key::LOG_FORMAT,
@@ -282,6 +283,16 @@ mod key {
         show: show_plain,
         get: |s| &s.login_max_failures,
         get_mut: |s| &mut s.login_max_failures,
+    };
+    pub(super) const REGISTRATIONS_PER_HOUR: Key<u32> = Key {
+        name: "registrations_per_hour",
+        about: "Accounts one client address may register in an hour, 1..=10000 (a school behind one address needs more than one).",
+        secret: false,
+        default: || 30,
+        parse: |raw| integer(raw, 1..=10_000),
+        show: show_plain,
+        get: |s| &s.registrations_per_hour,
+        get_mut: |s| &mut s.registrations_per_hour,
     };
     pub(super) const LOGIN_LOCK_MINUTES: Key<u32> = Key {
         name: "login_lock_minutes",
@@ -697,6 +708,7 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     pub login_max_failures: u32,
     pub login_lock_minutes: u32,
+    pub registrations_per_hour: u32,
     pub trusted_proxy: bool,
     /// Unset: `/metrics` is not served on the public address.
     pub metrics_token: Option<Secret>,
@@ -733,6 +745,7 @@ impl Default for Settings {
             body_limit_bytes: key::BODY_LIMIT_BYTES.default(),
             login_max_failures: key::LOGIN_MAX_FAILURES.default(),
             login_lock_minutes: key::LOGIN_LOCK_MINUTES.default(),
+            registrations_per_hour: key::REGISTRATIONS_PER_HOUR.default(),
             trusted_proxy: key::TRUSTED_PROXY.default(),
             metrics_token: key::METRICS_TOKEN.default(),
             log_format: key::LOG_FORMAT.default(),
@@ -1682,6 +1695,7 @@ mod tests {
              body_limit_bytes = 1048576  # default\n\
              login_max_failures = 5  # default\n\
              login_lock_minutes = 15  # default\n\
+             registrations_per_hour = 30  # default\n\
              trusted_proxy = false  # default\n\
              # metrics_token is not set  # default\n\
              log_format = \"json\"  # file {}:3\n\

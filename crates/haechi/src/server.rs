@@ -62,6 +62,7 @@ fn app_settings(s: &Settings) -> AppSettings {
         session_absolute: Duration::from_secs(u64::from(s.session_absolute_hours) * 3600),
         login_max_failures: s.login_max_failures,
         login_lock: Duration::from_secs(u64::from(s.login_lock_minutes) * 60),
+        registrations_per_hour: s.registrations_per_hour,
     }
 }
 

@@ -1,38 +1,84 @@
 //! Password hashing with argon2id, off the async runtime.
 
-use crate::error::{AppError, FieldProblem};
+use crate::error::{AppError, AppResult, FieldProblem};
+use crate::metrics_names;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
-/// Hashes a password (argon2id, default parameters, random salt) on a blocking thread.
+/// How many argon2 computations run at once in this process. Each takes about 19 MiB and a
+/// core for a moment: unbounded, a burst of registrations or sign-ins exhausts memory (issue
+/// 13). Sized to the cores, at least 2 and at most 8 (8 × 19 MiB ≈ 152 MiB at the peak).
+fn slots() -> &'static Semaphore {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        Semaphore::new(cores.clamp(2, 8))
+    })
+}
+
+/// How long a request waits for a hashing slot before it is told to come back.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+/// What a refused request is told to wait.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// The most argon2 computations that ran at once in this process so far (for tests and the
+/// load benchmark).
+#[must_use]
+pub fn peak_in_flight() -> usize {
+    PEAK.load(Ordering::Relaxed)
+}
+
+/// Runs `f` on a blocking thread once a hashing slot is free.
+async fn with_slot<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
+    let Ok(Ok(permit)) = tokio::time::timeout(SLOT_WAIT, slots().acquire()).await else {
+        metrics::counter!(metrics_names::PASSWORD_HASH_REFUSED).increment(1);
+        return Err(AppError::Unavailable { retry_after: RETRY_AFTER });
+    };
+    let now = IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
+    PEAK.fetch_max(now, Ordering::SeqCst);
+    let out = tokio::task::spawn_blocking(f).await;
+    IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    drop(permit);
+    out.map_err(|e| AppError::internal("password hashing task", e))
+}
+
+/// Hashes a password (argon2id, default parameters, random salt) in the bounded pool.
 ///
 /// # Errors
-/// [`AppError::Internal`] if hashing fails.
-pub async fn hash(password: String) -> Result<String, AppError> {
-    tokio::task::spawn_blocking(move || {
+/// [`AppError::Unavailable`] when every hashing slot stayed busy; [`AppError::Internal`] if
+/// hashing fails.
+pub async fn hash(password: String) -> AppResult<String> {
+    with_slot(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
             .map_err(|e| AppError::internal("argon2", e.to_string()))
     })
-    .await
-    .map_err(|e| AppError::internal("hash task", e))?
+    .await?
 }
 
 /// Verifies `password` against `stored`, or against a fixed dummy hash when there is no
 /// account, so that an unknown email costs the same time as a wrong password.
-pub async fn verify(password: String, stored: Option<String>) -> bool {
+///
+/// # Errors
+/// [`AppError::Unavailable`] when every hashing slot stayed busy.
+pub async fn verify(password: String, stored: Option<String>) -> AppResult<bool> {
     let dummy = stored.is_none();
     let stored = stored.unwrap_or_else(|| dummy_hash().to_owned());
-    tokio::task::spawn_blocking(move || {
+    with_slot(move || {
         let ok = PasswordHash::new(&stored)
             .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
             .unwrap_or(false);
         ok && !dummy
     })
     .await
-    .unwrap_or(false)
 }
 
 fn dummy_hash() -> &'static str {
@@ -90,8 +136,8 @@ mod tests {
     async fn hashes_verify_and_unknown_users_never_pass() {
         let h = hash("correct horse battery".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify("correct horse battery".into(), Some(h.clone())).await);
-        assert!(!verify("wrong horse battery".into(), Some(h)).await);
-        assert!(!verify("haechi dummy password for timing".into(), None).await);
+        assert!(verify("correct horse battery".into(), Some(h.clone())).await.unwrap());
+        assert!(!verify("wrong horse battery".into(), Some(h)).await.unwrap());
+        assert!(!verify("haechi dummy password for timing".into(), None).await.unwrap());
     }
 }

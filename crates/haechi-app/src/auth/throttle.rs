@@ -29,20 +29,32 @@ pub fn retry_after(state: Option<&Model>, now_ms: i64) -> Option<u64> {
     (s.blocked_until > now_ms).then(|| ((s.blocked_until - now_ms) as u64).div_ceil(1000))
 }
 
+/// How long a key is blocked after its `failures`-th failure, in ms (0: not at all).
+#[must_use]
+pub fn block_after(failures: i32, policy: Policy) -> i64 {
+    let lock_ms = i64::try_from(policy.lock.as_millis()).unwrap_or(i64::MAX);
+    if u32::try_from(failures).unwrap_or(0) >= policy.max_failures {
+        lock_ms
+    } else if failures >= 3 {
+        1000 * (1i64 << (failures - 3).min(16))
+    } else {
+        0
+    }
+}
+
 /// The state after one more failure at `now_ms`.
 #[must_use]
 pub fn after_failure(key: &str, state: Option<Model>, now_ms: i64, policy: Policy) -> Model {
-    let lock_ms = policy.lock.as_millis() as i64;
+    let lock_ms = i64::try_from(policy.lock.as_millis()).unwrap_or(i64::MAX);
     let previous = state.filter(|s| now_ms - s.last_failure_at < lock_ms).map_or(0, |s| s.failures);
     let failures = previous.saturating_add(1);
-    let blocked_until = if failures as u32 >= policy.max_failures {
-        now_ms + lock_ms
-    } else if failures >= 3 {
-        now_ms + 1000 * (1i64 << (failures - 3).min(16))
-    } else {
-        0
-    };
-    Model { key: key.to_owned(), failures, last_failure_at: now_ms, blocked_until }
+    let block = block_after(failures, policy);
+    Model {
+        key: key.to_owned(),
+        failures,
+        last_failure_at: now_ms,
+        blocked_until: if block > 0 { now_ms + block } else { 0 },
+    }
 }
 
 #[cfg(test)]

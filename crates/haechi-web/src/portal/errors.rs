@@ -131,7 +131,9 @@ fn keys(status: StatusCode, problem_type: &str) -> (&'static str, &'static str) 
         StatusCode::NOT_FOUND => ("error.not_found.title", "error.not_found.text"),
         StatusCode::CONFLICT => ("error.conflict.title", "error.conflict.text"),
         StatusCode::PAYLOAD_TOO_LARGE => ("error.too_large.title", "error.too_large.text"),
-        StatusCode::TOO_MANY_REQUESTS => ("error.too_many.title", "error.too_many.text"),
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+            ("error.too_many.title", "error.too_many.text")
+        }
         StatusCode::UNPROCESSABLE_ENTITY => ("error.invalid.title", "error.invalid.text"),
         StatusCode::METHOD_NOT_ALLOWED => ("error.method.title", "error.method.text"),
         s if s.is_server_error() => ("error.internal.title", "error.internal.text"),

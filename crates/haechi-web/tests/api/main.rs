@@ -677,3 +677,94 @@ async fn metrics_are_not_public_without_a_token() {
     assert_eq!(r.status(), 404);
     assert_eq!(r.headers()["content-type"], "application/problem+json", "a machine path keeps its problem document");
 }
+
+/// Forty wrong passwords sent at once (issue 13, attack 2): every attempt is counted before
+/// its password is checked, so no more than the limit are ever verified, the rest are refused
+/// unverified, and the account is locked for the right password too.
+#[tokio::test]
+async fn a_burst_of_parallel_guesses_verifies_no_more_than_the_limit() {
+    let app = AppSettings { login_max_failures: 5, ..AppSettings::default() };
+    let app = spawn_app_with(Config { app, ..Config::default() }).await;
+    let _ = app.user("burst@example.com").await;
+    let c = reqwest::Client::new();
+    let url = app.url("/api/v1/auth/login");
+    let guesses = (0..40).map(|i| {
+        let (c, url) = (c.clone(), url.clone());
+        async move {
+            let body = json!({"email": "burst@example.com", "password": format!("wrong guess number {i}")});
+            c.post(url).json(&body).send().await.unwrap().status()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let verified = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(verified + refused, 40, "{statuses:?}");
+    assert!(verified <= 5, "{verified} guesses were checked against a limit of 5");
+    let checked = app.audit_events().await.iter().filter(|e| *e == "login_failure").count();
+    assert!(checked <= 5, "{checked} failures audited");
+    let right = c.post(url).json(&json!({"email": "burst@example.com", "password": PASSWORD})).send().await.unwrap();
+    assert_eq!(right.status(), 429, "locked, even for the right password");
+}
+
+/// A stolen session is no password oracle (issue 13, attack 5): failed re-authentications
+/// count like failed sign-ins, back off, and at the limit end the session.
+#[tokio::test]
+async fn failed_reauthentication_backs_off_and_ends_the_session() {
+    let clock = ManualClock::at(haechi_db::now_ms());
+    let app = AppSettings { login_max_failures: 5, ..AppSettings::default() };
+    let app = spawn_app_with(Config { app, clock: Some(clock.clone()), ..Config::default() }).await;
+    let (b, _) = app.user("stolen@example.com").await;
+    let guess = |n: u32| {
+        b.post(
+            "/api/v1/me/tokens",
+            json!({"name": "x", "scopes": ["read"], "password": format!("guess {n} of the password")}),
+        )
+    };
+    for n in 1..=2 {
+        assert_eq!(problem(guess(n).await).await.0, 422);
+    }
+    assert_eq!(problem(guess(3).await).await.0, 422);
+    assert_eq!(problem(guess(4).await).await.0, 429, "the third failure makes the next guess wait");
+    for n in 4..=4 {
+        clock.advance_ms(5_000);
+        assert_eq!(problem(guess(n).await).await.0, 422);
+    }
+    clock.advance_ms(10_000);
+    assert_eq!(problem(guess(5).await).await.0, 401, "the fifth failure ends the session");
+    assert_eq!(b.get("/api/v1/me").await.status(), 401);
+    assert!(app.audit_events().await.contains(&"session_ended_reauth".to_owned()));
+    // The account itself is not locked: its owner signs in again.
+    let mut again = app.browser();
+    assert_eq!(again.login("stolen@example.com", PASSWORD, None).await.status(), 200);
+}
+
+/// A registration flood from one address (issue 13, attack 1): the address gets its hourly
+/// allowance and then 429s, the hashing pool bounds the argon2 work (and memory) in flight,
+/// and nothing answers 500.
+#[tokio::test]
+async fn a_registration_flood_from_one_address_is_bounded() {
+    let app = AppSettings { registrations_per_hour: 10, ..AppSettings::default() };
+    let app = spawn_app_with(Config { app, ..Config::default() }).await;
+    let c = reqwest::Client::new();
+    let url = app.url("/api/v1/auth/register");
+    let flood = (0..60).map(|i| {
+        let (c, url) = (c.clone(), url.clone());
+        async move {
+            let body = json!({"email": format!("flood{i}@example.com"), "display_name": "flood", "password": PASSWORD});
+            let r = c.post(url).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.headers().contains_key("retry-after"))
+        }
+    });
+    let answers = futures_util::future::join_all(flood).await;
+    let count = |code: u16| answers.iter().filter(|(s, _)| *s == code).count();
+    assert_eq!(count(201) + count(503) + count(429), 60, "{answers:?}");
+    assert_eq!(count(201) + count(503), 10, "ten registrations were let through to hashing: {answers:?}");
+    assert!(count(201) >= 1);
+    assert!(answers.iter().filter(|(s, _)| *s != 201).all(|(_, retry)| *retry), "refusals say when to retry");
+    assert!(
+        haechi_app::auth::password::peak_in_flight() <= 8,
+        "argon2 in flight at once: {}",
+        haechi_app::auth::password::peak_in_flight()
+    );
+    assert_eq!(reqwest::get(app.url("/healthz")).await.unwrap().status(), 200);
+}
