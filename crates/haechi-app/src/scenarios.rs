@@ -76,12 +76,30 @@ impl ScenarioDoc {
     }
 }
 
+/// Largest scenario document accepted, in bytes of JSON (a real one is a few KiB).
+pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+
+/// Validates a scenario document on a blocking thread, so a large document costs a worker
+/// thread, never the async threads that answer everyone else.
+///
+/// # Errors
+/// [`AppError::Invalid`] with the problems.
+pub async fn validate_off_thread(doc: Value, message: Option<String>) -> AppResult<(ValidSpec, String)> {
+    tokio::task::spawn_blocking(move || validate(&doc, message.as_deref()))
+        .await
+        .map_err(|e| AppError::internal("scenario validation task", e))?
+}
+
 /// Validates a scenario document given as JSON (field paths under `spec`) and a version
 /// message, reporting every problem at once.
 ///
 /// # Errors
 /// [`AppError::Invalid`] with the problems.
 pub fn validate(doc: &Value, message: Option<&str>) -> AppResult<(ValidSpec, String)> {
+    let size = doc.to_string().len();
+    if size > MAX_DOCUMENT_BYTES {
+        return Err(AppError::invalid("spec", format!("is {size} bytes; at most {MAX_DOCUMENT_BYTES} are accepted")));
+    }
     let message = message.unwrap_or("").trim().to_owned();
     let mut errs = match spec::validate_json(doc, "spec") {
         Ok(valid) if message.chars().count() <= MAX_MESSAGE => return Ok((valid, message)),
@@ -180,8 +198,16 @@ pub async fn create(
 /// [`AppError::Invalid`] with every problem.
 pub async fn import_toml(app: &App, meta: &RequestMeta, p: &Principal, body: &[u8]) -> AppResult<ScenarioDoc> {
     p.require(Permission::Simulate)?;
-    let text = std::str::from_utf8(body).map_err(|_| AppError::invalid("body", "the file is not UTF-8 text"))?;
-    let valid = spec::validate_toml(text, "scenario.toml").map_err(AppError::Invalid)?;
+    if body.len() > MAX_DOCUMENT_BYTES {
+        let n = body.len();
+        return Err(AppError::invalid("body", format!("is {n} bytes; at most {MAX_DOCUMENT_BYTES} are accepted")));
+    }
+    let text =
+        std::str::from_utf8(body).map_err(|_| AppError::invalid("body", "the file is not UTF-8 text"))?.to_owned();
+    let valid = tokio::task::spawn_blocking(move || spec::validate_toml(&text, "scenario.toml"))
+        .await
+        .map_err(|e| AppError::internal("scenario validation task", e))?
+        .map_err(AppError::Invalid)?;
     create(app, meta, p, valid, "imported from TOML".into()).await
 }
 

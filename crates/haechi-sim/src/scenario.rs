@@ -124,6 +124,11 @@ fn fill(template: &str, params: &[(&'static str, String)], param: impl Fn(&str, 
     out
 }
 
+/// Most tickers a universe may list: more than every listed KRX share and ETF together.
+pub const MAX_TICKERS: usize = 5_000;
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION: usize = 2_000;
+
 /// Every problem code with its English template. A client wording problems itself needs a
 /// sentence for each, with the same `{placeholders}`.
 pub const PROBLEM_CODES: &[(&str, &str)] = &[
@@ -144,6 +149,7 @@ pub const PROBLEM_CODES: &[(&str, &str)] = &[
     ("ticker_characters", "ticker {value} may contain only digits and upper-case letters"),
     ("unknown_market", "unknown market {value}: expected KOSPI, KOSDAQ, KONEX or ETF"),
     ("no_tickers", "must list at least one ticker"),
+    ("too_many_tickers", "lists {count} tickers; at most {max} may be listed"),
     ("weights_above_one", "weights add up to {total}; they must not exceed 1"),
     ("no_weights", "must give at least one ticker = weight"),
     ("must_exceed", "must be greater than {other} ({limit}), found {value}"),
@@ -636,6 +642,11 @@ fn validate(root: &Node, errs: &mut Vec<Problem>) -> Option<Scenario> {
         push(errs, "name", "length", vec![("min", "1".into()), ("max", "200".into())]);
     }
     let description = t.string("description", errs);
+    if let Some(d) = &description
+        && d.chars().count() > MAX_DESCRIPTION
+    {
+        push(errs, "description", "length", vec![("min", "0".into()), ("max", MAX_DESCRIPTION.to_string())]);
+    }
     let capital = t.required("capital", errs).and_then(|_| t.int("capital", 100_000..=10_000_000_000_000, errs));
     let period = t.required("period", errs).and_then(|_| t.sub("period", errs)).and_then(|mut p| {
         let start = p.date("start", errs);
@@ -717,13 +728,23 @@ fn universe(mut u: Table<'_>, errs: &mut Vec<Problem>) -> Option<Universe> {
     }
     if let Some(node) = tickers {
         match node {
+            // More than the whole exchange lists is a mistake or an attack; refused before any
+            // per-item work.
+            Node::Arr(items) if items.len() > MAX_TICKERS => push(
+                errs,
+                "universe.tickers",
+                "too_many_tickers",
+                vec![("count", items.len().to_string()), ("max", MAX_TICKERS.to_string())],
+            ),
             Node::Arr(items) if !items.is_empty() => {
                 let mut list = Vec::new();
+                // A set, not `list.contains`: the duplicate check stays linear.
+                let mut seen = std::collections::HashSet::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     let path = format!("universe.tickers[{i}]");
                     match item {
                         Node::Str(s) => match Ticker::parse(s) {
-                            Ok(t) if list.contains(&t) => {
+                            Ok(t) if !seen.insert(t) => {
                                 push(errs, &path, "listed_twice", vec![("ticker", t.to_string())])
                             }
                             Ok(t) => list.push(t),

@@ -139,7 +139,7 @@ pub async fn create(
     ApiJson(req): ApiJson<ScenarioCreate>,
 ) -> ApiResult<Response> {
     p.require(haechi_app::rbac::Permission::Simulate)?;
-    let (valid, message) = scenarios::validate(&req.spec, req.message.as_deref())?;
+    let (valid, message) = scenarios::validate_off_thread(req.spec, req.message).await?;
     Ok(created(&scenarios::create(state.app(), &meta, &p, valid, message).await?))
 }
 
@@ -199,7 +199,7 @@ pub async fn update(
     ApiJson(req): ApiJson<ScenarioUpdate>,
 ) -> ApiResult<axum::Json<ScenarioView>> {
     p.require(haechi_app::rbac::Permission::Simulate)?;
-    let (valid, message) = scenarios::validate(&req.spec, req.message.as_deref())?;
+    let (valid, message) = scenarios::validate_off_thread(req.spec, req.message).await?;
     let doc = scenarios::save(state.app(), &meta, &p, ScenarioId(id), valid, message, req.base_version).await?;
     Ok(axum::Json(view(&doc)))
 }

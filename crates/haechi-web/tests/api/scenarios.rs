@@ -279,3 +279,44 @@ async fn api_tokens_need_the_trade_scope_to_change_scenarios() {
     assert_eq!(read.post(&url).json(&body).send().await.unwrap().status(), StatusCode::FORBIDDEN);
     assert_eq!(trade.post(&url).json(&body).send().await.unwrap().status(), StatusCode::CREATED);
 }
+
+/// Scenarios too large to be real (issue 13, attack 3) are refused early, naming the field,
+/// and the duplicate check is linear: 5,000 distinct tickers are fine, one more is not.
+#[tokio::test]
+async fn oversized_scenarios_are_refused_with_the_limit_named() {
+    let app = spawn_app().await;
+    let (b, _) = app.user("big@example.com").await;
+    let tickers = |n: usize| (0..n).map(|i| format!("{:06}", 100_000 + i)).collect::<Vec<_>>();
+    let with_tickers = |n: usize| {
+        let mut s = sma_spec("big");
+        s["universe"]["tickers"] = json!(tickers(n));
+        s
+    };
+    // 100,000 tickers: the document itself is over the size limit.
+    let (status, body) = problem(b.post("/api/v1/scenarios", json!({"spec": with_tickers(100_000)})).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["field"], "spec", "{body}");
+    // Within the size limit, the ticker count is.
+    let (status, body) = problem(b.post("/api/v1/scenarios", json!({"spec": with_tickers(5_001)})).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["field"], "spec.universe.tickers");
+    assert_eq!(body["errors"][0]["code"], "too_many_tickers");
+    assert_eq!(body["errors"][0]["params"]["max"], "5000");
+    // A duplicate at the end of a long list is still found, by position.
+    let mut dup = tickers(4_999);
+    dup.push(dup[17].clone());
+    let mut s = sma_spec("dup");
+    s["universe"]["tickers"] = json!(dup);
+    let (_, body) = problem(b.post("/api/v1/scenarios", json!({"spec": s})).await).await;
+    assert_eq!(body["errors"][0]["field"], "spec.universe.tickers[4999]");
+    assert_eq!(body["errors"][0]["code"], "listed_twice");
+    // Descriptions are bounded too.
+    let mut s = sma_spec("wordy");
+    s["description"] = json!("설명".repeat(1_001));
+    let (status, body) = problem(b.post("/api/v1/scenarios", json!({"spec": s})).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["field"], "spec.description");
+    // Nothing was stored.
+    let list: Value = b.get_json("/api/v1/scenarios").await;
+    assert_eq!(list["total"], 0);
+}
