@@ -64,6 +64,9 @@ pub enum AppError {
     Unauthenticated(AuthFailure),
     #[error("rate limited; retry after {} s", retry_after.as_secs())]
     RateLimited { retry_after: Duration },
+    /// A per-user quota is used up; `what` names it and its limit.
+    #[error("quota: {0}")]
+    Quota(String),
     /// The server is at a capacity limit it keeps on purpose (the password-hashing pool);
     /// nothing is wrong with the request.
     #[error("busy; retry after {} s", retry_after.as_secs())]

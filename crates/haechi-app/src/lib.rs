@@ -47,6 +47,10 @@ pub struct AppSettings {
     pub login_lock: Duration,
     /// Accounts one client address may register in an hour.
     pub registrations_per_hour: u32,
+    /// Runs one user may have queued or running at once.
+    pub max_active_runs: u32,
+    /// Live scenarios one user may own.
+    pub max_scenarios: u32,
 }
 
 impl Default for AppSettings {
@@ -57,6 +61,8 @@ impl Default for AppSettings {
             login_max_failures: 5,
             login_lock: Duration::from_secs(15 * 60),
             registrations_per_hour: 30,
+            max_active_runs: 4,
+            max_scenarios: 500,
         }
     }
 }

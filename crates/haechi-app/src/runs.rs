@@ -62,6 +62,15 @@ pub async fn start(
     };
     let new = NewRun { owner_id: p.id().get(), scenario_id: s.id, scenario_version: version, data_version: data.id };
     let run = app.db().create_run(new).await?;
+    // Counted after the insert, this run included: requests racing each other can only
+    // refuse too many, never let one more through than the quota.
+    let limit = app.settings().max_active_runs;
+    if app.db().count_active_runs(p.id().get()).await? > u64::from(limit) {
+        app.db().end_run(run.id, None, RunState::Cancelled.as_str(), "over the quota of active runs").await?;
+        return Err(AppError::Quota(format!(
+            "at most {limit} runs may be queued or running at once; wait for one to finish or cancel one"
+        )));
+    }
     if let Err(e) = app.queue().enqueue(RunJob { run_id: run.id }).await {
         // The run must not sit "queued" forever with no job behind it.
         let _ = app.db().end_run(run.id, None, RunState::Failed.as_str(), "the job queue is unavailable").await;

@@ -185,6 +185,10 @@ pub async fn create(
     message: String,
 ) -> AppResult<ScenarioDoc> {
     p.require(Permission::Simulate)?;
+    let limit = app.settings().max_scenarios;
+    if app.db().count_owned_scenarios(p.id().get()).await? >= u64::from(limit) {
+        return Err(AppError::Quota(format!("at most {limit} scenarios per user; move some to the bin first")));
+    }
     let message = if message.is_empty() { "created".into() } else { message };
     let nv = new_version(valid, p.id(), message)?;
     let (s, v) = app.db().create_scenario(p.id().get(), nv).await?;

@@ -314,6 +314,18 @@ impl Db {
         self.run_by_id(id).await
     }
 
+    /// Counts a user's runs that are still queued or running (for the per-user quota).
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn count_active_runs(&self, owner_id: i64) -> Result<u64, DbError> {
+        Ok(run::Entity::find()
+            .filter(run::Column::OwnerId.eq(owner_id))
+            .filter(run::Column::State.is_in([state::QUEUED, state::RUNNING]))
+            .count(self.connection())
+            .await?)
+    }
+
     /// Counts runs by state (for queue metrics and the dashboard).
     ///
     /// # Errors

@@ -176,6 +176,18 @@ impl Db {
         Ok(shared.then_some((s, Access::Reader)))
     }
 
+    /// Counts the live scenarios a user owns (for the per-user quota).
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn count_owned_scenarios(&self, owner_id: i64) -> Result<u64, DbError> {
+        Ok(scenario::Entity::find()
+            .filter(scenario::Column::OwnerId.eq(owner_id))
+            .filter(scenario::Column::DeletedAt.is_null())
+            .count(self.connection())
+            .await?)
+    }
+
     /// # Errors
     /// The driver's error.
     pub async fn list_scenarios(&self, q: &ScenarioQuery) -> Result<Page<Scenario>, DbError> {

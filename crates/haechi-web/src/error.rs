@@ -81,6 +81,8 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("busy")]
     Unavailable { retry_after_secs: u64 },
+    #[error("quota: {0}")]
+    Quota(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -102,6 +104,7 @@ impl From<AppError> for ApiError {
                 ApiError::TooManyRequests { retry_after_secs: retry_after.as_secs() }
             }
             AppError::Unavailable { retry_after } => ApiError::Unavailable { retry_after_secs: retry_after.as_secs() },
+            AppError::Quota(what) => ApiError::Quota(what),
             internal @ AppError::Internal { .. } => ApiError::Internal(internal.to_string()),
         }
     }
@@ -147,6 +150,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "요청이 너무 큽니다 Payload too large")
             }
+            ApiError::Quota(_) => (StatusCode::TOO_MANY_REQUESTS, "quota", "한도를 넘었습니다 Quota exceeded"),
             ApiError::Unavailable { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "busy", "잠시 후 다시 시도하세요 Busy, retry shortly")
             }
@@ -159,7 +163,7 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let (status, kind, title) = self.parts();
         let detail = match self {
-            ApiError::BadRequest(d) | ApiError::Conflict(d) => Some(d.clone()),
+            ApiError::BadRequest(d) | ApiError::Conflict(d) | ApiError::Quota(d) => Some(d.clone()),
             ApiError::Forbidden(d) => Some((*d).to_owned()),
             ApiError::TooManyRequests { retry_after_secs } => Some(format!("retry after {retry_after_secs} s")),
             _ => None,

@@ -145,6 +145,8 @@ const KEYS: &[&dyn AnyKey] = &[
     &key::LOGIN_MAX_FAILURES,
     &key::LOGIN_LOCK_MINUTES,
     &key::REGISTRATIONS_PER_HOUR,
+    &key::MAX_ACTIVE_RUNS,
+    &key::MAX_SCENARIOS,
     &key::TRUSTED_PROXY,
     &key::METRICS_TOKEN,
     &key::LOG_FORMAT,
@@ -293,6 +295,26 @@ mod key {
         show: show_plain,
         get: |s| &s.registrations_per_hour,
         get_mut: |s| &mut s.registrations_per_hour,
+    };
+    pub(super) const MAX_ACTIVE_RUNS: Key<u32> = Key {
+        name: "max_active_runs",
+        about: "Runs one user may have queued or running at once, 1..=1000; more answer 429 (keeps one user's backlog from delaying everyone's runs).",
+        secret: false,
+        default: || 4,
+        parse: |raw| integer(raw, 1..=1000),
+        show: show_plain,
+        get: |s| &s.max_active_runs,
+        get_mut: |s| &mut s.max_active_runs,
+    };
+    pub(super) const MAX_SCENARIOS: Key<u32> = Key {
+        name: "max_scenarios",
+        about: "Live scenarios one user may own, 1..=100000; more answer 429.",
+        secret: false,
+        default: || 500,
+        parse: |raw| integer(raw, 1..=100_000),
+        show: show_plain,
+        get: |s| &s.max_scenarios,
+        get_mut: |s| &mut s.max_scenarios,
     };
     pub(super) const LOGIN_LOCK_MINUTES: Key<u32> = Key {
         name: "login_lock_minutes",
@@ -709,6 +731,8 @@ pub struct Settings {
     pub login_max_failures: u32,
     pub login_lock_minutes: u32,
     pub registrations_per_hour: u32,
+    pub max_active_runs: u32,
+    pub max_scenarios: u32,
     pub trusted_proxy: bool,
     /// Unset: `/metrics` is not served on the public address.
     pub metrics_token: Option<Secret>,
@@ -746,6 +770,8 @@ impl Default for Settings {
             login_max_failures: key::LOGIN_MAX_FAILURES.default(),
             login_lock_minutes: key::LOGIN_LOCK_MINUTES.default(),
             registrations_per_hour: key::REGISTRATIONS_PER_HOUR.default(),
+            max_active_runs: key::MAX_ACTIVE_RUNS.default(),
+            max_scenarios: key::MAX_SCENARIOS.default(),
             trusted_proxy: key::TRUSTED_PROXY.default(),
             metrics_token: key::METRICS_TOKEN.default(),
             log_format: key::LOG_FORMAT.default(),
@@ -1696,6 +1722,8 @@ mod tests {
              login_max_failures = 5  # default\n\
              login_lock_minutes = 15  # default\n\
              registrations_per_hour = 30  # default\n\
+             max_active_runs = 4  # default\n\
+             max_scenarios = 500  # default\n\
              trusted_proxy = false  # default\n\
              # metrics_token is not set  # default\n\
              log_format = \"json\"  # file {}:3\n\

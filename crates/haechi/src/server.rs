@@ -63,6 +63,8 @@ fn app_settings(s: &Settings) -> AppSettings {
         login_max_failures: s.login_max_failures,
         login_lock: Duration::from_secs(u64::from(s.login_lock_minutes) * 60),
         registrations_per_hour: s.registrations_per_hour,
+        max_active_runs: s.max_active_runs,
+        max_scenarios: s.max_scenarios,
     }
 }
 

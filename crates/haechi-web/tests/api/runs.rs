@@ -238,3 +238,43 @@ async fn runs_need_market_data() {
     let (status, body) = problem(a.post(&format!("/api/v1/scenarios/{sid}/runs"), json!({"version": 9})).await).await;
     assert_eq!((status, body["errors"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("version")));
 }
+
+/// One user cannot fill the queue for everyone (issue 13, attack 6): active runs and live
+/// scenarios are counted per user, and the answer over the quota says which and how many.
+#[tokio::test]
+async fn per_user_quotas_on_active_runs_and_scenarios() {
+    let settings = haechi_app::AppSettings { max_active_runs: 2, max_scenarios: 3, ..Default::default() };
+    // No workers: runs stay queued, so they count as active.
+    let config = crate::helpers::Config { app: settings, ..Default::default() };
+    let app = crate::helpers::spawn_full(config, RunnerOptions::default(), 0).await;
+    let cfg = haechi_data::synth::SynthConfig {
+        seed: 7,
+        tickers: 4,
+        from: chrono::NaiveDate::from_ymd_opt(2019, 1, 1).unwrap(),
+        to: chrono::NaiveDate::from_ymd_opt(2019, 12, 31).unwrap(),
+    };
+    let store = haechi_data::synth::generate(&cfg).unwrap();
+    haechi_jobs::market::load_store_into_db(&app.test_db.db, &store, "synthetic", true, "test").await.unwrap();
+    let (a, _) = app.user("greedy@example.com").await;
+    let s = scenario(&a, sma_spec("one")).await;
+    let first = start(&a, s).await["id"].as_i64().unwrap();
+    start(&a, s).await;
+    let (status, body) = problem(a.post(&format!("/api/v1/scenarios/{s}/runs"), json!({})).await).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["type"], "/problems/quota");
+    assert!(body["detail"].as_str().unwrap().contains("at most 2 runs"), "{body}");
+    // Someone else is not held up by it.
+    let (b, _) = app.user("patient@example.com").await;
+    let sb = scenario(&b, sma_spec("theirs")).await;
+    start(&b, sb).await;
+    // A finished (here: cancelled) run frees its place.
+    assert_eq!(a.post(&format!("/api/v1/runs/{first}/cancel"), json!({})).await.status(), 200);
+    start(&a, s).await;
+    // Scenarios: three live ones at most; the bin does not count.
+    scenario(&a, sma_spec("two")).await;
+    let third = scenario(&a, sma_spec("three")).await;
+    let (status, body) = problem(a.post("/api/v1/scenarios", json!({"spec": sma_spec("four")})).await).await;
+    assert_eq!((status, body["type"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("/problems/quota")));
+    assert_eq!(a.delete(&format!("/api/v1/scenarios/{third}")).await.status(), 204);
+    scenario(&a, sma_spec("four")).await;
+}
