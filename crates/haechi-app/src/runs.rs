@@ -83,6 +83,22 @@ pub async fn start(
     Ok(run)
 }
 
+/// Queues again every run left `running` by a process that died while it held it; the
+/// runner's lease makes a late second delivery harmless. Only for the embedded queue, at start:
+/// there the starting process is the only worker, so nothing else can be running anything.
+///
+/// # Errors
+/// The database's, or the queue's.
+pub async fn recover_orphaned(app: &App) -> AppResult<Vec<RunId>> {
+    let mut recovered = Vec::new();
+    for run in app.db().running_runs().await? {
+        app.queue().enqueue(RunJob { run_id: run.id }).await.map_err(|e| AppError::internal("re-queueing a run", e))?;
+        tracing::info!(run_id = run.id, "a run left running by a stopped process was queued again");
+        recovered.push(RunId(run.id));
+    }
+    Ok(recovered)
+}
+
 /// Which runs to list.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {

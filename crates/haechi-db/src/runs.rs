@@ -314,6 +314,14 @@ impl Db {
         self.run_by_id(id).await
     }
 
+    /// Runs in the `running` state (to recover them after a crash of the only process).
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn running_runs(&self) -> Result<Vec<Run>, DbError> {
+        Ok(run::Entity::find().filter(run::Column::State.eq(state::RUNNING)).all(self.connection()).await?)
+    }
+
     /// Counts a user's runs that are still queued or running (for the per-user quota).
     ///
     /// # Errors

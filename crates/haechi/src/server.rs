@@ -204,6 +204,12 @@ pub(crate) async fn serve_platform(
 ) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let daily = crate::etl::spawn_daily(settings, &p, kis.is_some(), stop_rx.clone())?;
+    // With the embedded queue this process is the only worker: a run still `running` was
+    // left by a process that died holding it (SIGKILL, power loss), and nobody else will
+    // take it back.
+    if settings.redis_url.is_none() && workers > 0 {
+        haechi_app::runs::recover_orphaned(&app(&p, settings)).await.context("recovering runs left running")?;
+    }
     let worker_task = if workers > 0 {
         spawn_workers(&p, settings, registry(&p, settings, kis.as_ref()).await?, workers, stop_rx)
     } else {

@@ -44,6 +44,10 @@ fn free_port() -> u16 {
 /// `haechi demo --dir DIR` or `haechi serve` over DIR, on a free port, logging at the default
 /// level (INFO) so that any WARN or ERROR shows.
 fn start(args: &[&str], dir: &Path) -> Haechi {
+    start_with(args, dir, &[])
+}
+
+fn start_with(args: &[&str], dir: &Path, envs: &[(&str, &str)]) -> Haechi {
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_haechi"))
         .args(args)
@@ -51,6 +55,7 @@ fn start(args: &[&str], dir: &Path) -> Haechi {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HAECHI_ADDR", format!("127.0.0.1:{port}"))
         .env("HAECHI_DATA_DIR", dir)
+        .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -118,9 +123,8 @@ impl Haechi {
     }
 }
 
-/// Signs in as the demo user and starts a new run of an example scenario over the API; waits
-/// for it to succeed.
-async fn new_run_succeeds(base: &str, password: &str) {
+/// A client signed in as the demo user, and its CSRF token.
+async fn demo_client(base: &str, password: &str) -> (reqwest::Client, String) {
     let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
     let login = client
         .post(format!("{base}/api/v1/auth/login"))
@@ -130,32 +134,46 @@ async fn new_run_succeeds(base: &str, password: &str) {
         .unwrap();
     assert_eq!(login.status(), 200, "the demo password signs in");
     let csrf = login.json::<Value>().await.unwrap()["csrf_token"].as_str().unwrap().to_owned();
+    (client, csrf)
+}
+
+/// Starts a new run of an example scenario over the API; returns its id.
+async fn start_run(client: &reqwest::Client, csrf: &str, base: &str) -> i64 {
     let scenarios: Value = client.get(format!("{base}/api/v1/scenarios")).send().await.unwrap().json().await.unwrap();
     let scenario = scenarios["items"][0]["id"].as_i64().unwrap_or_else(|| panic!("no scenario: {scenarios}"));
     let started = client
         .post(format!("{base}/api/v1/scenarios/{scenario}/runs"))
-        .header("x-csrf-token", &csrf)
+        .header("x-csrf-token", csrf)
         .json(&json!({}))
         .send()
         .await
         .unwrap();
     assert_eq!(started.status(), 202);
-    let run = started.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    started.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+}
 
+/// Polls the run until it is in `want` (failing on any other final state).
+async fn wait_state(client: &reqwest::Client, base: &str, run: i64, want: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let r: Value = client.get(format!("{base}/api/v1/runs/{run}")).send().await.unwrap().json().await.unwrap();
-        match r["state"].as_str().unwrap() {
-            "succeeded" => {
-                assert!(r["figures"]["final_equity"].is_number(), "{r}");
-                return;
-            }
-            "queued" | "running" => {}
-            other => panic!("run {run} ended {other}: {r}"),
+        let state = r["state"].as_str().unwrap();
+        if state == want {
+            return r;
         }
-        assert!(Instant::now() < deadline, "run {run} not finished after 120 s: {r}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(matches!(state, "queued" | "running"), "run {run} ended {state}: {r}");
+        assert!(Instant::now() < deadline, "run {run} not {want} after 120 s: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Signs in as the demo user and starts a new run of an example scenario over the API; waits
+/// for it to succeed.
+async fn new_run_succeeds(base: &str, password: &str) {
+    let (client, csrf) = demo_client(base, password).await;
+    let run = start_run(&client, &csrf, base).await;
+    let r = wait_state(&client, base, run, "succeeded").await;
+    assert!(r["figures"]["final_equity"].is_number(), "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,4 +201,35 @@ async fn a_run_started_on_serve_restarted_over_the_demo_folder_succeeds() {
     new_run_succeeds(&serve.base, &password).await;
     serve.assert_clean_log();
     serve.stop();
+}
+
+/// SIGKILL of the demo while its own worker runs a job (issue 13, attack 11): the demo started
+/// again over the same folder takes the run back and finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_left_running_by_a_killed_demo_finishes_after_the_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let dir_arg = dir.to_str().unwrap().to_owned();
+    let mut demo = start(&["demo", "--dir", &dir_arg], &dir);
+    demo.wait_serving().await;
+    let password = demo.printed_password();
+    demo.stop();
+    // Slow motion (about 8 s a run), so the kill lands while the run is running.
+    let mut slow = start_with(&["serve"], &dir, &[("HAECHI_RUN_SESSION_DELAY_US", "3000")]);
+    slow.wait_serving().await;
+    let (client, csrf) = demo_client(&slow.base, &password).await;
+    let run = start_run(&client, &csrf, &slow.base).await;
+    wait_state(&client, &slow.base, run, "running").await;
+    let pid = slow.child.id().to_string();
+    assert!(Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
+    let _ = slow.child.wait();
+
+    let mut again = start(&["demo", "--dir", &dir_arg], &dir);
+    again.wait_serving().await;
+    let (client, _) = demo_client(&again.base, &password).await;
+    let r = wait_state(&client, &again.base, run, "succeeded").await;
+    assert!(r["attempts"].as_i64().unwrap() >= 2, "the run was taken up again: {r}");
+    // Taken back at start, not left to the queue's orphan timeout.
+    let err = again.stderr.lock().unwrap().join("\n");
+    assert!(err.contains("queued again") && err.contains(&format!("run_id={run}")), "{}", again.output());
 }
