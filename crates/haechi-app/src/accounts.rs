@@ -60,8 +60,9 @@ pub async fn register(app: &App, meta: &RequestMeta, new: Registration) -> AppRe
     if let Some(secs) = blocked(app, &keys).await? {
         return Err(AppError::RateLimited { retry_after: Duration::from_secs(secs) });
     }
-    if let Err(lock) = Reserved::take(app, &keys).await? {
-        return Err(AppError::RateLimited { retry_after: lock });
+    if Reserved::take(app, &keys).await?.is_err() {
+        // The allowance is per hour: come back when it has passed.
+        return Err(AppError::RateLimited { retry_after: per_hour.lock });
     }
     let hash = password::hash(new.password).await?;
     let user = app
@@ -95,25 +96,27 @@ struct Reserved<'k> {
 }
 
 impl<'k> Reserved<'k> {
-    /// Counts one attempt on every key. `Err(retry_after)` when a key is over its limit: the
-    /// attempt is refused unverified and the key blocked for the lock period.
+    /// Counts one attempt on every key. `Err(retry_after)` when a key is over its limit with
+    /// attempts in flight: this attempt is refused unverified and not counted (it was never
+    /// checked), so a burst of honest sign-ins from one school address is slowed to the limit,
+    /// not locked out; only failures lock a key.
     async fn take(app: &App, keys: &'k [(String, Policy)]) -> AppResult<Result<Reserved<'k>, Duration>> {
         let now = app.now_ms();
         let mut counts = Vec::with_capacity(keys.len());
-        let mut over = None;
+        let mut over = false;
         for (key, policy) in keys {
             let window = i64::try_from(policy.lock.as_millis()).unwrap_or(i64::MAX);
             let n = app.db().count_attempt(key, now, window).await?;
-            if u32::try_from(n).unwrap_or(0) > policy.max_failures {
-                app.db().block_until(key, now.saturating_add(window)).await?;
-                over = Some(policy.lock);
-            }
+            over |= u32::try_from(n).unwrap_or(0) > policy.max_failures;
             counts.push(n);
         }
-        Ok(match over {
-            Some(lock) => Err(lock),
-            None => Ok(Reserved { keys, counts }),
-        })
+        if over {
+            for (key, _) in keys {
+                app.db().refund_attempt(key).await?;
+            }
+            return Ok(Err(BUSY_RETRY));
+        }
+        Ok(Ok(Reserved { keys, counts }))
     }
 
     /// The attempt failed: it stays counted, and each key backs off as its count says.
@@ -148,6 +151,9 @@ impl<'k> Reserved<'k> {
         Ok(())
     }
 }
+
+/// What an attempt refused for too many attempts in flight is told to wait.
+const BUSY_RETRY: Duration = Duration::from_secs(1);
 
 async fn blocked(app: &App, keys: &[(String, Policy)]) -> AppResult<Option<u64>> {
     let now = app.now_ms();

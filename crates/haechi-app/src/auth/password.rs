@@ -12,12 +12,13 @@ use tokio::sync::Semaphore;
 /// How many argon2 computations run at once in this process. Each takes about 19 MiB and a
 /// core for a moment: unbounded, a burst of registrations or sign-ins exhausts memory (issue
 /// 13). Sized to the cores, at least 2 and at most 8 (8 × 19 MiB ≈ 152 MiB at the peak).
+fn slot_count() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get).clamp(2, 8)
+}
+
 fn slots() -> &'static Semaphore {
     static SLOTS: OnceLock<Semaphore> = OnceLock::new();
-    SLOTS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        Semaphore::new(cores.clamp(2, 8))
-    })
+    SLOTS.get_or_init(|| Semaphore::new(slot_count()))
 }
 
 /// How long a request waits for a hashing slot before it is told to come back.
@@ -35,7 +36,38 @@ pub fn peak_in_flight() -> usize {
     PEAK.load(Ordering::Relaxed)
 }
 
-/// Runs `f` on a blocking thread once a hashing slot is free.
+/// The threads that hash, one per slot. Fixed threads, not the runtime's blocking pool: the
+/// allocator keeps an arena per thread, and argon2's 19 MiB landing on a new blocking thread each
+/// time would leave that much behind on dozens of threads.
+fn workers() -> &'static std::sync::mpsc::SyncSender<Box<dyn FnOnce() + Send>> {
+    static WORKERS: OnceLock<std::sync::mpsc::SyncSender<Box<dyn FnOnce() + Send>>> = OnceLock::new();
+    WORKERS.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Box<dyn FnOnce() + Send>>(64);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..slot_count() {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new().name(format!("haechi-hash-{i}")).spawn(move || {
+                loop {
+                    // The lock is held only while taking a job, not while running it.
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a password-hashing thread");
+            }
+        }
+        tx
+    })
+}
+
+/// Runs `f` on a hashing thread once a slot is free.
 async fn with_slot<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
     let Ok(Ok(permit)) = tokio::time::timeout(SLOT_WAIT, slots().acquire()).await else {
         metrics::counter!(metrics_names::PASSWORD_HASH_REFUSED).increment(1);
@@ -43,10 +75,17 @@ async fn with_slot<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) ->
     };
     let now = IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
     PEAK.fetch_max(now, Ordering::SeqCst);
-    let out = tokio::task::spawn_blocking(f).await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let sent = workers().send(Box::new(move || {
+        let _ = tx.send(f());
+    }));
+    let out = match sent {
+        Ok(()) => rx.await.map_err(|e| AppError::internal("password hashing thread", e)),
+        Err(e) => Err(AppError::internal("password hashing threads", e.to_string())),
+    };
     IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
     drop(permit);
-    out.map_err(|e| AppError::internal("password hashing task", e))
+    out
 }
 
 /// Hashes a password (argon2id, default parameters, random salt) in the bounded pool.

@@ -768,3 +768,35 @@ async fn a_registration_flood_from_one_address_is_bounded() {
     );
     assert_eq!(reqwest::get(app.url("/healthz")).await.unwrap().status(), 200);
 }
+
+/// Forty honest sign-ins at once from one school address: the address's limit slows the
+/// burst down (`429`, retry in a second) but does not lock the school out; right after, every
+/// one of them signs in.
+#[tokio::test]
+async fn a_burst_of_honest_sign_ins_from_one_address_is_slowed_not_locked() {
+    let app = AppSettings { login_max_failures: 2, registrations_per_hour: 100, ..AppSettings::default() };
+    let app = spawn_app_with(Config { app, ..Config::default() }).await;
+    let c = reqwest::Client::new();
+    for i in 0..40 {
+        let body = json!({"email": format!("pupil{i}@example.com"), "display_name": "pupil", "password": PASSWORD});
+        assert_eq!(c.post(app.url("/api/v1/auth/register")).json(&body).send().await.unwrap().status(), 201);
+    }
+    let url = app.url("/api/v1/auth/login");
+    let sign_in = |i: usize| {
+        let (c, url) = (c.clone(), url.clone());
+        async move {
+            let body = json!({"email": format!("pupil{i}@example.com"), "password": PASSWORD});
+            let r = c.post(url).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()))
+        }
+    };
+    let answers = futures_util::future::join_all((0..40).map(sign_in)).await;
+    assert!(answers.iter().all(|(s, _)| *s == 200 || *s == 429), "{answers:?}");
+    assert!(answers.iter().filter(|(s, _)| *s == 429).all(|(_, r)| r.as_deref() == Some("1")), "{answers:?}");
+    // No lock: each one that was told to wait gets in when it tries again (one at a time).
+    for (i, (status, _)) in answers.iter().enumerate() {
+        if *status == 429 {
+            assert_eq!(sign_in(i).await.0, 200, "pupil{i}");
+        }
+    }
+}
