@@ -8,7 +8,7 @@
 # Usage: bash .ci/schemathesis.sh   (after `cargo build --bin haechi`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=target/debug/haechi
+bin="${CARGO_TARGET_DIR:-target}/debug/haechi"
 [ -x "$bin" ] || cargo build --locked --bin haechi
 venv="${HAECHI_SCHEMATHESIS_VENV:-${TMPDIR:-/tmp}/haechi-schemathesis-venv}"
 if [ ! -x "$venv/bin/schemathesis" ]; then

@@ -6,7 +6,7 @@ mod portal;
 mod runs;
 mod scenarios;
 
-use haechi_app::{AppSettings, ManualClock};
+use haechi_app::{AppSettings, Clock as _, ManualClock};
 use haechi_web::WebSettings;
 use helpers::{Config, PASSWORD, bearer, problem, spawn_app, spawn_app_with};
 use reqwest::{Method, StatusCode};
@@ -799,4 +799,40 @@ async fn a_burst_of_honest_sign_ins_from_one_address_is_slowed_not_locked() {
             assert_eq!(sign_in(i).await.0, 200, "pupil{i}");
         }
     }
+}
+
+/// Sixty one-time codes at once with the right password (issue 13, attack 2, its second half):
+/// codes are counted like passwords before they are checked, so no more than the limit are
+/// tried, and then even the right code is refused.
+#[tokio::test]
+async fn a_burst_of_one_time_codes_checks_no_more_than_the_limit() {
+    let clock = ManualClock::at(1_800_000_000_000);
+    let app = AppSettings { login_max_failures: 5, ..AppSettings::default() };
+    let app = spawn_app_with(Config { app, clock: Some(clock.clone()), ..Config::default() }).await;
+    let (b, _) = app.user("codes@example.com").await;
+    let enrol: Value = b.post("/api/v1/me/mfa/totp", json!({})).await.json().await.unwrap();
+    let secret = enrol["secret"].as_str().unwrap().to_owned();
+    let code_at = |ms: i64| haechi_app::auth::totp::code_at(&secret, u64::try_from(ms / 1000).unwrap()).unwrap();
+    let r = b.post("/api/v1/me/mfa/totp/confirm", json!({"code": code_at(clock.now_ms())})).await;
+    assert_eq!(r.status(), 200);
+    let right = code_at(clock.now_ms() + 30_000);
+    // Codes of the steps around now are all accepted (clock skew): guess none of them.
+    let valid: Vec<String> = [-30_000, 0, 30_000, 60_000].iter().map(|d| code_at(clock.now_ms() + d)).collect();
+    let wrong: Vec<String> =
+        (0..100_000u32).map(|i| format!("{:06}", i * 7)).filter(|g| !valid.contains(g)).take(60).collect();
+    let c = reqwest::Client::new();
+    let url = app.url("/api/v1/auth/login");
+    let guesses = wrong.into_iter().map(|guess| {
+        let (c, url) = (c.clone(), url.clone());
+        async move {
+            let body = json!({"email": "codes@example.com", "password": PASSWORD, "totp_code": guess});
+            c.post(url).json(&body).send().await.unwrap().status().as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!(checked + statuses.iter().filter(|s| **s == 429).count(), 60, "{statuses:?}");
+    assert!(checked <= 5, "{checked} codes were checked against a limit of 5");
+    let body = json!({"email": "codes@example.com", "password": PASSWORD, "totp_code": right});
+    assert_eq!(c.post(url).json(&body).send().await.unwrap().status(), 429, "locked, even for the right code");
 }
