@@ -61,6 +61,14 @@ try {
   const state = await page.evaluate(async (id) => (await (await fetch(`/api/v1/runs/${id}`)).json()).state, runId);
   expect(state === "succeeded", `the API agrees the run succeeded (${state})`);
   await shot(page, "demo-report");
+
+  // Something that is not there: a page for people, in Korean, with the request id to quote.
+  const missing = await page.goto(`${base}/runs/999999`);
+  expect(missing.status() === 404, "an unknown run answers 404");
+  expect((missing.headers()["content-type"] ?? "").startsWith("text/html"), "as an HTML page, not JSON");
+  expect(await page.isVisible("#error-title"), "with a title saying what went wrong");
+  expect((await page.textContent("main")).includes(missing.headers()["x-request-id"]), "and the request id");
+  await shot(page, "demo-not-found");
   expect(problems.length === 0, `no script errors or CSP violations (${problems.join("; ")})`);
 } finally {
   await browser.close();

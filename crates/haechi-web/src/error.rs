@@ -110,12 +110,6 @@ impl From<AppError> for ApiError {
     }
 }
 
-impl From<haechi_db::DbError> for ApiError {
-    fn from(e: haechi_db::DbError) -> ApiError {
-        ApiError::from(AppError::from(e))
-    }
-}
-
 /// The request id of the request being answered, set by the request-id middleware.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);

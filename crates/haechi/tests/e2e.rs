@@ -4,7 +4,7 @@
 //! Screenshots land in `target/e2e-screenshots/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,25 @@ fn browser() -> Option<(PathBuf, String)> {
         return None;
     }
     Some((root, chromium))
+}
+
+/// Runs `e2e/{script}` under node with `env`, saving its screenshots in `shots` (emptied first,
+/// so a page renamed or removed leaves no old picture behind); fails with its output if it does.
+fn run_script(root: &Path, chromium: &str, script: &str, shots: &str, env: &[(&str, String)]) -> PathBuf {
+    let shots = root.join(shots);
+    let _ = std::fs::remove_dir_all(&shots);
+    let out = Command::new("node")
+        .arg(root.join("e2e").join(script))
+        .current_dir(root.join("e2e"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("HAECHI_E2E_SHOTS", &shots)
+        .env("HAECHI_CHROMIUM", chromium)
+        .output()
+        .expect("node (the e2e runner needs Node.js)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    shots
 }
 
 #[test]
@@ -77,20 +96,7 @@ fn portal_in_headless_chromium() {
         assert!(started.elapsed() < Duration::from_secs(60), "haechi serve did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let shots = root.join("target/e2e-screenshots");
-    // Only this run's pictures: a page renamed or removed must not leave an old one behind.
-    let _ = std::fs::remove_dir_all(&shots);
-    let out = Command::new("node")
-        .arg(root.join("e2e/portal.mjs"))
-        .current_dir(root.join("e2e"))
-        .env("HAECHI_E2E_URL", &base)
-        .env("HAECHI_E2E_SHOTS", &shots)
-        .env("HAECHI_CHROMIUM", &chromium)
-        .output()
-        .expect("node (the e2e runner needs Node.js)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let shots = run_script(&root, &chromium, "portal.mjs", "target/e2e-screenshots", &[("HAECHI_E2E_URL", base)]);
     assert!(std::fs::read_dir(&shots).unwrap().count() >= 17, "a screenshot per page in {}", shots.display());
 }
 
@@ -141,19 +147,10 @@ fn the_real_demo_signs_in_with_its_printed_password_and_runs_a_scenario() {
         assert!(Instant::now() < deadline, "the demo did not start serving");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let shots = root.join("target/e2e-screenshots-demo");
-    let _ = std::fs::remove_dir_all(&shots);
-    let out = Command::new("node")
-        .arg(root.join("e2e/demo.mjs"))
-        .current_dir(root.join("e2e"))
-        .env("HAECHI_E2E_URL", format!("http://127.0.0.1:{port}"))
-        .env("HAECHI_E2E_EMAIL", email.unwrap())
-        .env("HAECHI_E2E_PASSWORD", password.unwrap())
-        .env("HAECHI_E2E_SHOTS", &shots)
-        .env("HAECHI_CHROMIUM", &chromium)
-        .output()
-        .expect("node (the e2e runner needs Node.js)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let env = [
+        ("HAECHI_E2E_URL", format!("http://127.0.0.1:{port}")),
+        ("HAECHI_E2E_EMAIL", email.unwrap()),
+        ("HAECHI_E2E_PASSWORD", password.unwrap()),
+    ];
+    run_script(&root, &chromium, "demo.mjs", "target/e2e-screenshots-demo", &env);
 }

@@ -46,12 +46,6 @@ impl From<ApiError> for UiError {
     }
 }
 
-impl From<haechi_db::DbError> for UiError {
-    fn from(e: haechi_db::DbError) -> UiError {
-        UiError::from(AppError::from(e))
-    }
-}
-
 impl From<askama::Error> for UiError {
     fn from(e: askama::Error) -> UiError {
         UiError::Api(ApiError::Internal(format!("template: {e}")))
