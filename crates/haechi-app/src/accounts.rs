@@ -73,6 +73,25 @@ pub async fn register(app: &App, meta: &RequestMeta, new: Registration) -> AppRe
     Ok(Account::from(&user))
 }
 
+/// Registration for anonymous callers (the API and the portal): answers the same whether or
+/// not the address already has an account, so nobody can use it to learn which addresses are
+/// registered. Both paths pay for the password hash before the insert finds the duplicate, so
+/// timing tells nothing either. The owner of a taken address loses nothing: their account is
+/// untouched, and the attempt is audited.
+///
+/// # Errors
+/// As [`register`], except that a taken address is not an error.
+pub async fn register_anonymous(app: &App, meta: &RequestMeta, new: Registration) -> AppResult<()> {
+    match register(app, meta, new).await {
+        Ok(_) => Ok(()),
+        Err(AppError::Conflict(_)) => {
+            record(app, meta, "registration_for_existing_email", None, None, json!({})).await;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// What a sign-in presents.
 #[derive(Debug, Clone, Default)]
 pub struct SignIn<'a> {

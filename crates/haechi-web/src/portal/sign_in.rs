@@ -241,7 +241,8 @@ pub(super) async fn register_submit(
         password: f.password,
         role: Role::Investor,
     };
-    let errors: Vec<(&'static str, &'static str)> = match accounts::register(state.app(), &meta, new).await {
+    // A taken address answers like a new one: the form must not reveal who has an account.
+    let errors: Vec<(&'static str, &'static str)> = match accounts::register_anonymous(state.app(), &meta, new).await {
         Ok(_) => return Redirect::to("/login?registered=1").into_response(),
         Err(AppError::Invalid(problems)) => [
             ("email", msg("register.error.email")),
@@ -251,7 +252,6 @@ pub(super) async fn register_submit(
         .into_iter()
         .filter(|(field, _)| problems.iter().any(|p| p.field == *field))
         .collect(),
-        Err(AppError::Conflict(_)) => vec![("email", msg("register.error.taken"))],
         Err(other) => return UiError::from(other).into_response(),
     };
     form_page(t, &headers, lang_cookie, StatusCode::UNPROCESSABLE_ENTITY, |t, token| {

@@ -50,18 +50,31 @@ impl From<&Account> for UserView {
     }
 }
 
-/// Creates an account with the `investor` role.
+/// The answer to a registration: the same whether or not the address already had an account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisterAccepted {
+    /// The address as it will be signed in with (trimmed, lower-cased).
+    pub email: String,
+    pub message: String,
+}
+
+/// Creates an account with the `investor` role. Answers `202` with the same body whether or not
+/// the address already has an account (so the endpoint reveals no account's existence); sign
+/// in to use the account.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = UserView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 202, body = RegisterAccepted), (status = 422, body = Problem), (status = 429, body = Problem),
+        (status = 503, body = Problem)))]
 pub async fn register(
     State(state): State<AppState>,
     ClientInfo(meta): ClientInfo,
     ApiJson(req): ApiJson<RegisterRequest>,
-) -> ApiResult<(StatusCode, axum::Json<UserView>)> {
+) -> ApiResult<(StatusCode, axum::Json<RegisterAccepted>)> {
+    let email = haechi_app::auth::normalise_email(&req.email);
     let new =
         Registration { email: req.email, display_name: req.display_name, password: req.password, role: Role::Investor };
-    let account = accounts::register(state.app(), &meta, new).await?;
-    Ok((StatusCode::CREATED, axum::Json(UserView::from(&account))))
+    accounts::register_anonymous(state.app(), &meta, new).await?;
+    let message = "registered unless the address already had an account: sign in with your password".to_owned();
+    Ok((StatusCode::ACCEPTED, axum::Json(RegisterAccepted { email, message })))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

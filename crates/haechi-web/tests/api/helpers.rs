@@ -165,7 +165,7 @@ impl TestApp {
         let r = b
             .post("/api/v1/auth/register", json!({"email": email, "display_name": "테스터", "password": PASSWORD}))
             .await;
-        assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+        assert_eq!(r.status(), StatusCode::ACCEPTED, "{}", r.text().await.unwrap());
         let r = b.login(email, PASSWORD, None).await;
         assert_eq!(r.status(), StatusCode::OK);
         let me: Value = b.get("/api/v1/me").await.json().await.unwrap();

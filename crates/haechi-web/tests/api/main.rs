@@ -88,7 +88,7 @@ async fn openapi_describes_every_route() {
 #[tokio::test]
 async fn registration_validates_every_field_and_emails_are_unique_case_insensitively() {
     let app = spawn_app().await;
-    let b = app.browser();
+    let mut b = app.browser();
     let r = b
         .post("/api/v1/auth/register", json!({"email": "not-an-email", "display_name": "", "password": "short"}))
         .await;
@@ -104,9 +104,18 @@ async fn registration_validates_every_field_and_emails_are_unique_case_insensiti
         .await;
     assert_eq!(problem(r).await.1["errors"][0]["message"], "must not contain your email");
     let ok = json!({"email": "Kim@Example.com", "display_name": "김", "password": PASSWORD});
-    assert_eq!(b.post("/api/v1/auth/register", ok).await.status(), 201);
-    let dup = json!({"email": "kim@EXAMPLE.com", "display_name": "김", "password": PASSWORD});
-    assert_eq!(problem(b.post("/api/v1/auth/register", dup).await).await.0, 409);
+    let first = b.post("/api/v1/auth/register", ok).await;
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["email"], "kim@example.com");
+    // Registration reveals no account's existence (issue 13, attack 9): a taken address gets
+    // the same status and body as a new one, and the owner's account is untouched.
+    let dup = json!({"email": "kim@EXAMPLE.com", "display_name": "다른 사람", "password": "another-long-password-9"});
+    let again = b.post("/api/v1/auth/register", dup).await;
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    assert_eq!(b.login("kim@example.com", PASSWORD, None).await.status(), 200, "the owner's password still works");
+    assert_eq!(b.login("kim@example.com", "another-long-password-9", None).await.status(), 401);
     let r = b.post("/api/v1/auth/register", json!({"email": "x@y.z"})).await;
     let (status, body) = problem(r).await;
     assert_eq!(status, 422);
@@ -757,10 +766,10 @@ async fn a_registration_flood_from_one_address_is_bounded() {
     });
     let answers = futures_util::future::join_all(flood).await;
     let count = |code: u16| answers.iter().filter(|(s, _)| *s == code).count();
-    assert_eq!(count(201) + count(503) + count(429), 60, "{answers:?}");
-    assert_eq!(count(201) + count(503), 10, "ten registrations were let through to hashing: {answers:?}");
-    assert!(count(201) >= 1);
-    assert!(answers.iter().filter(|(s, _)| *s != 201).all(|(_, retry)| *retry), "refusals say when to retry");
+    assert_eq!(count(202) + count(503) + count(429), 60, "{answers:?}");
+    assert_eq!(count(202) + count(503), 10, "ten registrations were let through to hashing: {answers:?}");
+    assert!(count(202) >= 1);
+    assert!(answers.iter().filter(|(s, _)| *s != 202).all(|(_, retry)| *retry), "refusals say when to retry");
     assert!(
         haechi_app::auth::password::peak_in_flight() <= 8,
         "argon2 in flight at once: {}",
@@ -779,7 +788,7 @@ async fn a_burst_of_honest_sign_ins_from_one_address_is_slowed_not_locked() {
     let c = reqwest::Client::new();
     for i in 0..40 {
         let body = json!({"email": format!("pupil{i}@example.com"), "display_name": "pupil", "password": PASSWORD});
-        assert_eq!(c.post(app.url("/api/v1/auth/register")).json(&body).send().await.unwrap().status(), 201);
+        assert_eq!(c.post(app.url("/api/v1/auth/register")).json(&body).send().await.unwrap().status(), 202);
     }
     let url = app.url("/api/v1/auth/login");
     let sign_in = |i: usize| {
