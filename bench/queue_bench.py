@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Queue benchmark: 200 runs of a 200-ticker x 5-year scenario through the job queue with two
-worker processes, then the enqueue-to-start wait when workers are idle.
+worker processes, then the enqueue-to-start wait when workers are idle, then fairness: one
+user queues a backlog of 40 runs and a second user queues one, and the second user's wait is
+compared with the backlog's.
 
 Starts its own `haechi serve` (no in-process workers) and two `haechi worker --concurrency 1`
 processes on a fresh data folder, drives them through the REST API, and reads the timings the
 server records for every run (queued_at, started_at, finished_at; Unix ms).
 
     bench/queue_bench.py [--runs 200] [--paced 50] [--redis redis://127.0.0.1:6379/]
-                         [--database mysql://root@127.0.0.1:3306/haechi_bench]
+                         [--database mysql://root@127.0.0.1:3306/haechi_bench] [--backlog 40]
 
 Without --redis the embedded SQLite queue is used; without --database, SQLite.
 """
@@ -95,6 +97,7 @@ def main():
     ap.add_argument("--paced", type=int, default=50, help="runs enqueued one at a time on idle workers")
     ap.add_argument("--redis")
     ap.add_argument("--database")
+    ap.add_argument("--backlog", type=int, default=40, help="runs one user queues before another user queues one")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     if not os.path.exists(BIN):
@@ -102,8 +105,9 @@ def main():
 
     work = tempfile.mkdtemp(prefix="haechi-queue-bench-")
     port = free_port()
+    # The per-user quota on active runs is raised: this measures the queue, not the quota.
     env = dict(os.environ, HAECHI_DATA_DIR=work, HAECHI_ADDR=f"127.0.0.1:{port}", HAECHI_WORKERS="0",
-               HAECHI_LOG="warn", HAECHI_QUEUE_NAME=f"bench{os.getpid()}")
+               HAECHI_LOG="warn", HAECHI_QUEUE_NAME=f"bench{os.getpid()}", HAECHI_MAX_ACTIVE_RUNS="1000")
     if args.redis:
         env["HAECHI_REDIS_URL"] = args.redis
     if args.database:
@@ -115,8 +119,9 @@ def main():
                        env=env, check=True, stdout=subprocess.DEVNULL)
         print(f"market loaded in {time.time() - t:.1f} s")
         pw = "queue-timing-passphrase-9"
-        subprocess.run([BIN, "user", "create", "--email", "bench@example.com"], env=dict(env, HAECHI_NEW_USER_PASSWORD=pw),
-                       check=True, stdout=subprocess.DEVNULL)
+        for email in ("bench@example.com", "other@example.com"):
+            subprocess.run([BIN, "user", "create", "--email", email], env=dict(env, HAECHI_NEW_USER_PASSWORD=pw),
+                           check=True, stdout=subprocess.DEVNULL)
         procs.append(subprocess.Popen([BIN, "serve"], env=env))
         for _ in range(2):
             procs.append(subprocess.Popen([BIN, "worker", "--concurrency", "1"], env=env))
@@ -164,6 +169,21 @@ def main():
             paced.append(r["started_at"] - r["queued_at"])
         print(f"[{backend}] idle workers: enqueue-to-start wait over {args.paced} runs: p50 {pct(paced, 50):.0f} ms, "
               f"p99 {pct(paced, 99):.0f} ms, max {max(paced):.0f} ms")
+
+        # Fairness: first in, first out would start the other user's run after the whole backlog.
+        other = Api(api.base)
+        other.login("other@example.com", pw)
+        osid = other.call("POST", "/api/v1/scenarios", {"spec": dict(spec, name="the other user")})["id"]
+        backlog = [api.call("POST", f"/api/v1/scenarios/{sid}/runs", {})["id"] for _ in range(args.backlog)]
+        late = other.call("POST", f"/api/v1/scenarios/{osid}/runs", {})["id"]
+        mine = wait_all(api, backlog)
+        theirs = wait_all(other, [late])[0]
+        wait = theirs["started_at"] - theirs["queued_at"]
+        ahead = sum(1 for r in mine if r["started_at"] < theirs["started_at"])
+        drain = (max(r["finished_at"] for r in mine) - min(r["queued_at"] for r in mine)) / 1000
+        print(f"[{backend}] fairness: another user's run queued behind a backlog of {args.backlog} waited {wait} ms "
+              f"({ahead} of the backlog started before it; the backlog took {drain:.1f} s; "
+              f"run time p50 {pct([r['finished_at'] - r['started_at'] for r in mine], 50):.0f} ms)")
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)

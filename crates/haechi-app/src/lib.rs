@@ -51,6 +51,8 @@ pub struct AppSettings {
     pub max_active_runs: u32,
     /// Live scenarios one user may own.
     pub max_scenarios: u32,
+    /// Bytes one user may keep stored (scenario versions and run reports).
+    pub max_stored_bytes: u64,
 }
 
 impl Default for AppSettings {
@@ -63,6 +65,7 @@ impl Default for AppSettings {
             registrations_per_hour: 30,
             max_active_runs: 4,
             max_scenarios: 500,
+            max_stored_bytes: 256 * 1024 * 1024,
         }
     }
 }

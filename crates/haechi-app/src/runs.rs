@@ -60,6 +60,8 @@ pub async fn start(
     let Some(data) = app.db().data_version().await? else {
         return Err(AppError::Conflict("no market data is loaded yet (run `haechi data load`)".into()));
     };
+    // A run stores a report: refused once the owner's storage is full.
+    scenarios::ensure_storage(app, p, 0).await?;
     let new = NewRun { owner_id: p.id().get(), scenario_id: s.id, scenario_version: version, data_version: data.id };
     let run = app.db().create_run(new).await?;
     // Counted after the insert, this run included: requests racing each other can only
@@ -83,18 +85,37 @@ pub async fn start(
     Ok(run)
 }
 
-/// Queues again every run left `running` by a process that died while it held it; the
-/// runner's lease makes a late second delivery harmless. Only for the embedded queue, at start:
-/// there the starting process is the only worker, so nothing else can be running anything.
+/// Queues again every run left `running` by a process that died while it held it (under the
+/// job that held it, so that job takes it back; the runner's lease makes a late second
+/// delivery harmless), and pushes a job for every queued run that has none (a queue emptied
+/// or lost while runs waited): a spare job finds nothing to do, a missing one would leave a
+/// run queued for good. Only for the embedded queue, at start: there the starting process is
+/// the only worker, so nothing else can be running anything.
 ///
 /// # Errors
 /// The database's, or the queue's.
 pub async fn recover_orphaned(app: &App) -> AppResult<Vec<RunId>> {
+    let requeue = |e| AppError::internal("re-queueing a run", e);
     let mut recovered = Vec::new();
     for run in app.db().running_runs().await? {
-        app.queue().enqueue(RunJob { run_id: run.id }).await.map_err(|e| AppError::internal("re-queueing a run", e))?;
+        app.queue().enqueue(RunJob { run_id: run.ticket.unwrap_or(run.id) }).await.map_err(requeue)?;
         tracing::info!(run_id = run.id, "a run left running by a stopped process was queued again");
         recovered.push(RunId(run.id));
+    }
+    let waiting = app.db().count_waiting_runs().await?;
+    let pending = app.queue().stats(haechi_jobs::queues::RUNS).await.map_err(requeue)?.pending;
+    if waiting > pending {
+        let missing = waiting - pending;
+        let page = RunQuery {
+            state: Some(RunState::Queued.as_str().into()),
+            page: 0,
+            per_page: missing,
+            ..Default::default()
+        };
+        for run in app.db().list_runs(&page).await?.items {
+            app.queue().enqueue(RunJob { run_id: run.id }).await.map_err(requeue)?;
+        }
+        tracing::info!(missing, "queued runs without a job got one");
     }
     Ok(recovered)
 }

@@ -11,7 +11,7 @@ use crate::paging::{PageOf, Paging};
 use crate::principal::Principal;
 use crate::rbac::Permission;
 use crate::spec::{self, Change, ValidSpec};
-use crate::{App, Role, ScenarioId, UserId};
+use crate::{App, Role, RunState, ScenarioId, UserId};
 pub use haechi_db::{Access, Scenario, ScenarioVersion};
 use haechi_db::{NewVersion, ScenarioQuery, ScenarioScope};
 use serde_json::{Value, json};
@@ -173,6 +173,26 @@ pub async fn list(app: &App, p: &Principal, q: ListQuery, paging: Paging) -> App
     Ok(PageOf { items, total: res.total, page: paging.page, per_page: paging.per_page })
 }
 
+/// Refuses to store `adding` more bytes for the caller past the stored-bytes quota.
+///
+/// # Errors
+/// [`AppError::Quota`] naming the usage and the limit.
+pub async fn ensure_storage(app: &App, p: &Principal, adding: usize) -> AppResult<()> {
+    let limit = app.settings().max_stored_bytes;
+    let used = app.db().stored_bytes(p.id().get()).await?;
+    let after = used.saturating_add(u64::try_from(adding).unwrap_or(u64::MAX));
+    if after > limit || (adding == 0 && used >= limit) {
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        return Err(AppError::Quota(format!(
+            "your scenarios and run reports take {:.1} MiB of your {:.1} MiB; delete scenarios from the bin for good \
+             (POST /api/v1/scenarios/{{id}}/purge) to free space",
+            mib(used),
+            mib(limit)
+        )));
+    }
+    Ok(())
+}
+
 /// Stores a validated scenario as version 1, owned by the caller.
 ///
 /// # Errors
@@ -191,6 +211,7 @@ pub async fn create(
     }
     let message = if message.is_empty() { "created".into() } else { message };
     let nv = new_version(valid, p.id(), message)?;
+    ensure_storage(app, p, nv.spec.len()).await?;
     let (s, v) = app.db().create_scenario(p.id().get(), nv).await?;
     record(app, meta, "scenario_created", Some(p.id()), Some(p.id()), json!({"scenario": s.id})).await;
     Ok(ScenarioDoc { scenario: s, access: Access::Owner, version: v })
@@ -241,6 +262,7 @@ pub async fn save(
 ) -> AppResult<ScenarioDoc> {
     let s = owned(app, p, id, false).await?;
     let nv = new_version(valid, p.id(), if message.is_empty() { "edited".into() } else { message })?;
+    ensure_storage(app, p, nv.spec.len()).await?;
     let (s, v) = app.db().add_scenario_version(s.id, base_version, nv).await?;
     let detail = json!({"scenario": s.id, "version": v.version});
     record(app, meta, "scenario_updated", Some(p.id()), Some(p.id()), detail).await;
@@ -256,6 +278,44 @@ pub async fn set_deleted(app: &App, meta: &RequestMeta, p: &Principal, id: Scena
     app.db().set_scenario_deleted(s.id, deleted).await?;
     let event = if deleted { "scenario_deleted" } else { "scenario_undeleted" };
     record(app, meta, event, Some(p.id()), Some(p.id()), json!({"scenario": s.id})).await;
+    Ok(())
+}
+
+/// Deletes a scenario from the owner's bin for good: its versions, shares, runs and their
+/// reports. Frees what it took from the stored-bytes quota.
+///
+/// # Errors
+/// [`AppError::NotFound`] when it is not the caller's; [`AppError::Conflict`] when it is not
+/// in the bin, or one of its runs is still queued or running.
+pub async fn purge(app: &App, meta: &RequestMeta, p: &Principal, id: ScenarioId) -> AppResult<()> {
+    let s = owned(app, p, id, true).await?;
+    let not_binned =
+        || AppError::Conflict("only a scenario in the bin can be deleted for good; delete it first".into());
+    if s.deleted_at.is_none() {
+        return Err(not_binned());
+    }
+    for st in [RunState::Queued, RunState::Running] {
+        let q = haechi_db::RunQuery {
+            scenario_id: Some(s.id),
+            state: Some(st.as_str().into()),
+            per_page: 1,
+            ..Default::default()
+        };
+        if app.db().list_runs(&q).await?.total > 0 {
+            return Err(AppError::Conflict(
+                "a run of this scenario is still queued or running; cancel it first".into(),
+            ));
+        }
+    }
+    let prefixes = app.db().purge_scenario(s.id).await?.ok_or_else(not_binned)?;
+    let runs = prefixes.len();
+    for prefix in prefixes {
+        // The rows are gone, so the quota is freed; an object left behind is only garbage.
+        if let Err(e) = app.objects().delete_prefix(&prefix).await {
+            tracing::warn!(%prefix, error = %e, "a purged run's report could not be removed");
+        }
+    }
+    record(app, meta, "scenario_purged", Some(p.id()), Some(p.id()), json!({"scenario": s.id, "runs": runs})).await;
     Ok(())
 }
 
@@ -327,6 +387,7 @@ pub async fn restore(
     // Re-validated: rules may have tightened since the old version was saved.
     let valid = spec::validate_json(&doc, "spec").map_err(AppError::Invalid)?;
     let nv = new_version(valid, p.id(), format!("restored version {version}"))?;
+    ensure_storage(app, p, nv.spec.len()).await?;
     let (s, v) = app.db().add_scenario_version(s.id, None, nv).await?;
     let detail = json!({"scenario": s.id, "from_version": version, "version": v.version});
     record(app, meta, "scenario_restored", Some(p.id()), Some(p.id()), detail).await;

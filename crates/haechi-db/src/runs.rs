@@ -10,9 +10,10 @@
 use crate::entity::run;
 use crate::repo::Page;
 use crate::{Db, DbError, now_ms};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 pub type Run = run::Model;
@@ -55,6 +56,8 @@ pub struct RunSummary {
     pub report_key: String,
     /// The market data version the run actually computed on.
     pub data_version: i64,
+    /// Bytes the report files take.
+    pub report_bytes: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -203,6 +206,133 @@ impl Db {
         }
     }
 
+    /// Claims a run for the queue job `ticket`: the run that job already holds, if it holds
+    /// one (a retry, or a redelivery after its worker died), else the fairest queued run
+    /// ([`fair_pick`]: the user with the fewest runs running, then whose last run started
+    /// longest ago, then the oldest run). Every start
+    /// pushes one job, so there is always a job for every queued run; which run a job executes
+    /// is decided here, when a worker is free, not when the job was pushed. One user's backlog
+    /// therefore never holds another user's run back by more than one run's duration.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn claim_next_run(&self, ticket: i64, lease: &str) -> Result<Claim, DbError> {
+        let held = run::Entity::find()
+            .filter(run::Column::Ticket.eq(ticket))
+            .filter(run::Column::State.eq(state::RUNNING))
+            .one(self.connection())
+            .await?;
+        if let Some(held) = held {
+            return self.claim_run(held.id, lease).await;
+        }
+        // Losing a race means another worker claimed a run, so the loop always makes progress;
+        // the bound only guards against a bug turning it into a spin.
+        for _ in 0..1000 {
+            let waiting: Vec<(i64, i64)> = run::Entity::find()
+                .select_only()
+                .column(run::Column::OwnerId)
+                .column_as(Expr::expr(Func::min(Expr::col(run::Column::Id))), "first")
+                .filter(run::Column::State.eq(state::QUEUED))
+                .filter(run::Column::CancelRequested.eq(false))
+                .group_by(run::Column::OwnerId)
+                .into_tuple()
+                .all(self.connection())
+                .await?;
+            if waiting.is_empty() {
+                return Ok(Claim::Finished);
+            }
+            let running: Vec<(i64, i64)> = run::Entity::find()
+                .select_only()
+                .column(run::Column::OwnerId)
+                .column_as(Expr::expr(Func::count(Expr::col(run::Column::Id))), "n")
+                .filter(run::Column::State.eq(state::RUNNING))
+                .group_by(run::Column::OwnerId)
+                .into_tuple()
+                .all(self.connection())
+                .await?;
+            let owners: Vec<i64> = waiting.iter().map(|(o, _)| *o).collect();
+            let last_start: Vec<(i64, Option<i64>)> = run::Entity::find()
+                .select_only()
+                .column(run::Column::OwnerId)
+                .column_as(Expr::expr(Func::max(Expr::col(run::Column::StartedAt))), "last")
+                .filter(run::Column::OwnerId.is_in(owners))
+                .group_by(run::Column::OwnerId)
+                .into_tuple()
+                .all(self.connection())
+                .await?;
+            let Some(id) = fair_pick(&waiting, &running, &last_start) else { return Ok(Claim::Finished) };
+            let now = now_ms();
+            let res = run::Entity::update_many()
+                .col_expr(run::Column::State, Expr::value(state::RUNNING))
+                .col_expr(run::Column::Stage, Expr::value("loading"))
+                .col_expr(run::Column::Progress, Expr::value(0.0))
+                .col_expr(run::Column::Lease, Expr::value(lease))
+                .col_expr(run::Column::Ticket, Expr::value(ticket))
+                .col_expr(run::Column::Attempts, Expr::col(run::Column::Attempts).add(1))
+                .col_expr(run::Column::StartedAt, Expr::value(now))
+                .col_expr(run::Column::UpdatedAt, Expr::value(now))
+                .filter(run::Column::Id.eq(id))
+                .filter(run::Column::State.eq(state::QUEUED))
+                .filter(run::Column::CancelRequested.eq(false))
+                .exec(self.connection())
+                .await?;
+            if res.rows_affected == 1 {
+                return match self.run_by_id(id).await? {
+                    Some(r) if r.lease.as_deref() == Some(lease) => Ok(Claim::Claimed(Box::new(r))),
+                    _ => Ok(Claim::Finished),
+                };
+            }
+        }
+        Err(DbError::Db(sea_orm::DbErr::Custom("no queued run could be claimed after 1000 tries".into())))
+    }
+
+    /// Ends, as `final_state`, the run the queue job `ticket` holds, if it holds one; else its
+    /// own run (the one whose start pushed it) if that is still queued, so a job that gave up
+    /// before claiming anything takes one queued run with it rather than leaving it waiting
+    /// for a job that will never come. Returns the run it ended.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn end_ticket(
+        &self,
+        ticket: i64,
+        final_state: &'static str,
+        reason: &str,
+    ) -> Result<Option<i64>, DbError> {
+        let held = run::Entity::find()
+            .filter(run::Column::Ticket.eq(ticket))
+            .filter(run::Column::State.eq(state::RUNNING))
+            .one(self.connection())
+            .await?;
+        if let Some(r) = held {
+            return Ok(self.end_run(r.id, None, final_state, reason).await?.then_some(r.id));
+        }
+        let now = now_ms();
+        let res = run::Entity::update_many()
+            .col_expr(run::Column::State, Expr::value(final_state))
+            .col_expr(run::Column::Stage, Expr::value(final_state))
+            .col_expr(run::Column::Error, Expr::value(reason))
+            .col_expr(run::Column::FinishedAt, Expr::value(now))
+            .col_expr(run::Column::UpdatedAt, Expr::value(now))
+            .filter(run::Column::Id.eq(ticket))
+            .filter(run::Column::State.eq(state::QUEUED))
+            .exec(self.connection())
+            .await?;
+        Ok((res.rows_affected == 1).then_some(ticket))
+    }
+
+    /// How many runs are queued and not cancelled (to check every one has a job).
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn count_waiting_runs(&self) -> Result<u64, DbError> {
+        Ok(run::Entity::find()
+            .filter(run::Column::State.eq(state::QUEUED))
+            .filter(run::Column::CancelRequested.eq(false))
+            .count(self.connection())
+            .await?)
+    }
+
     /// Records progress for the attempt holding `lease` and tells it whether to go on.
     ///
     /// # Errors
@@ -251,6 +381,7 @@ impl Db {
             .col_expr(run::Column::TradeCount, Expr::value(s.trade_count))
             .col_expr(run::Column::ReportKey, Expr::value(s.report_key))
             .col_expr(run::Column::DataVersion, Expr::value(s.data_version))
+            .col_expr(run::Column::ReportBytes, Expr::value(s.report_bytes))
             .filter(run::Column::Id.eq(id))
             .filter(run::Column::Lease.eq(lease))
             .filter(run::Column::State.eq(state::RUNNING))
@@ -340,5 +471,57 @@ impl Db {
     /// The driver's error.
     pub async fn count_runs_in_state(&self, st: &str) -> Result<u64, DbError> {
         Ok(run::Entity::find().filter(run::Column::State.eq(st)).count(self.connection()).await?)
+    }
+}
+
+/// The run to start next, from `waiting` (per user with queued runs: the user and their oldest
+/// queued run): the user with the fewest runs `running` (per user: how many); among equals the
+/// one whose last run started longest ago (`last_start`: per user, the latest `started_at`,
+/// never first) — round robin, so a backlog takes turns with everyone else instead of running
+/// to its end — then the oldest queued run. `None` when nothing waits.
+#[must_use]
+pub fn fair_pick(waiting: &[(i64, i64)], running: &[(i64, i64)], last_start: &[(i64, Option<i64>)]) -> Option<i64> {
+    let busy = |owner: i64| running.iter().find(|(o, _)| *o == owner).map_or(0, |(_, n)| *n);
+    let last = |owner: i64| last_start.iter().find(|(o, _)| *o == owner).and_then(|(_, t)| *t).unwrap_or(i64::MIN);
+    waiting.iter().min_by_key(|(owner, first)| (busy(*owner), last(*owner), *first)).map(|(_, first)| *first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fair_pick;
+
+    #[test]
+    fn nothing_waiting_picks_nothing() {
+        assert_eq!(fair_pick(&[], &[(1, 2)], &[]), None);
+    }
+
+    #[test]
+    fn the_user_with_fewer_runs_running_goes_first_even_if_queued_later() {
+        // User 1 queued runs 10.. and has two running; user 2 queued run 50 and runs nothing.
+        assert_eq!(fair_pick(&[(1, 10), (2, 50)], &[(1, 2)], &[(1, Some(900))]), Some(50));
+        // Once user 2 runs one too, user 1 (still ahead by one) waits behind nobody new.
+        assert_eq!(fair_pick(&[(1, 10), (2, 51)], &[(1, 2), (2, 1)], &[]), Some(51));
+        assert_eq!(fair_pick(&[(1, 10), (2, 52)], &[(1, 2), (2, 2)], &[]), Some(10));
+    }
+
+    #[test]
+    fn with_nothing_running_users_take_turns() {
+        // One worker: user 1's run just finished (started at 500); user 2 never ran. User 2's
+        // run goes next although user 1's backlog is older.
+        assert_eq!(fair_pick(&[(1, 10), (2, 50)], &[], &[(1, Some(500))]), Some(50));
+        // Then user 1, whose last start is now the older one.
+        assert_eq!(fair_pick(&[(1, 10), (2, 51)], &[], &[(1, Some(500)), (2, Some(600))]), Some(10));
+    }
+
+    #[test]
+    fn among_equals_the_oldest_queued_run_goes_first() {
+        assert_eq!(fair_pick(&[(3, 7), (1, 9), (2, 8)], &[], &[]), Some(7));
+        let same = [(3, Some(5)), (2, Some(5)), (1, Some(5))];
+        assert_eq!(fair_pick(&[(3, 7), (1, 9), (2, 8)], &[(3, 1), (2, 1), (1, 1)], &same), Some(7));
+    }
+
+    #[test]
+    fn a_lone_user_takes_every_free_worker() {
+        assert_eq!(fair_pick(&[(1, 10)], &[(1, 5)], &[(1, Some(1))]), Some(10));
     }
 }

@@ -1,6 +1,6 @@
 //! Scenarios and their immutable versions and shares.
 
-use crate::entity::{scenario, scenario_share, scenario_version, user};
+use crate::entity::{run, scenario, scenario_share, scenario_version, user};
 use crate::repo::Page;
 use crate::{Db, DbError, now_ms};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
@@ -106,6 +106,7 @@ async fn insert_version(
     Ok(scenario_version::ActiveModel {
         scenario_id: Set(scenario_id),
         version: Set(version),
+        size_bytes: Set(i64::try_from(spec.len()).unwrap_or(i64::MAX)),
         spec: Set(spec),
         author_id: Set(author_id),
         message: Set(message),
@@ -306,6 +307,88 @@ impl Db {
             q.filter(scenario::Column::DeletedAt.is_not_null())
         };
         Ok(q.exec(self.connection()).await?.rows_affected == 1)
+    }
+
+    /// Bytes a user keeps stored: every version of every scenario they own (the bin included:
+    /// it is still stored) and every run report. For the stored-bytes quota.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn stored_bytes(&self, owner_id: i64) -> Result<u64, DbError> {
+        // SUM of integers is DECIMAL on MySQL: cast back so both backends decode an i64.
+        let int = match self.backend() {
+            crate::Backend::Sqlite => "INTEGER",
+            crate::Backend::MySql => "SIGNED",
+        };
+        let sum = |col: Expr| {
+            Expr::expr(Func::cast_as(
+                Func::coalesce([Expr::expr(Func::sum(col)), Expr::val(0)]),
+                sea_orm::sea_query::Alias::new(int),
+            ))
+        };
+        let versions: Option<i64> = scenario_version::Entity::find()
+            .select_only()
+            .column_as(sum(Expr::col((scenario_version::Entity, scenario_version::Column::SizeBytes))), "n")
+            .filter(
+                scenario_version::Column::ScenarioId.in_subquery(
+                    Query::select()
+                        .column(scenario::Column::Id)
+                        .from(scenario::Entity)
+                        .and_where(scenario::Column::OwnerId.eq(owner_id))
+                        .take(),
+                ),
+            )
+            .into_tuple()
+            .one(self.connection())
+            .await?;
+        let reports: Option<i64> = run::Entity::find()
+            .select_only()
+            .column_as(sum(Expr::col((run::Entity, run::Column::ReportBytes))), "n")
+            .filter(run::Column::OwnerId.eq(owner_id))
+            .into_tuple()
+            .one(self.connection())
+            .await?;
+        let total = versions.unwrap_or(0).saturating_add(reports.unwrap_or(0));
+        Ok(u64::try_from(total).unwrap_or(0))
+    }
+
+    /// Deletes a scenario in the bin for good, with its versions, shares and runs. Returns the
+    /// deleted runs' report prefixes (for the caller to remove from object storage), or
+    /// `None` when the scenario is not in the bin.
+    ///
+    /// # Errors
+    /// The driver's error; nothing is deleted then.
+    pub async fn purge_scenario(&self, scenario_id: i64) -> Result<Option<Vec<String>>, DbError> {
+        let txn = self.connection().begin().await?;
+        let binned = scenario::Entity::find_by_id(scenario_id)
+            .filter(scenario::Column::DeletedAt.is_not_null())
+            .one(&txn)
+            .await?
+            .is_some();
+        if !binned {
+            return Ok(None);
+        }
+        let prefixes: Vec<Option<String>> = run::Entity::find()
+            .select_only()
+            .column(run::Column::ReportKey)
+            .filter(run::Column::ScenarioId.eq(scenario_id))
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        // Children first: the schema cascades, but saying it keeps this correct on a
+        // connection with foreign keys off.
+        run::Entity::delete_many().filter(run::Column::ScenarioId.eq(scenario_id)).exec(&txn).await?;
+        scenario_share::Entity::delete_many()
+            .filter(scenario_share::Column::ScenarioId.eq(scenario_id))
+            .exec(&txn)
+            .await?;
+        scenario_version::Entity::delete_many()
+            .filter(scenario_version::Column::ScenarioId.eq(scenario_id))
+            .exec(&txn)
+            .await?;
+        scenario::Entity::delete_by_id(scenario_id).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(Some(prefixes.into_iter().flatten().collect()))
     }
 
     /// Replaces the scenario's shares.

@@ -212,3 +212,114 @@ async fn cancelling_ends_a_queued_run_at_once_and_a_running_one_at_its_next_hear
     assert!(t.db.end_run(running.id, Some("l"), state::CANCELLED, "cancelled by the owner").await.unwrap());
     assert_eq!(t.db.count_runs_in_state(state::CANCELLED).await.unwrap(), 2);
 }
+
+async fn user_with_scenario(t: &TestDb, email: &str, spec: &str) -> (i64, i64) {
+    let u = t.db.create_user(new_user(email)).await.unwrap();
+    let version = haechi_db::NewVersion {
+        name: "s".into(),
+        description: None,
+        strategy: "buy_and_hold".into(),
+        spec: spec.into(),
+        author_id: u.id,
+        message: String::new(),
+    };
+    let (s, _) = t.db.create_scenario(u.id, version).await.unwrap();
+    (u.id, s.id)
+}
+
+async fn queue_run(t: &TestDb, (owner_id, scenario_id): (i64, i64)) -> i64 {
+    let new = haechi_db::NewRun { owner_id, scenario_id, scenario_version: 1, data_version: 1 };
+    t.db.create_run(new).await.unwrap().id
+}
+
+/// Fair scheduling (issue 13, attack 6): a job executes the run of the user with the fewest
+/// runs running, not the run it was pushed for, so one user's backlog does not hold another
+/// user's run back; a redelivered job takes back the run it held.
+#[tokio::test]
+async fn queue_jobs_claim_the_fairest_run_and_take_back_their_own() {
+    use haechi_db::{Claim, state};
+    let t = TestDb::new().await.unwrap();
+    let a = user_with_scenario(&t, "a@example.com", "{}").await;
+    let b = user_with_scenario(&t, "b@example.com", "{}").await;
+    let a_runs = [queue_run(&t, a).await, queue_run(&t, a).await, queue_run(&t, a).await];
+    let b_run = queue_run(&t, b).await;
+    let claim = |ticket: i64, lease: &'static str| {
+        let db = t.db.clone();
+        async move {
+            match db.claim_next_run(ticket, lease).await.unwrap() {
+                Claim::Claimed(r) => r.id,
+                Claim::Finished => panic!("job {ticket} found nothing"),
+            }
+        }
+    };
+    // The first job (A's) takes A's oldest; A's second job finds B with nothing running.
+    assert_eq!(claim(a_runs[0], "l1").await, a_runs[0]);
+    assert_eq!(claim(a_runs[1], "l2").await, b_run, "B's run goes before A's backlog");
+    assert_eq!(claim(a_runs[2], "l3").await, a_runs[1]);
+    // A job redelivered after its worker died takes back the run it held, under a new lease.
+    let Claim::Claimed(again) = t.db.claim_next_run(a_runs[1], "l2-retry").await.unwrap() else { panic!() };
+    assert_eq!((again.id, again.attempts, again.lease.as_deref()), (b_run, 2, Some("l2-retry")));
+    assert_eq!(t.db.run_by_id(b_run).await.unwrap().unwrap().ticket, Some(a_runs[1]));
+    // B's own job still finds A's last run: there is a job for every queued run.
+    assert_eq!(claim(b_run, "l4").await, a_runs[2]);
+    assert_eq!(t.db.claim_next_run(999, "l5").await.unwrap(), Claim::Finished, "nothing left to run");
+    assert_eq!(t.db.count_runs_in_state(state::RUNNING).await.unwrap(), 4);
+    assert_eq!(t.db.count_waiting_runs().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_job_that_gives_up_fails_the_run_it_holds_or_its_own_queued_run() {
+    use haechi_db::{Claim, state};
+    let t = TestDb::new().await.unwrap();
+    let a = user_with_scenario(&t, "a@example.com", "{}").await;
+    let (first, second) = (queue_run(&t, a).await, queue_run(&t, a).await);
+    // Job `second` claimed `first` (the oldest) and its workers kept dying.
+    assert!(matches!(t.db.claim_next_run(second, "l").await.unwrap(), Claim::Claimed(r) if r.id == first));
+    assert_eq!(t.db.end_ticket(second, state::FAILED, "gave up").await.unwrap(), Some(first));
+    assert_eq!(t.db.run_by_id(second).await.unwrap().unwrap().state, state::QUEUED, "the other run still waits");
+    // Job `first` gave up before claiming anything: it takes its own queued run with it.
+    assert_eq!(t.db.end_ticket(first, state::FAILED, "gave up").await.unwrap(), None, "`first` already ended");
+    assert_eq!(t.db.end_ticket(second, state::FAILED, "gave up").await.unwrap(), Some(second));
+    // A run another job is executing is never ended by a job that does not hold it.
+    let third = queue_run(&t, a).await;
+    let fourth = queue_run(&t, a).await;
+    assert!(matches!(t.db.claim_next_run(fourth, "l2").await.unwrap(), Claim::Claimed(r) if r.id == third));
+    assert_eq!(t.db.end_ticket(third, state::FAILED, "gave up").await.unwrap(), None);
+    assert_eq!(t.db.run_by_id(third).await.unwrap().unwrap().state, state::RUNNING);
+}
+
+/// The stored-bytes quota counts every version (the bin included) and every report; purging a
+/// binned scenario removes it with its versions, shares and runs.
+#[tokio::test]
+async fn stored_bytes_count_versions_and_reports_until_a_binned_scenario_is_purged() {
+    use haechi_db::{Claim, RunSummary};
+    let t = TestDb::new().await.unwrap();
+    let spec = r#"{"name":"한글"}"#; // multi-byte: bytes, not characters
+    let (owner, sid) = user_with_scenario(&t, "a@example.com", spec).await;
+    let other = user_with_scenario(&t, "b@example.com", "{}").await;
+    assert_eq!(t.db.stored_bytes(owner).await.unwrap(), spec.len() as u64);
+    let v2 = haechi_db::NewVersion {
+        name: "s".into(),
+        description: None,
+        strategy: "buy_and_hold".into(),
+        spec: "x".repeat(1000),
+        author_id: owner,
+        message: String::new(),
+    };
+    t.db.add_scenario_version(sid, None, v2).await.unwrap();
+    let run = queue_run(&t, (owner, sid)).await;
+    let Claim::Claimed(_) = t.db.claim_next_run(run, "l").await.unwrap() else { panic!() };
+    let summary =
+        RunSummary { report_key: format!("reports/{owner}/{run}/"), report_bytes: 5000, ..Default::default() };
+    assert!(t.db.finish_run(run, "l", summary).await.unwrap());
+    let total = spec.len() as u64 + 1000 + 5000;
+    assert_eq!(t.db.stored_bytes(owner).await.unwrap(), total);
+    assert_eq!(t.db.stored_bytes(other.0).await.unwrap(), 2, "each user counts only their own");
+    assert_eq!(t.db.purge_scenario(sid).await.unwrap(), None, "only a binned scenario is purged");
+    assert!(t.db.set_scenario_deleted(sid, true).await.unwrap());
+    assert_eq!(t.db.stored_bytes(owner).await.unwrap(), total, "the bin still takes space");
+    assert_eq!(t.db.purge_scenario(sid).await.unwrap(), Some(vec![format!("reports/{owner}/{run}/")]));
+    assert_eq!(t.db.stored_bytes(owner).await.unwrap(), 0);
+    assert!(t.db.run_by_id(run).await.unwrap().is_none() && t.db.scenario_by_id(sid).await.unwrap().is_none());
+    assert_eq!(t.db.stored_bytes(other.0).await.unwrap(), 2);
+}

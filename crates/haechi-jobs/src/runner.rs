@@ -23,7 +23,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 use tracing::Instrument as _;
 
-/// One simulation run to execute: the `run` kind on the `runs` queue.
+/// A ticket to execute one queued simulation run: the `run` kind on the `runs` queue. Each
+/// start pushes one, named after the run it created, but a worker executes whichever queued
+/// run is fairest when it is free ([`Db::claim_next_run`]), so users share the workers instead
+/// of queueing behind each other's backlog.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunJob {
     pub run_id: i64,
@@ -106,18 +109,20 @@ impl Runner {
         let _ = self.events.send(RunNotice { owner_id: run.owner_id, run_id: run.id });
     }
 
-    /// Runs one attempt of `run_id`.
+    /// Runs one attempt for the job `ticket`: of the run it already holds, or of the fairest
+    /// queued run.
     ///
     /// # Errors
     /// [`HandlerError::Retryable`] for infrastructure failures (database, object store) on
     /// all but the last attempt; the run itself records permanent failures.
-    pub async fn execute(&self, run_id: i64, attempt: AttemptInfo) -> Result<(), HandlerError> {
+    pub async fn execute(&self, ticket: i64, attempt: AttemptInfo) -> Result<(), HandlerError> {
         let lease = uuid::Uuid::new_v4().simple().to_string();
-        let run = match self.db.claim_run(run_id, &lease).await {
+        let run = match self.db.claim_next_run(ticket, &lease).await {
             Ok(Claim::Claimed(r)) => *r,
             Ok(Claim::Finished) => return Ok(()),
-            Err(e) => return Err(HandlerError::Retryable(format!("claiming run {run_id}: {e}"))),
+            Err(e) => return Err(HandlerError::Retryable(format!("claiming a run (job {ticket}): {e}"))),
         };
+        tracing::Span::current().record("run_id", run.id);
         self.notify(&run);
         if run.attempts == 1 {
             let waited = (haechi_db::now_ms() - run.queued_at).max(0) as f64 / 1000.0;
@@ -270,6 +275,7 @@ impl Runner {
             Ok(Err(e)) => return Outcome::Fail(format!("building the report: {e}")),
             Err(e) => return Outcome::Fail(format!("building the report crashed: {e}")),
         };
+        let report_bytes = i64::try_from(json.len() + page.len()).unwrap_or(i64::MAX);
         let prefix = report_prefix(run.owner_id, run.id);
         if let Err(e) = self.objects.put(&format!("{prefix}report.json"), Bytes::from(json)).await {
             return Outcome::Retry(format!("storing the report: {e}"));
@@ -290,6 +296,7 @@ impl Runner {
             trade_count: i32::try_from(report.trades.len()).unwrap_or(i32::MAX),
             report_key: prefix,
             data_version: market.version,
+            report_bytes,
         };
         match self.db.finish_run(run.id, lease, summary).await {
             Ok(true) => {
@@ -312,26 +319,28 @@ impl JobHandler for Runner {
     type Job = RunJob;
 
     async fn handle(&self, job: RunJob, ctx: JobContext) -> Result<(), HandlerError> {
-        self.execute(job.run_id, ctx.attempt).instrument(tracing::info_span!("run", run_id = job.run_id)).await
+        let span = tracing::info_span!("run", ticket = job.run_id, run_id = tracing::field::Empty);
+        self.execute(job.run_id, ctx.attempt).instrument(span).await
     }
 
     async fn exhausted(&self, job: RunJob, ctx: JobContext) {
-        self.exhausted_run(job.run_id, ctx.attempt).instrument(tracing::info_span!("run", run_id = job.run_id)).await;
+        self.exhausted_run(job.run_id, ctx.attempt).instrument(tracing::info_span!("run", ticket = job.run_id)).await;
     }
 }
 
 impl Runner {
-    /// Marks a run failed whose attempts were all used up by workers that died mid-run.
-    async fn exhausted_run(&self, run_id: i64, attempt: AttemptInfo) {
+    /// Marks failed the run a job held when its attempts were all used up by workers that
+    /// died mid-run.
+    async fn exhausted_run(&self, ticket: i64, attempt: AttemptInfo) {
         let reason = format!("gave up after {} attempts (each one's worker stopped mid-run)", attempt.attempt);
-        match self.db.end_run(run_id, None, state::FAILED, &reason).await {
-            Ok(true) => {
+        match self.db.end_ticket(ticket, state::FAILED, &reason).await {
+            Ok(Some(run_id)) => {
                 metrics::counter!(RUNS_TOTAL, "outcome" => state::FAILED).increment(1);
                 if let Ok(Some(r)) = self.db.run_by_id(run_id).await {
                     self.notify(&r);
                 }
             }
-            Ok(false) => {}
+            Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "could not record an exhausted run"),
         }
     }

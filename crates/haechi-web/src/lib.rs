@@ -99,6 +99,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(scenarios::import))
         .routes(routes!(scenarios::get, scenarios::update, scenarios::delete))
         .routes(routes!(scenarios::undelete))
+        .routes(routes!(scenarios::purge))
         .routes(routes!(scenarios::duplicate))
         .routes(routes!(scenarios::versions))
         .routes(routes!(scenarios::version))

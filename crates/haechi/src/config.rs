@@ -147,6 +147,7 @@ const KEYS: &[&dyn AnyKey] = &[
     &key::REGISTRATIONS_PER_HOUR,
     &key::MAX_ACTIVE_RUNS,
     &key::MAX_SCENARIOS,
+    &key::MAX_STORED_MIB,
     &key::TRUSTED_PROXY,
     &key::METRICS_TOKEN,
     &key::LOG_FORMAT,
@@ -298,7 +299,7 @@ mod key {
     };
     pub(super) const MAX_ACTIVE_RUNS: Key<u32> = Key {
         name: "max_active_runs",
-        about: "Runs one user may have queued or running at once, 1..=1000; more answer 429 (keeps one user's backlog from delaying everyone's runs).",
+        about: "Runs one user may have queued or running at once, 1..=1000; more answer 429 (bounds what one user piles onto the queue; users share the workers fairly either way).",
         secret: false,
         default: || 4,
         parse: |raw| integer(raw, 1..=1000),
@@ -315,6 +316,16 @@ mod key {
         show: show_plain,
         get: |s| &s.max_scenarios,
         get_mut: |s| &mut s.max_scenarios,
+    };
+    pub(super) const MAX_STORED_MIB: Key<u32> = Key {
+        name: "max_stored_mib",
+        about: "MiB one user may keep stored (scenario versions, the bin included, and run reports), 1..=1000000; more answer 429 until scenarios are deleted from the bin for good.",
+        secret: false,
+        default: || 256,
+        parse: |raw| integer(raw, 1..=1_000_000),
+        show: show_plain,
+        get: |s| &s.max_stored_mib,
+        get_mut: |s| &mut s.max_stored_mib,
     };
     pub(super) const LOGIN_LOCK_MINUTES: Key<u32> = Key {
         name: "login_lock_minutes",
@@ -733,6 +744,7 @@ pub struct Settings {
     pub registrations_per_hour: u32,
     pub max_active_runs: u32,
     pub max_scenarios: u32,
+    pub max_stored_mib: u32,
     pub trusted_proxy: bool,
     /// Unset: `/metrics` is not served on the public address.
     pub metrics_token: Option<Secret>,
@@ -772,6 +784,7 @@ impl Default for Settings {
             registrations_per_hour: key::REGISTRATIONS_PER_HOUR.default(),
             max_active_runs: key::MAX_ACTIVE_RUNS.default(),
             max_scenarios: key::MAX_SCENARIOS.default(),
+            max_stored_mib: key::MAX_STORED_MIB.default(),
             trusted_proxy: key::TRUSTED_PROXY.default(),
             metrics_token: key::METRICS_TOKEN.default(),
             log_format: key::LOG_FORMAT.default(),
@@ -1724,6 +1737,7 @@ mod tests {
              registrations_per_hour = 30  # default\n\
              max_active_runs = 4  # default\n\
              max_scenarios = 500  # default\n\
+             max_stored_mib = 256  # default\n\
              trusted_proxy = false  # default\n\
              # metrics_token is not set  # default\n\
              log_format = \"json\"  # file {}:3\n\

@@ -65,6 +65,7 @@ fn app_settings(s: &Settings) -> AppSettings {
         registrations_per_hour: s.registrations_per_hour,
         max_active_runs: s.max_active_runs,
         max_scenarios: s.max_scenarios,
+        max_stored_bytes: u64::from(s.max_stored_mib) * 1024 * 1024,
     }
 }
 

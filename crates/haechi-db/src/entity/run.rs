@@ -38,6 +38,11 @@ pub struct Model {
     pub trade_count: Option<i32>,
     /// Object-store prefix of the report (`reports/{user}/{run}/`).
     pub report_key: Option<String>,
+    /// The queue job executing the run (the id of the run whose start created that job):
+    /// jobs are interchangeable tickets, and a redelivered job takes back the run it held.
+    pub ticket: Option<i64>,
+    /// Bytes the report files take in object storage (for the stored-bytes quota).
+    pub report_bytes: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,8 @@ pub struct Model {
     pub author_id: i64,
     pub message: String,
     pub created_at: i64,
+    /// Bytes of `spec` (for the stored-bytes quota).
+    pub size_bytes: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

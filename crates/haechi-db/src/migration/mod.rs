@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261127_000001_accounts;
 mod m20261127_000002_scenarios_runs;
 mod m20261127_000003_collection;
+mod m20261207_000004_fair_runs_and_storage;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_accounts::Migration),
             Box::new(m20261127_000002_scenarios_runs::Migration),
             Box::new(m20261127_000003_collection::Migration),
+            Box::new(m20261207_000004_fair_runs_and_storage::Migration),
         ]
     }
 }

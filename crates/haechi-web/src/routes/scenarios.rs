@@ -217,6 +217,20 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Deletes a scenario in the bin for good, with its versions, shares, runs and reports
+/// (frees the stored-bytes quota). `409` when it is not in the bin or a run of it is active.
+#[utoipa::path(post, path = "/api/v1/scenarios/{id}/purge", tag = "scenarios", params(("id" = i64, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn purge(
+    State(state): State<AppState>,
+    ClientInfo(meta): ClientInfo,
+    Caller(p): Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    scenarios::purge(state.app(), &meta, &p, ScenarioId(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Restores a scenario from the bin.
 #[utoipa::path(post, path = "/api/v1/scenarios/{id}/undelete", tag = "scenarios", params(("id" = i64, Path)),
     responses((status = 200, body = ScenarioView), (status = 404, body = Problem)))]

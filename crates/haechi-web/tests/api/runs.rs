@@ -278,3 +278,99 @@ async fn per_user_quotas_on_active_runs_and_scenarios() {
     assert_eq!(a.delete(&format!("/api/v1/scenarios/{third}")).await.status(), 204);
     scenario(&a, sma_spec("four")).await;
 }
+
+async fn load_market(app: &crate::helpers::TestApp, tickers: usize) {
+    let cfg = haechi_data::synth::SynthConfig {
+        seed: 7,
+        tickers,
+        from: chrono::NaiveDate::from_ymd_opt(2019, 1, 1).unwrap(),
+        to: chrono::NaiveDate::from_ymd_opt(2021, 12, 31).unwrap(),
+    };
+    let store = haechi_data::synth::generate(&cfg).unwrap();
+    haechi_jobs::market::load_store_into_db(&app.test_db.db, &store, "synthetic", true, "test").await.unwrap();
+}
+
+/// Fair scheduling (issue 13, attack 6): with one worker busy on A's backlog, B's run, queued
+/// last, starts as soon as the worker is free rather than behind all of A's runs (first in,
+/// first out started it fifth).
+#[tokio::test]
+async fn another_users_run_does_not_wait_behind_a_backlog() {
+    let slow = RunnerOptions { session_delay: Duration::from_millis(1), ..RunnerOptions::default() };
+    let app = crate::helpers::spawn_full(crate::helpers::Config::default(), slow, 1).await;
+    load_market(&app, 4).await;
+    let (a, _) = app.user("backlog@example.com").await;
+    let (b, _) = app.user("latecomer@example.com").await;
+    let sa = crate::runs::scenario(&a, sma_spec("backlog")).await;
+    let sb = crate::runs::scenario(&b, sma_spec("latecomer")).await;
+    let mut a_runs = Vec::new();
+    for _ in 0..4 {
+        a_runs.push(start(&a, sa).await["id"].as_i64().unwrap());
+    }
+    let b_run = start(&b, sb).await["id"].as_i64().unwrap();
+    let b_started = wait_final(&b, b_run).await["started_at"].as_i64().unwrap();
+    let mut before_b = 0;
+    for id in a_runs {
+        let run = wait_final(&a, id).await;
+        assert_eq!(run["state"], "succeeded", "{run}");
+        before_b += usize::from(run["started_at"].as_i64().unwrap() < b_started);
+    }
+    // A's first run held the worker when B queued (at most its second too, had the first been
+    // quicker than B's start request); never the whole backlog.
+    assert!(before_b <= 2, "{before_b} of A's 4 runs started before B's");
+}
+
+/// The stored-bytes quota (issue 13, attack 6): versions count (the bin included) until a
+/// binned scenario is deleted for good; a full account cannot start runs (their reports would
+/// add to it); purging is the owner's alone.
+#[tokio::test]
+async fn a_stored_bytes_quota_refuses_new_versions_until_the_bin_is_purged() {
+    let settings = haechi_app::AppSettings { max_stored_bytes: 4096, ..Default::default() };
+    let app = crate::helpers::spawn_full(
+        crate::helpers::Config { app: settings, ..Default::default() },
+        RunnerOptions::default(),
+        0,
+    )
+    .await;
+    load_market(&app, 4).await;
+    let (a, _) = app.user("hoarder@example.com").await;
+    let (other, _) = app.user("other@example.com").await;
+    let mut ids = Vec::new();
+    let body = loop {
+        let r = a.post("/api/v1/scenarios", json!({"spec": sma_spec(&format!("s{}", ids.len()))})).await;
+        if r.status() == StatusCode::CREATED {
+            ids.push(r.json::<Value>().await.unwrap()["id"].as_i64().unwrap());
+            assert!(ids.len() < 20, "the quota never answered");
+            continue;
+        }
+        let (status, body) = problem(r).await;
+        assert_eq!((status, body["type"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("/problems/quota")), "{body}");
+        break body;
+    };
+    assert!(ids.len() >= 2, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("MiB"), "{body}");
+    let first = ids[0];
+    // Saving a version is refused too; the bin still counts.
+    let save = a.put(&format!("/api/v1/scenarios/{first}"), json!({"spec": sma_spec("edited")})).await;
+    assert_eq!(problem(save).await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        a.post(&format!("/api/v1/scenarios/{first}/purge"), json!({})).await.status(),
+        StatusCode::CONFLICT,
+        "not in the bin"
+    );
+    assert_eq!(a.delete(&format!("/api/v1/scenarios/{first}")).await.status(), 204);
+    let r = a.post("/api/v1/scenarios", json!({"spec": sma_spec("again")})).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "the bin still takes space");
+    assert_eq!(
+        other.post(&format!("/api/v1/scenarios/{first}/purge"), json!({})).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(a.post(&format!("/api/v1/scenarios/{first}/purge"), json!({})).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(a.get(&format!("/api/v1/scenarios/{first}")).await.status(), StatusCode::NOT_FOUND);
+    let r = a.post("/api/v1/scenarios", json!({"spec": sma_spec("again")})).await;
+    assert_eq!(r.status(), StatusCode::CREATED, "purging freed the space");
+    // Full to the byte (as stored reports would make it): no new run.
+    use sea_orm::ConnectionTrait as _;
+    app.test_db.db.connection().execute_unprepared("UPDATE scenario_versions SET size_bytes = 4096").await.unwrap();
+    let (status, body) = problem(a.post(&format!("/api/v1/scenarios/{}/runs", ids[1]), json!({})).await).await;
+    assert_eq!((status, body["type"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("/problems/quota")), "{body}");
+}
