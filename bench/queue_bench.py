@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,7 +52,11 @@ class Api:
         req.add_header("content-type", "application/json")
         if self.csrf and method != "GET":
             req.add_header("x-csrf-token", self.csrf)
-        with self.opener.open(req, timeout=60) as r:
+        try:
+            r = self.opener.open(req, timeout=60)
+        except urllib.error.HTTPError as e:
+            sys.exit(f"{method} {path}: {e.code} {e.read().decode(errors='replace')}")
+        with r:
             text = r.read()
             if r.headers.get("content-type", "").startswith("application/json"):
                 return json.loads(text)
@@ -105,9 +110,10 @@ def main():
 
     work = tempfile.mkdtemp(prefix="haechi-queue-bench-")
     port = free_port()
-    # The per-user quota on active runs is raised: this measures the queue, not the quota.
+    # The per-user quotas (active runs, stored bytes) are raised: this measures the queue.
     env = dict(os.environ, HAECHI_DATA_DIR=work, HAECHI_ADDR=f"127.0.0.1:{port}", HAECHI_WORKERS="0",
-               HAECHI_LOG="warn", HAECHI_QUEUE_NAME=f"bench{os.getpid()}", HAECHI_MAX_ACTIVE_RUNS="1000")
+               HAECHI_LOG="warn", HAECHI_QUEUE_NAME=f"bench{os.getpid()}", HAECHI_MAX_ACTIVE_RUNS="1000",
+               HAECHI_MAX_STORED_MIB="100000")
     if args.redis:
         env["HAECHI_REDIS_URL"] = args.redis
     if args.database:

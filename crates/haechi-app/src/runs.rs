@@ -176,6 +176,29 @@ pub async fn cancel(app: &App, meta: &RequestMeta, p: &Principal, id: RunId) -> 
     Ok(run)
 }
 
+/// Deletes one of the caller's finished runs with its report (frees what it took from the
+/// stored-bytes quota).
+///
+/// # Errors
+/// [`AppError::NotFound`] for a run that is not the caller's; [`AppError::Conflict`] for a run
+/// still queued or running (cancel it first).
+pub async fn delete(app: &App, meta: &RequestMeta, p: &Principal, id: RunId) -> AppResult<()> {
+    p.require(Permission::Simulate)?;
+    let run = app.db().run_by_id(id.get()).await?.filter(|r| r.owner_id == p.id().get()).ok_or(AppError::NotFound)?;
+    if !app.db().delete_finished_run(run.id).await? {
+        return Err(AppError::Conflict(format!("the run is still {}; cancel it first", run.state)));
+    }
+    if let Some(prefix) = run.report_key.as_deref()
+        && let Err(e) = app.objects().delete_prefix(prefix).await
+    {
+        // The row is gone, so the quota is freed; an object left behind is only garbage.
+        tracing::warn!(%prefix, error = %e, "a deleted run's report could not be removed");
+    }
+    app.notify_run(p.id(), id);
+    record(app, meta, "run_deleted", Some(p.id()), Some(p.id()), json!({"run": id.get()})).await;
+    Ok(())
+}
+
 /// The files a finished run leaves in object storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportFile {

@@ -184,8 +184,8 @@ pub async fn ensure_storage(app: &App, p: &Principal, adding: usize) -> AppResul
     if after > limit || (adding == 0 && used >= limit) {
         let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         return Err(AppError::Quota(format!(
-            "your scenarios and run reports take {:.1} MiB of your {:.1} MiB; delete scenarios from the bin for good \
-             (POST /api/v1/scenarios/{{id}}/purge) to free space",
+            "your scenarios and run reports take {:.1} MiB of your {:.1} MiB; delete finished runs \
+             (DELETE /api/v1/runs/{{id}}) or scenarios in the bin (POST /api/v1/scenarios/{{id}}/purge) to free space",
             mib(used),
             mib(limit)
         )));

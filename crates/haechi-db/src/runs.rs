@@ -445,6 +445,20 @@ impl Db {
         self.run_by_id(id).await
     }
 
+    /// Deletes a finished run (its report objects are the caller's to remove). Returns whether
+    /// a finished run was deleted: a queued or running one is not.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn delete_finished_run(&self, id: i64) -> Result<bool, DbError> {
+        let res = run::Entity::delete_many()
+            .filter(run::Column::Id.eq(id))
+            .filter(run::Column::State.is_in([state::SUCCEEDED, state::FAILED, state::CANCELLED]))
+            .exec(self.connection())
+            .await?;
+        Ok(res.rows_affected == 1)
+    }
+
     /// Runs in the `running` state (to recover them after a crash of the only process).
     ///
     /// # Errors

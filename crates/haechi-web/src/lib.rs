@@ -111,7 +111,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::list))
         .routes(routes!(runs::compare))
         .routes(routes!(runs::events))
-        .routes(routes!(runs::get))
+        .routes(routes!(runs::get, runs::delete))
         .routes(routes!(runs::cancel))
         .routes(routes!(runs::report))
         .routes(routes!(admin::list_users))

@@ -319,7 +319,7 @@ mod key {
     };
     pub(super) const MAX_STORED_MIB: Key<u32> = Key {
         name: "max_stored_mib",
-        about: "MiB one user may keep stored (scenario versions, the bin included, and run reports), 1..=1000000; more answer 429 until scenarios are deleted from the bin for good.",
+        about: "MiB one user may keep stored (scenario versions, the bin included, and run reports), 1..=1000000; more answer 429 until finished runs or binned scenarios are deleted for good.",
         secret: false,
         default: || 256,
         parse: |raw| integer(raw, 1..=1_000_000),

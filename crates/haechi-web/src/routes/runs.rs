@@ -230,6 +230,20 @@ pub async fn cancel(
     Ok(axum::Json(RunView::from(&runs::cancel(state.app(), &meta, &p, RunId(id)).await?)))
 }
 
+/// Deletes a finished run with its report (frees the stored-bytes quota). A queued or running
+/// run answers 409: cancel it first.
+#[utoipa::path(delete, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    ClientInfo(meta): ClientInfo,
+    Caller(p): Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    runs::delete(state.app(), &meta, &p, RunId(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ReportParams {
     /// `json` (default) or `html`.

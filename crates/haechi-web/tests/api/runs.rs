@@ -374,3 +374,27 @@ async fn a_stored_bytes_quota_refuses_new_versions_until_the_bin_is_purged() {
     let (status, body) = problem(a.post(&format!("/api/v1/scenarios/{}/runs", ids[1]), json!({})).await).await;
     assert_eq!((status, body["type"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("/problems/quota")), "{body}");
 }
+
+/// Deleting a finished run removes its row and its report (freeing the stored-bytes quota);
+/// an active run must be cancelled first; nobody else can delete it.
+#[tokio::test]
+async fn a_finished_run_is_deleted_with_its_report() {
+    let slow = RunnerOptions { session_delay: Duration::from_millis(1), ..RunnerOptions::default() };
+    let app = spawn_sim_app(4, slow).await;
+    let (a, owner) = app.user("deleter@example.com").await;
+    let (other, _) = app.user("stranger@example.com").await;
+    let sid = crate::runs::scenario(&a, sma_spec("to delete")).await;
+    let id = start(&a, sid).await["id"].as_i64().unwrap();
+    let (status, body) = problem(a.delete(&format!("/api/v1/runs/{id}")).await).await;
+    assert_eq!(status, StatusCode::CONFLICT, "an active run is not deleted: {body}");
+    assert_eq!(wait_final(&a, id).await["state"], "succeeded");
+    let key = format!("reports/{owner}/{id}/report.json");
+    assert!(app.objects.exists(&key).await.unwrap());
+    assert_eq!(other.delete(&format!("/api/v1/runs/{id}")).await.status(), StatusCode::NOT_FOUND);
+    let before = app.test_db.db.stored_bytes(owner).await.unwrap();
+    assert_eq!(a.delete(&format!("/api/v1/runs/{id}")).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(a.get(&format!("/api/v1/runs/{id}")).await.status(), StatusCode::NOT_FOUND);
+    assert!(!app.objects.exists(&key).await.unwrap(), "the report went with the run");
+    let after = app.test_db.db.stored_bytes(owner).await.unwrap();
+    assert!(after + 10_000 < before, "the report's bytes were freed: {before} → {after}");
+}
