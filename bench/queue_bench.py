@@ -162,11 +162,12 @@ def main():
         first_q = min(r["queued_at"] for r in runs)
         last_f = max(r["finished_at"] for r in runs)
         waits = [r["started_at"] - r["queued_at"] for r in runs]
+        first_start = min(r["started_at"] for r in runs) - first_q
         durs = [r["finished_at"] - r["started_at"] for r in runs]
         backend = ("redis" if args.redis else "sqlite queue") + " + " + ("mysql" if args.database else "sqlite db")
         print(f"[{backend}] burst: {args.runs} runs enqueued in {enq:.2f} s, all done in {(last_f - first_q) / 1000:.2f} s "
               f"= {args.runs / ((last_f - first_q) / 1000):.1f} runs/s; run time p50 {pct(durs, 50):.0f} ms; "
-              f"wait p50 {pct(waits, 50):.0f} ms p99 {pct(waits, 99):.0f} ms (backlog included)")
+              f"wait p50 {pct(waits, 50):.0f} ms p99 {pct(waits, 99):.0f} ms (backlog included); first start after {first_start} ms")
 
         paced = []
         for _ in range(args.paced):
@@ -185,11 +186,14 @@ def main():
         mine = wait_all(api, backlog)
         theirs = wait_all(other, [late])[0]
         wait = theirs["started_at"] - theirs["queued_at"]
-        ahead = sum(1 for r in mine if r["started_at"] < theirs["started_at"])
+        # The backlog still waiting when the other user's run was queued, and how much of it
+        # went first anyway (first in, first out: all of it).
+        waiting = [r for r in mine if r["started_at"] >= theirs["queued_at"]]
+        ahead = sum(1 for r in waiting if r["started_at"] < theirs["started_at"])
         drain = (max(r["finished_at"] for r in mine) - min(r["queued_at"] for r in mine)) / 1000
-        print(f"[{backend}] fairness: another user's run queued behind a backlog of {args.backlog} waited {wait} ms "
-              f"({ahead} of the backlog started before it; the backlog took {drain:.1f} s; "
-              f"run time p50 {pct([r['finished_at'] - r['started_at'] for r in mine], 50):.0f} ms)")
+        print(f"[{backend}] fairness: another user's run queued behind {len(waiting)} waiting runs of one user "
+              f"waited {wait} ms, {ahead} of them started before it; the backlog took {drain:.1f} s "
+              f"(run time p50 {pct([r['finished_at'] - r['started_at'] for r in mine], 50):.0f} ms)")
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)

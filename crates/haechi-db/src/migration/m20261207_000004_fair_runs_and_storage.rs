@@ -13,6 +13,8 @@ enum Runs {
     Table,
     Ticket,
     ReportBytes,
+    OwnerId,
+    StartedAt,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -34,6 +36,16 @@ impl MigrationTrait for Migration {
                 .take(),
         )
         .await?;
+        // Fair claiming asks each waiting user's latest start: one index seek per user.
+        m.create_index(
+            Index::create()
+                .name("idx_runs_owner_started")
+                .table(Runs::Table)
+                .col(Runs::OwnerId)
+                .col(Runs::StartedAt)
+                .take(),
+        )
+        .await?;
         let db = m.get_connection();
         // A run running before this migration was started by the job created for it.
         db.execute_unprepared("UPDATE runs SET ticket = id WHERE state = 'running'").await?;
@@ -47,6 +59,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(Index::drop().name("idx_runs_owner_started").table(Runs::Table).to_owned()).await?;
         m.alter_table(Table::alter().table(ScenarioVersions::Table).drop_column(ScenarioVersions::SizeBytes).take())
             .await?;
         m.alter_table(Table::alter().table(Runs::Table).drop_column(Runs::ReportBytes).take()).await?;
