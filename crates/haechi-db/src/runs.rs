@@ -307,14 +307,7 @@ impl Db {
         if let Some(r) = held {
             return Ok(self.end_run(r.id, None, final_state, reason).await?.then_some(r.id));
         }
-        let now = now_ms();
-        let res = run::Entity::update_many()
-            .col_expr(run::Column::State, Expr::value(final_state))
-            .col_expr(run::Column::Stage, Expr::value(final_state))
-            .col_expr(run::Column::Error, Expr::value(reason))
-            .col_expr(run::Column::FinishedAt, Expr::value(now))
-            .col_expr(run::Column::UpdatedAt, Expr::value(now))
-            .filter(run::Column::Id.eq(ticket))
+        let res = ending(ticket, final_state, reason)
             .filter(run::Column::State.eq(state::QUEUED))
             .exec(self.connection())
             .await?;
@@ -402,14 +395,7 @@ impl Db {
         final_state: &'static str,
         reason: &str,
     ) -> Result<bool, DbError> {
-        let now = now_ms();
-        let mut q = run::Entity::update_many()
-            .col_expr(run::Column::State, Expr::value(final_state))
-            .col_expr(run::Column::Stage, Expr::value(final_state))
-            .col_expr(run::Column::Error, Expr::value(reason))
-            .col_expr(run::Column::FinishedAt, Expr::value(now))
-            .col_expr(run::Column::UpdatedAt, Expr::value(now))
-            .filter(run::Column::Id.eq(id));
+        let mut q = ending(id, final_state, reason);
         q = match lease {
             Some(l) => q.filter(run::Column::Lease.eq(l)).filter(run::Column::State.eq(state::RUNNING)),
             None => q.filter(run::Column::State.is_in([state::QUEUED, state::RUNNING])),
@@ -486,6 +472,19 @@ impl Db {
     pub async fn count_runs_in_state(&self, st: &str) -> Result<u64, DbError> {
         Ok(run::Entity::find().filter(run::Column::State.eq(st)).count(self.connection()).await?)
     }
+}
+
+/// The update that ends run `id` as `final_state` with `reason`; callers add which states (and
+/// lease) it may end from.
+fn ending(id: i64, final_state: &'static str, reason: &str) -> sea_orm::UpdateMany<run::Entity> {
+    let now = now_ms();
+    run::Entity::update_many()
+        .col_expr(run::Column::State, Expr::value(final_state))
+        .col_expr(run::Column::Stage, Expr::value(final_state))
+        .col_expr(run::Column::Error, Expr::value(reason))
+        .col_expr(run::Column::FinishedAt, Expr::value(now))
+        .col_expr(run::Column::UpdatedAt, Expr::value(now))
+        .filter(run::Column::Id.eq(id))
 }
 
 /// The run to start next, from `waiting` (per user with queued runs: the user and their oldest

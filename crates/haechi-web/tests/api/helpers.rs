@@ -118,6 +118,12 @@ pub async fn spawn_full(config: Config, runner: RunnerOptions, workers: usize) -
 /// A server with two workers and a small synthetic market (`tickers` names, 2019–2021).
 pub async fn spawn_sim_app(tickers: usize, runner: RunnerOptions) -> TestApp {
     let app = spawn_full(Config::default(), runner, 2).await;
+    load_market(&app, tickers).await;
+    app
+}
+
+/// Loads a small synthetic market (`tickers` names, 2019–2021) into the app's database.
+pub async fn load_market(app: &TestApp, tickers: usize) {
     let cfg = haechi_data::synth::SynthConfig {
         seed: 7,
         tickers,
@@ -126,7 +132,6 @@ pub async fn spawn_sim_app(tickers: usize, runner: RunnerOptions) -> TestApp {
     };
     let store = haechi_data::synth::generate(&cfg).unwrap();
     haechi_jobs::market::load_store_into_db(&app.test_db.db, &store, "synthetic", true, "test").await.unwrap();
-    app
 }
 
 /// A browser-like client: keeps cookies, remembers the CSRF token from login.

@@ -2,7 +2,7 @@
 //! with a report in object storage; failure with a reason; cancel; compare; live events;
 //! authorisation.
 
-use crate::helpers::{Browser, problem, spawn_app, spawn_sim_app};
+use crate::helpers::{Browser, load_market, problem, spawn_app, spawn_sim_app};
 use crate::scenarios::sma_spec;
 use futures_util::StreamExt as _;
 use haechi_jobs::RunnerOptions;
@@ -247,14 +247,7 @@ async fn per_user_quotas_on_active_runs_and_scenarios() {
     // No workers: runs stay queued, so they count as active.
     let config = crate::helpers::Config { app: settings, ..Default::default() };
     let app = crate::helpers::spawn_full(config, RunnerOptions::default(), 0).await;
-    let cfg = haechi_data::synth::SynthConfig {
-        seed: 7,
-        tickers: 4,
-        from: chrono::NaiveDate::from_ymd_opt(2019, 1, 1).unwrap(),
-        to: chrono::NaiveDate::from_ymd_opt(2019, 12, 31).unwrap(),
-    };
-    let store = haechi_data::synth::generate(&cfg).unwrap();
-    haechi_jobs::market::load_store_into_db(&app.test_db.db, &store, "synthetic", true, "test").await.unwrap();
+    load_market(&app, 4).await;
     let (a, _) = app.user("greedy@example.com").await;
     let s = scenario(&a, sma_spec("one")).await;
     let first = start(&a, s).await["id"].as_i64().unwrap();
@@ -277,17 +270,6 @@ async fn per_user_quotas_on_active_runs_and_scenarios() {
     assert_eq!((status, body["type"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("/problems/quota")));
     assert_eq!(a.delete(&format!("/api/v1/scenarios/{third}")).await.status(), 204);
     scenario(&a, sma_spec("four")).await;
-}
-
-async fn load_market(app: &crate::helpers::TestApp, tickers: usize) {
-    let cfg = haechi_data::synth::SynthConfig {
-        seed: 7,
-        tickers,
-        from: chrono::NaiveDate::from_ymd_opt(2019, 1, 1).unwrap(),
-        to: chrono::NaiveDate::from_ymd_opt(2021, 12, 31).unwrap(),
-    };
-    let store = haechi_data::synth::generate(&cfg).unwrap();
-    haechi_jobs::market::load_store_into_db(&app.test_db.db, &store, "synthetic", true, "test").await.unwrap();
 }
 
 /// Fair scheduling (issue 13, attack 6): with one worker busy on A's backlog, B's run, queued
