@@ -115,6 +115,10 @@ try {
   // the field it concerns; the fix is saved.
   await page.click("header a[href='/scenarios']");
   await page.click("main a[href='/scenarios/new']");
+  // The click only starts the navigation: a Tab pressed before the form has loaded lands on the
+  // old page (CI saw exactly that once).
+  await page.waitForURL(/\/scenarios\/new$/);
+  await page.waitForSelector("#f-name");
   // Keyboard: the first Tab reaches the skip link, and focus then follows the form's reading order.
   await page.keyboard.press("Tab");
   expect((await page.evaluate(() => document.activeElement.className)) === "skip", "the first Tab reaches the skip link");
