@@ -77,6 +77,55 @@ pub fn round_up_to_tick(date: NaiveDate, market: Market, price: i64) -> Price {
     Price::new(p).unwrap_or_else(|| min_price(date, market))
 }
 
+/// The valid price nearest to `num / den` won (`den > 0`), ties going to `tie_up`'s side.
+#[must_use]
+pub fn nearest_tick(date: NaiveDate, market: Market, num: i64, den: i64, tie_up: bool) -> Price {
+    let floor = num.div_euclid(den);
+    let down = round_down_to_tick(date, market, floor);
+    let up = round_up_to_tick(date, market, if num.rem_euclid(den) == 0 { floor } else { floor + 1 });
+    // Distances scaled by `den` stay exact in i128.
+    let dist = |p: Price| (i128::from(p.get()) * i128::from(den) - i128::from(num)).abs();
+    match dist(down).cmp(&dist(up)) {
+        std::cmp::Ordering::Less => down,
+        std::cmp::Ordering::Greater => up,
+        std::cmp::Ordering::Equal => {
+            if tie_up {
+                up
+            } else {
+                down
+            }
+        }
+    }
+}
+
+/// `num / den` won (`den > 0`) onto the grid by stochastic rounding: the valid price below or
+/// the one above, the one above with probability equal to how far the target lies toward it,
+/// `u` in `[0, 1)` deciding. Over many fills the mean price is the target itself, so a
+/// slippage smaller than a tick costs what it says on average — rounding always up would add
+/// about half a tick per fill, rounding to the nearest would drop it whenever it is under
+/// half a tick. A target on the grid is returned as is.
+#[must_use]
+pub fn stochastic_tick(date: NaiveDate, market: Market, num: i64, den: i64, u: f64) -> Price {
+    let floor = num.div_euclid(den);
+    let down = round_down_to_tick(date, market, floor);
+    if i128::from(down.get()) * i128::from(den) == i128::from(num) {
+        return down;
+    }
+    let up = round_up_to_tick(date, market, floor + 1);
+    let span = (up.get() - down.get()) as f64;
+    let toward_up = (num as f64 / den as f64 - down.get() as f64) / span;
+    if u < toward_up { up } else { down }
+}
+
+/// The prices on the tick grid inside `[low, high]`: `(lowest, highest)`, or `None` when the
+/// range holds no valid price (a back-adjusted bar whose whole range sits between two ticks).
+#[must_use]
+pub fn grid_range(date: NaiveDate, market: Market, low: i64, high: i64) -> Option<(Price, Price)> {
+    let lo = round_up_to_tick(date, market, low.max(1));
+    let hi = round_down_to_tick(date, market, high);
+    (lo.get() <= hi.get() && hi.get() <= high && lo.get() >= low).then_some((lo, hi))
+}
+
 fn min_price(date: NaiveDate, market: Market) -> Price {
     Price::new(tick_size(date, market, 1)).unwrap_or(Price::MIN)
 }
@@ -85,7 +134,8 @@ fn min_price(date: NaiveDate, market: Market) -> Price {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PriceBand {
     pub base: Price,
-    /// Lowest price allowed; always on the tick grid.
+    /// Lowest orderable price: the lower limit (base − amount) rounded up to its own band's
+    /// tick, so it is on the grid even when the base is not (back-adjusted histories).
     pub lower: Price,
     /// The upper limit as KRX computes it (base + amount); can sit off the tick grid.
     pub upper: Price,
@@ -129,7 +179,9 @@ pub fn price_band(date: NaiveDate, market: Market, base: Price) -> PriceBand {
     let pct = price_limit_percent(date, market);
     let amount = (b * pct / 100) / tick * tick;
     let upper_raw = b + amount;
-    let lower = Price::new(b - amount).unwrap_or(Price::MIN);
+    // With an on-grid base, base − amount is on the grid already; a back-adjusted base is not,
+    // and the lowest price KRX would accept is the next tick up.
+    let lower = round_up_to_tick(date, market, (b - amount).max(1));
     let upper = Price::new(upper_raw).unwrap_or(base);
     PriceBand { base, lower, upper, upper_orderable: round_down_to_tick(date, market, upper_raw) }
 }
@@ -292,6 +344,69 @@ mod tests {
 
     /// KRX_RULES §2: the upper limit may cross into a coarser band; the orderable top is
     /// rounded down to that band's tick. Lower limits: 239,000 → 167,500; 24,250 → 17,000.
+    #[test]
+    fn nearest_tick_rounds_to_the_closer_grid_price() {
+        let day = d(2024, 3, 4);
+        // 30,015 (30,000 + 5 bps) is nearer 30,000 than 30,050.
+        assert_eq!(nearest_tick(day, Market::Kospi, 30_000 * 10_005, 10_000, true), p(30_000));
+        assert_eq!(nearest_tick(day, Market::Kospi, 30_030 * 10_000, 10_000, true), p(30_050));
+        // A tie goes the way asked.
+        assert_eq!(nearest_tick(day, Market::Kospi, 30_025, 1, true), p(30_050));
+        assert_eq!(nearest_tick(day, Market::Kospi, 30_025, 1, false), p(30_000));
+        // Across a band boundary both neighbours are valid prices.
+        assert_eq!(nearest_tick(day, Market::Kospi, 19_994, 1, true), p(19_990));
+        assert_eq!(nearest_tick(day, Market::Kospi, 19_996, 1, false), p(20_000));
+        assert_eq!(nearest_tick(day, Market::Kospi, 19_999, 1, false), p(20_000));
+    }
+
+    #[test]
+    fn stochastic_rounding_keeps_the_mean_at_the_target() {
+        let day = d(2024, 3, 4);
+        // 71,035.5 lies 35.5% of the way from 71,000 to 71,100.
+        let (num, den) = (71_000 * 10_005, 10_000);
+        assert_eq!(stochastic_tick(day, Market::Kospi, num, den, 0.3), p(71_100));
+        assert_eq!(stochastic_tick(day, Market::Kospi, num, den, 0.4), p(71_000));
+        let n = 10_000;
+        let mean = (0..n)
+            .map(|k| stochastic_tick(day, Market::Kospi, num, den, (k as f64 + 0.5) / n as f64).get() as f64)
+            .sum::<f64>()
+            / n as f64;
+        assert!((mean - 71_035.5).abs() < 0.01, "{mean}");
+        // On the grid: unchanged, whatever u.
+        assert_eq!(stochastic_tick(day, Market::Kospi, 71_000, 1, 0.0), p(71_000));
+        // Across a band boundary: between 19,990 and 20,000.
+        assert_eq!(stochastic_tick(day, Market::Kospi, 19_995, 1, 0.2), p(20_000));
+        assert_eq!(stochastic_tick(day, Market::Kospi, 19_995, 1, 0.7), p(19_990));
+    }
+
+    #[test]
+    fn grid_range_is_the_valid_prices_inside_a_session() {
+        let day = d(2014, 11, 26);
+        assert_eq!(grid_range(day, Market::Kospi, 29_844, 31_033), Some((p(29_850), p(31_000))));
+        assert_eq!(grid_range(day, Market::Kospi, 29_844, 29_844), None);
+        assert_eq!(grid_range(day, Market::Kospi, 29_850, 29_850), Some((p(29_850), p(29_850))));
+    }
+
+    #[test]
+    fn an_off_grid_base_still_gives_an_orderable_lower_limit_on_the_grid() {
+        // 012450 on 2014-11-26 (±15% then): its back-adjusted previous close of 35,068 gives a
+        // raw lower limit of 35,068 − 5,250 = 29,818, which is not a multiple of the 50-won
+        // tick; the lowest orderable price is 29,850.
+        let band = price_band(d(2014, 11, 26), Market::Kospi, p(35_068));
+        assert_eq!(band.lower, p(29_850));
+        assert!(is_on_tick(d(2014, 11, 26), Market::Kospi, band.lower));
+        for base in (1_000..200_000).step_by(997) {
+            for day in [d(2014, 11, 26), d(2020, 3, 2), d(2024, 3, 4)] {
+                for market in [Market::Kospi, Market::Kosdaq] {
+                    let band = price_band(day, market, p(base));
+                    assert!(is_on_tick(day, market, band.lower), "{market} {day} base {base}: {:?}", band.lower);
+                    assert!(is_on_tick(day, market, band.upper_orderable), "{market} {day} base {base}");
+                    assert!(band.lower.get() >= base - base * price_limit_percent(day, market) / 100);
+                }
+            }
+        }
+    }
+
     #[test]
     fn price_band_edge_cases_from_rules() {
         let day = d(2024, 1, 2);

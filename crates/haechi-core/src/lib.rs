@@ -30,4 +30,4 @@ pub use ledger::{Ledger, LedgerError, Position};
 pub use market::{Bar, BarError, Market, Ticker, TickerError};
 pub use money::{Price, Quantity, Rate, Won};
 pub use order::{Fill, Order, OrderId, OrderKind, OrderStatus, RejectReason, Side};
-pub use store::{IndexSeries, Instrument, MarketStore, RawBar, StoreBuilder, StoreError};
+pub use store::{CalendarSource, IndexSeries, Instrument, MarketStore, RawBar, StoreBuilder, StoreError};

@@ -129,6 +129,12 @@ pub enum ExpiryReason {
     LimitNotReached,
     /// The volume participation cap was used up.
     VolumeCap,
+    /// The session was locked at its price limit on the order's side (it opened, traded and
+    /// closed at the limit): the queue at the limit rationed the fills.
+    LockedLimit,
+    /// No price on the tick grid lies inside the session's low–high range and the price
+    /// band, so nothing could trade at a valid price (back-adjusted histories).
+    NoValidPrice,
 }
 
 /// What became of an order by the close of its execution day.

@@ -48,6 +48,19 @@ pub enum StoreError {
     DuplicateTicker(Ticker),
     #[error("index {0} has {1} values for {2} sessions")]
     IndexLength(String, usize, usize),
+    #[error("session {0} is not a trading day of the exchange calendar")]
+    NotInCalendar(NaiveDate),
+}
+
+/// Where a store's trading calendar came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalendarSource {
+    /// The exchange's own list of trading days (`calendar.csv`, the database's sessions).
+    Exchange,
+    /// The union of the loaded bars' dates: a day every loaded name was halted is missing,
+    /// so settlement dates and day orders can be wrong. Reports warn about it.
+    BarUnion,
 }
 
 /// Builds a [`MarketStore`] one instrument at a time.
@@ -74,8 +87,31 @@ impl StoreBuilder {
                 close: Vec::new(),
                 volume: Vec::new(),
                 indices: Vec::new(),
+                calendar: TradingCalendar::default(),
+                calendar_source: CalendarSource::BarUnion,
             },
         })
+    }
+
+    /// Uses the exchange's trading days for settlement and checks that every session is one
+    /// of them. Without it the calendar is the sessions themselves ([`CalendarSource::BarUnion`]).
+    ///
+    /// # Errors
+    /// [`StoreError::NotInCalendar`] for a session the exchange did not trade, inside the
+    /// calendar's range (sessions after its last day are allowed: a calendar file can be older
+    /// than the data, and settlement then counts weekdays).
+    pub fn exchange_calendar(&mut self, calendar: TradingCalendar) -> Result<(), StoreError> {
+        let days = calendar.sessions();
+        if let Some(last) = days.last() {
+            for d in &self.store.dates {
+                if d <= last && days.binary_search(d).is_err() {
+                    return Err(StoreError::NotInCalendar(*d));
+                }
+            }
+        }
+        self.store.calendar = calendar;
+        self.store.calendar_source = CalendarSource::Exchange;
+        Ok(())
     }
 
     /// Reserves room for `n` instruments, avoiding reallocation of the columns.
@@ -139,7 +175,10 @@ impl StoreBuilder {
     }
 
     #[must_use]
-    pub fn build(self) -> MarketStore {
+    pub fn build(mut self) -> MarketStore {
+        if self.store.calendar_source == CalendarSource::BarUnion {
+            self.store.calendar = TradingCalendar::new(self.store.dates.clone());
+        }
         self.store
     }
 }
@@ -156,6 +195,8 @@ pub struct MarketStore {
     close: Vec<u32>,
     volume: Vec<u64>,
     indices: Vec<IndexSeries>,
+    calendar: TradingCalendar,
+    calendar_source: CalendarSource,
 }
 
 impl MarketStore {
@@ -183,9 +224,14 @@ impl MarketStore {
     pub fn slot_of(&self, ticker: Ticker) -> Option<usize> {
         self.by_ticker.get(&ticker).copied()
     }
+    /// The trading calendar used for settlement (T+2).
     #[must_use]
-    pub fn calendar(&self) -> TradingCalendar {
-        TradingCalendar::new(self.dates.clone())
+    pub fn calendar(&self) -> &TradingCalendar {
+        &self.calendar
+    }
+    #[must_use]
+    pub fn calendar_source(&self) -> CalendarSource {
+        self.calendar_source
     }
     #[must_use]
     pub fn index(&self, name: &str) -> Option<&IndexSeries> {
@@ -310,6 +356,23 @@ mod tests {
         assert_eq!(s.session_at_or_after(d(1)), 0);
         assert_eq!(s.session_at_or_after(d(3)), 1);
         assert_eq!(s.session_at_or_after(d(9)), 3);
+    }
+
+    #[test]
+    fn an_exchange_calendar_must_contain_every_session_it_covers() {
+        let mut b = StoreBuilder::new(vec![d(2), d(3), d(5)]).unwrap();
+        assert_eq!(
+            b.exchange_calendar(TradingCalendar::new(vec![d(2), d(4), d(5)])),
+            Err(StoreError::NotInCalendar(d(3)))
+        );
+        // Sessions past the calendar's end are allowed.
+        let mut b = StoreBuilder::new(vec![d(2), d(3), d(5)]).unwrap();
+        b.exchange_calendar(TradingCalendar::new(vec![d(2), d(3)])).unwrap();
+        let s = b.build();
+        assert_eq!(s.calendar_source(), CalendarSource::Exchange);
+        assert_eq!(s.calendar().sessions(), &[d(2), d(3)]);
+        let s = StoreBuilder::new(vec![d(2), d(3)]).unwrap().build();
+        assert_eq!((s.calendar_source(), s.calendar().sessions()), (CalendarSource::BarUnion, &[d(2), d(3)][..]));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Market data in SQL: instruments, daily bars, benchmark index closes, and the data version
 //! every load bumps so workers know when their cached columnar store is stale.
 
-use crate::entity::{daily_bar, data_version, index_close, instrument};
+use crate::entity::{daily_bar, data_version, index_close, instrument, market_session};
 use crate::{Db, DbError, now_ms};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder, QuerySelect, TransactionTrait};
@@ -20,6 +20,8 @@ pub struct MarketRows {
     pub instruments: Vec<InstrumentRow>,
     pub bars: Vec<BarRow>,
     pub indices: Vec<IndexRow>,
+    /// The exchange's trading days (`yyyymmdd`, ascending); empty when none was loaded.
+    pub sessions: Vec<i32>,
 }
 
 impl Db {
@@ -91,6 +93,27 @@ impl Db {
         Ok(rows.len() as u64)
     }
 
+    /// Adds trading days to the exchange calendar (idempotent).
+    ///
+    /// # Errors
+    /// The driver's error; a failed call writes nothing.
+    pub async fn upsert_sessions(&self, days: &[i32]) -> Result<u64, DbError> {
+        let tx = self.connection().begin().await?;
+        for chunk in days.chunks(CHUNK) {
+            market_session::Entity::insert_many(chunk.iter().map(|d| market_session::ActiveModel { day: Set(*d) }))
+                // Updating the key to itself is a no-op both SQLite and MySQL accept.
+                .on_conflict(
+                    OnConflict::column(market_session::Column::Day)
+                        .update_column(market_session::Column::Day)
+                        .to_owned(),
+                )
+                .exec_without_returning(&tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(days.len() as u64)
+    }
+
     /// Records a new market data version after a load.
     ///
     /// # Errors
@@ -140,7 +163,14 @@ impl Db {
             .order_by_asc(index_close::Column::Day)
             .all(c)
             .await?;
-        Ok(MarketRows { instruments, bars, indices })
+        let sessions = market_session::Entity::find()
+            .order_by_asc(market_session::Column::Day)
+            .all(c)
+            .await?
+            .into_iter()
+            .map(|s| s.day)
+            .collect();
+        Ok(MarketRows { instruments, bars, indices, sessions })
     }
 }
 

@@ -2,7 +2,9 @@
 //! keeps one built store per process until the data version changes.
 
 use chrono::{Datelike, NaiveDate};
-use haechi_core::{IndexSeries, Instrument, Market, MarketStore, RawBar, StoreBuilder, Ticker};
+use haechi_core::{
+    CalendarSource, IndexSeries, Instrument, Market, MarketStore, RawBar, StoreBuilder, Ticker, TradingCalendar,
+};
 use haechi_db::{BarRow, Db, DbError, IndexRow, InstrumentRow, MarketRows, now_ms};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -65,6 +67,9 @@ pub fn rows_from_store(store: &MarketStore) -> MarketRows {
             }
         }
     }
+    if store.calendar_source() == CalendarSource::Exchange {
+        rows.sessions = store.calendar().sessions().iter().map(|d| day_number(*d)).collect();
+    }
     rows
 }
 
@@ -72,8 +77,10 @@ fn price(v: i64, what: &str, ticker: &str, day: i32) -> Result<u32, MarketError>
     u32::try_from(v).map_err(|_| MarketError::Inconsistent(format!("{ticker} {day}: {what} {v} is out of range")))
 }
 
-/// Builds the columnar store from rows (bars ordered by ticker, then day). The sessions are
-/// the sorted union of every bar's day.
+/// Builds the columnar store from rows (bars ordered by ticker, then day). With an exchange
+/// calendar (`rows.sessions`), the sessions are its days from the first to the last bar, plus
+/// any bar day it lacks (bars collected after the calendar was loaded extend it); without
+/// one, the sorted union of every bar's day.
 ///
 /// # Errors
 /// [`MarketError::NoData`] without bars; [`MarketError::Inconsistent`] for rows the store
@@ -82,7 +89,11 @@ pub fn store_from_rows(rows: &MarketRows) -> Result<MarketStore, MarketError> {
     if rows.bars.is_empty() {
         return Err(MarketError::NoData);
     }
-    let days: BTreeSet<i32> = rows.bars.iter().map(|b| b.day).collect();
+    let mut days: BTreeSet<i32> = rows.bars.iter().map(|b| b.day).collect();
+    let exchange = !rows.sessions.is_empty();
+    if let (true, Some(lo), Some(hi)) = (exchange, days.first().copied(), days.last().copied()) {
+        days.extend(rows.sessions.iter().filter(|d| (lo..=hi).contains(*d)));
+    }
     let mut sessions = Vec::with_capacity(days.len());
     for d in &days {
         sessions.push(day_from_number(*d).ok_or_else(|| MarketError::Inconsistent(format!("bad day {d}")))?);
@@ -90,7 +101,15 @@ pub fn store_from_rows(rows: &MarketRows) -> Result<MarketStore, MarketError> {
     let index_of: HashMap<i32, usize> = days.iter().enumerate().map(|(i, d)| (*d, i)).collect();
     let meta: HashMap<&str, &InstrumentRow> = rows.instruments.iter().map(|i| (i.ticker.as_str(), i)).collect();
     let n_tickers = rows.bars.chunk_by(|a, b| a.ticker == b.ticker).count();
+    let calendar = exchange.then(|| {
+        let mut all: BTreeSet<i32> = rows.sessions.iter().copied().collect();
+        all.extend(days.iter());
+        TradingCalendar::new(all.into_iter().filter_map(day_from_number).collect())
+    });
     let mut builder = StoreBuilder::new(sessions).map_err(|e| MarketError::Inconsistent(e.to_string()))?;
+    if let Some(calendar) = calendar {
+        builder.exchange_calendar(calendar).map_err(|e| MarketError::Inconsistent(e.to_string()))?;
+    }
     builder.reserve(n_tickers);
     for group in rows.bars.chunk_by(|a, b| a.ticker == b.ticker) {
         let code = group[0].ticker.as_str();
@@ -153,6 +172,7 @@ pub async fn load_store_into_db(
     db.upsert_instruments(&rows.instruments).await?;
     let n = db.upsert_bars(&rows.bars).await?;
     db.upsert_index_closes(&rows.indices).await?;
+    db.upsert_sessions(&rows.sessions).await?;
     let v = db.add_data_version(source, synthetic, note, i64::try_from(n).unwrap_or(i64::MAX)).await?;
     Ok(v.id)
 }
@@ -211,5 +231,40 @@ mod tests {
         assert_eq!(day_number(d), 20240229);
         assert_eq!(day_from_number(20240229), Some(d));
         assert_eq!(day_from_number(20230229), None);
+    }
+
+    /// The exchange calendar goes into SQL with the bars and comes back: a day every loaded
+    /// name was halted stays a session, and bars collected after the calendar's end extend it.
+    #[test]
+    fn the_exchange_calendar_survives_the_database_round_trip() {
+        let d = |day: u32| NaiveDate::from_ymd_opt(2024, 1, day).unwrap_or_default();
+        let mut b = StoreBuilder::new(vec![d(2), d(3), d(4)]).unwrap_or_else(|e| panic!("{e}"));
+        b.exchange_calendar(TradingCalendar::new(vec![d(2), d(3), d(4), d(5)])).unwrap_or_else(|e| panic!("{e}"));
+        let bar = RawBar { open: 100, high: 110, low: 90, close: 105, volume: 1 };
+        let inst = Instrument {
+            ticker: Ticker::parse("005930").unwrap_or_else(|e| panic!("{e}")),
+            name: "x".into(),
+            market: Market::Kosdaq,
+            sector: String::new(),
+        };
+        b.add(inst, [(0, bar), (2, bar)]).unwrap_or_else(|e| panic!("{e}"));
+        let mut rows = rows_from_store(&b.build());
+        assert_eq!(rows.sessions, [20240102, 20240103, 20240104, 20240105]);
+        let back = store_from_rows(&rows).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.dates(), &[d(2), d(3), d(4)]);
+        assert_eq!(back.calendar_source(), CalendarSource::Exchange);
+        assert_eq!(back.calendar().add_sessions(d(2), 2), d(4));
+        assert_eq!(back.instrument(0).market, Market::Kosdaq);
+        // A bar after the calendar's last day (collected later) is a session too.
+        let mut late = rows.bars[0].clone();
+        late.day = 20240108;
+        rows.bars.push(late);
+        let back = store_from_rows(&rows).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.dates(), &[d(2), d(3), d(4), d(5), d(8)]);
+        // Without a calendar: the union of the bars, flagged.
+        rows.sessions.clear();
+        let back = store_from_rows(&rows).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.dates(), &[d(2), d(4), d(8)]);
+        assert_eq!(back.calendar_source(), CalendarSource::BarUnion);
     }
 }

@@ -36,6 +36,7 @@ fn config(store: &MarketStore) -> EngineConfig {
         fill: FillTiming::NextOpen,
         slippage_bps: 10,
         participation: 0.1,
+        locked_limit_share: 0.05,
         commission: haechi_core::krx::DEFAULT_COMMISSION,
         tax_basis: TaxBasis::Settlement,
         max_order_value: None,

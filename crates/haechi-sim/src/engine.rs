@@ -7,6 +7,21 @@
 //! 3. the strategy decides on data up to `t`'s close and its orders wait for `t+1`
 //!    (with `fill = close` they execute at once at `t`'s close and the account is re-marked).
 //!
+//! Sessions before the start are history: the strategy sees each of their closes through
+//! [`Strategy::on_history`] (so moving averages and RSI are warm on day one) but cannot trade.
+//!
+//! # Fill prices
+//! A fill is always priced on the tick grid, inside the price band and inside the session's
+//! traded range `[low, high]` — a price that traded, or could have. A market order's reference
+//! is the open (or close); slippage moves it `slippage_bps` against the trader; the result goes
+//! onto the grid by stochastic rounding ([`krx::stochastic_tick`], the coin a hash of the order
+//! id and the session, so runs stay deterministic), which keeps the mean effective slippage at
+//! the configured rate; then it is kept inside the range and the band. A session whose
+//! range holds no grid price (possible only in back-adjusted data) fills nothing
+//! (`no_valid_price`). At a locked limit — the session opened, traded and closed at its upper
+//! (lower) limit — buys (sells) fill at most `locked_limit_share` of the session's volume and
+//! the rest expires (`locked_limit`): on KRX the queue at the limit rations them.
+//!
 //! Nothing here reads a clock or a random source, and iteration orders are fixed, so the same
 //! inputs always give the same bytes out.
 
@@ -52,6 +67,8 @@ pub struct EngineConfig {
     pub slippage_bps: u32,
     /// Most of a day's volume one ticker's orders may take (0 < p ≤ 1).
     pub participation: f64,
+    /// Share of a locked-limit session's volume that orders on the locked side may take (0..=1).
+    pub locked_limit_share: f64,
     pub commission: Rate,
     pub tax_basis: TaxBasis,
     pub max_order_value: Option<Won>,
@@ -117,6 +134,19 @@ pub struct RunOutput {
     pub taxes: Won,
     /// Universe size × sessions run: the work the engine stepped through.
     pub bar_steps: u64,
+    /// Market-order fills: Σ (fill − reference) × quantity, against the trader (won), and
+    /// Σ reference × quantity, for the effective slippage.
+    pub slippage_won: i64,
+    pub slippage_base: i64,
+}
+
+impl RunOutput {
+    /// Effective slippage of market orders in basis points of their reference prices,
+    /// amount-weighted; `None` without a market-order fill.
+    #[must_use]
+    pub fn effective_slippage_bps(&self) -> Option<f64> {
+        (self.slippage_base > 0).then(|| self.slippage_won as f64 / self.slippage_base as f64 * 10_000.0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -168,50 +198,94 @@ pub fn run_observed(
     config: &EngineConfig,
     observer: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<RunOutput, EngineError> {
-    let n = store.n_days();
-    if config.start > config.end || config.end >= n {
-        return Err(EngineError::BadRange { start: config.start, end: config.end, n });
-    }
-    if let Some(bad) = universe.iter().find(|s| **s >= store.n_instruments()) {
-        return Err(EngineError::BadSlot(*bad));
-    }
-    if config.capital.get() <= 0 {
-        return Err(EngineError::NoCapital);
-    }
-    let ledger = Ledger::new(config.capital, store.n_instruments()).map_err(|_| EngineError::NoCapital)?;
-    let mut sim = Sim::new(store, config, ledger);
-    let mut requests = Vec::new();
-    let mut pending: Vec<Pending> = Vec::new();
+    let mut stepper = Stepper::new(store, universe, config)?;
     let total = config.end - config.start + 1;
+    for day in 0..config.start {
+        stepper.history(day, strategy);
+    }
     for day in config.start..=config.end {
         let done = day - config.start;
         if done.is_multiple_of(OBSERVE_EVERY) && done > 0 && !observer(done, total) {
             return Err(EngineError::Stopped(done));
         }
+        stepper.step(day, strategy);
+    }
+    Ok(stepper.finish())
+}
+
+/// One run's state between sessions. [`run_observed`] steps one; a parameter sweep steps many
+/// over the same sessions in lockstep, so each session's bars are read from memory once for
+/// all of them. Either way a run is the same sequence of `history` and `step` calls, hence the
+/// same output.
+pub struct Stepper<'a> {
+    sim: Sim<'a>,
+    universe: &'a [usize],
+    requests: Vec<OrderRequest>,
+    pending: Vec<Pending>,
+}
+
+impl std::fmt::Debug for Stepper<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stepper")
+            .field("universe", &self.universe.len())
+            .field("days", &self.sim.days.len())
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Stepper<'a> {
+    /// # Errors
+    /// [`EngineError`] for a session range or universe that does not fit the store.
+    pub fn new(store: &'a MarketStore, universe: &'a [usize], config: &'a EngineConfig) -> Result<Self, EngineError> {
+        let n = store.n_days();
+        if config.start > config.end || config.end >= n {
+            return Err(EngineError::BadRange { start: config.start, end: config.end, n });
+        }
+        if let Some(bad) = universe.iter().find(|s| **s >= store.n_instruments()) {
+            return Err(EngineError::BadSlot(*bad));
+        }
+        if config.capital.get() <= 0 {
+            return Err(EngineError::NoCapital);
+        }
+        let ledger = Ledger::new(config.capital, store.n_instruments()).map_err(|_| EngineError::NoCapital)?;
+        Ok(Stepper { sim: Sim::new(store, config, ledger), universe, requests: Vec::new(), pending: Vec::new() })
+    }
+
+    /// Shows the strategy a session before the start (`day < config.start`).
+    pub fn history(&mut self, day: usize, strategy: &mut dyn Strategy) {
+        strategy.on_history(&MarketView::new(self.sim.store, day), self.universe);
+    }
+
+    /// Runs session `day` (from `config.start` to `config.end`, in order).
+    pub fn step(&mut self, day: usize, strategy: &mut dyn Strategy) {
+        let (config, store) = (self.sim.config, self.sim.store);
+        let sim = &mut self.sim;
+        let pending = &mut self.pending;
         if !pending.is_empty() {
-            sim.execute(day, &mut pending, Reference::Open);
+            sim.execute(day, pending, Reference::Open);
         }
         sim.mark(day);
         let last = day == config.end;
         if config.fill == FillTiming::NextOpen && last {
             // Orders decided at the last close could never execute inside the run.
         } else {
-            requests.clear();
+            self.requests.clear();
             let ctx = Context {
                 market: MarketView::new(store, day),
                 portfolio: PortfolioView::new(sim.ledger.cash(), sim.equity, &sim.quantities),
-                universe,
+                universe: self.universe,
                 cash_reserve: config.cash_reserve,
                 buy_cost_factor: sim.buy_cost_factor,
             };
-            strategy.on_close(&ctx, &mut requests);
-            for req in requests.drain(..) {
+            strategy.on_close(&ctx, &mut self.requests);
+            for req in self.requests.drain(..) {
                 if req.quantity > 0 && req.slot < store.n_instruments() {
                     pending.push(sim.new_pending(req, day, OrderOrigin::Strategy));
                 }
             }
             if config.fill == FillTiming::Close && !pending.is_empty() {
-                sim.execute(day, &mut pending, Reference::Close);
+                sim.execute(day, pending, Reference::Close);
                 sim.mark(day);
             }
         }
@@ -223,13 +297,19 @@ pub fn run_observed(
                 pending.push(sim.new_pending(req, day, OrderOrigin::Liquidation));
             }
             if !pending.is_empty() {
-                sim.execute(day, &mut pending, Reference::Close);
+                sim.execute(day, pending, Reference::Close);
                 sim.mark(day);
             }
         }
     }
-    let bar_steps = (universe.len() as u64) * ((config.end - config.start + 1) as u64);
-    Ok(sim.finish(bar_steps))
+
+    /// The run's output once `config.end` has been stepped.
+    #[must_use]
+    pub fn finish(self) -> RunOutput {
+        let c = self.sim.config;
+        let bar_steps = (self.universe.len() as u64) * ((c.end - c.start + 1) as u64);
+        self.sim.finish(bar_steps)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,7 +321,7 @@ enum Reference {
 struct Sim<'a> {
     store: &'a MarketStore,
     config: &'a EngineConfig,
-    calendar: TradingCalendar,
+    calendar: &'a TradingCalendar,
     ledger: Ledger,
     /// Shares per slot, mirrored from the ledger for O(1) strategy reads.
     quantities: Vec<u64>,
@@ -253,6 +333,8 @@ struct Sim<'a> {
     days: Vec<DayRecord>,
     orders: Vec<OrderRecord>,
     fills: Vec<Fill>,
+    slippage_won: i64,
+    slippage_base: i64,
 }
 
 impl<'a> Sim<'a> {
@@ -271,6 +353,8 @@ impl<'a> Sim<'a> {
             days: Vec::with_capacity(config.end - config.start + 1),
             orders: Vec::new(),
             fills: Vec::new(),
+            slippage_won: 0,
+            slippage_base: 0,
         }
     }
 
@@ -344,45 +428,72 @@ impl<'a> Sim<'a> {
         }
         let (open, high, low, close) =
             (i64::from(bar.open), i64::from(bar.high), i64::from(bar.low), i64::from(bar.close));
-        let price = match (p.req.kind, reference) {
+        let buy = p.req.side == Side::Buy;
+        // The prices this fill may take: on the grid, inside the session's range and the band.
+        let Some((grid_lo, grid_hi)) = krx::grid_range(date, market, low, high) else {
+            return expire(ExpiryReason::NoValidPrice);
+        };
+        let (mut floor, mut cap) = (grid_lo, grid_hi);
+        if let Some(b) = band {
+            floor = floor.max(b.lower);
+            cap = cap.min(b.upper_orderable);
+        }
+        // (reference price, target as num/den) per order type and reference.
+        let (reference, num, den) = match (p.req.kind, reference) {
             (OrderKind::Market, r) => {
                 let base = if r == Reference::Open { open } else { close };
                 let bps = i64::from(self.config.slippage_bps);
-                let slipped = match p.req.side {
-                    // Adverse: buyers pay up, sellers receive less; then onto the tick grid.
-                    Side::Buy => krx::round_up_to_tick(date, market, ceil_div(base * (10_000 + bps), 10_000)),
-                    Side::Sell => krx::round_down_to_tick(date, market, base * (10_000 - bps) / 10_000),
-                };
-                band.map_or(slipped, |b| b.clamp(slipped))
+                let factor = if buy { 10_000 + bps } else { 10_000 - bps };
+                (Some(base), base * factor, 10_000)
             }
             (OrderKind::Limit { price }, Reference::Open) => {
                 let l = price.get();
+                // Gapping through the limit fills at the (better) open.
                 match p.req.side {
-                    // Gapping through the limit fills at the (better) open.
-                    Side::Buy if open <= l => to_price(open),
-                    Side::Buy if low <= l => price,
-                    Side::Sell if open >= l => to_price(open),
-                    Side::Sell if high >= l => price,
+                    Side::Buy if open <= l => (None, open, 1),
+                    Side::Buy if low <= l => (None, l, 1),
+                    Side::Sell if open >= l => (None, open, 1),
+                    Side::Sell if high >= l => (None, l, 1),
                     _ => return expire(ExpiryReason::LimitNotReached),
                 }
             }
             (OrderKind::Limit { price }, Reference::Close) => match p.req.side {
-                Side::Buy if close <= price.get() => to_price(close),
-                Side::Sell if close >= price.get() => to_price(close),
+                Side::Buy if close <= price.get() => (None, close, 1),
+                Side::Sell if close >= price.get() => (None, close, 1),
                 _ => return expire(ExpiryReason::LimitNotReached),
             },
         };
+        if let OrderKind::Limit { price } = p.req.kind {
+            // A limit order never fills beyond its limit.
+            if buy {
+                cap = cap.min(price);
+            } else {
+                floor = floor.max(price);
+            }
+        }
+        if floor > cap {
+            return expire(ExpiryReason::NoValidPrice);
+        }
+        let price = krx::stochastic_tick(date, market, num, den, coin(p.id, day)).clamp(floor, cap);
+        let locked = band.is_some_and(|b| low == high && locked_at_limit(date, market, b, low, buy));
         if let Some(max) = self.config.max_order_value
             && price.times(Quantity(p.req.quantity)) > max
         {
             return reject(RejectReason::MaxOrderValue);
         }
-        let cap = (bar.volume as f64 * self.config.participation).floor() as u64;
+        let mut limit = (bar.volume as f64 * self.config.participation).floor() as u64;
+        let mut why = ExpiryReason::VolumeCap;
+        if locked {
+            let share = (bar.volume as f64 * self.config.locked_limit_share).floor() as u64;
+            if share < limit {
+                (limit, why) = (share, ExpiryReason::LockedLimit);
+            }
+        }
         let already = if self.traded[slot].0 == day { self.traded[slot].1 } else { 0 };
-        let room = cap.saturating_sub(already);
+        let room = limit.saturating_sub(already);
         let qty = p.req.quantity.min(room);
         if qty == 0 {
-            return expire(ExpiryReason::VolumeCap);
+            return expire(why);
         }
         let quantity = Quantity(qty);
         let amount = price.times(quantity);
@@ -420,6 +531,11 @@ impl<'a> Sim<'a> {
         }
         self.quantities[slot] = self.ledger.position(slot).quantity.get();
         self.traded[slot] = (day, already + qty);
+        if let Some(r) = reference {
+            let adverse = if buy { price.get() - r } else { r - price.get() };
+            self.slippage_won += adverse * qty as i64;
+            self.slippage_base += r * qty as i64;
+        }
         self.fills.push(Fill {
             order_id: p.id,
             ticker: store.instrument(slot).ticker,
@@ -435,11 +551,8 @@ impl<'a> Sim<'a> {
         if qty == p.req.quantity {
             (OrderStatus::Filled, qty)
         } else {
-            let status = OrderStatus::PartiallyFilled {
-                filled: quantity,
-                expired: Quantity(p.req.quantity - qty),
-                reason: ExpiryReason::VolumeCap,
-            };
+            let status =
+                OrderStatus::PartiallyFilled { filled: quantity, expired: Quantity(p.req.quantity - qty), reason: why };
             (status, qty)
         }
     }
@@ -473,14 +586,30 @@ impl<'a> Sim<'a> {
             commissions: self.ledger.commissions_paid(),
             taxes: self.ledger.taxes_paid(),
             bar_steps,
+            slippage_won: self.slippage_won,
+            slippage_base: self.slippage_base,
         }
     }
 }
 
-fn ceil_div(a: i64, b: i64) -> i64 {
-    (a + b - 1).div_euclid(b)
+/// A number in `[0, 1)` from an order id and a session (SplitMix64): the same inputs always
+/// give the same fill, and different orders round independently.
+fn coin(id: OrderId, day: usize) -> f64 {
+    let mut z = id.0 ^ ((day as u64) << 40) ^ 0x9E37_79B9_7F4A_7C15;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
-fn to_price(v: i64) -> Price {
-    Price::new(v).unwrap_or(Price::MIN)
+/// Whether a session that traded at one price (`low == high == price`) sat at the limit on the
+/// order's side. Back-adjusted bars round the limit price, so within one tick counts.
+fn locked_at_limit(date: NaiveDate, market: haechi_core::Market, band: PriceBand, price: i64, buy: bool) -> bool {
+    if buy {
+        let limit = band.upper_orderable.get();
+        price >= limit - krx::tick_size(date, market, limit)
+    } else {
+        let limit = band.lower.get();
+        price <= limit + krx::tick_size(date, market, limit)
+    }
 }

@@ -19,7 +19,7 @@
 //! let store = b.build();
 //! let config = EngineConfig {
 //!     capital: Won(10_000_000), start: 0, end: 3, fill: FillTiming::NextOpen, slippage_bps: 0,
-//!     participation: 0.1, commission: haechi_core::krx::DEFAULT_COMMISSION,
+//!     participation: 0.1, locked_limit_share: 0.05, commission: haechi_core::krx::DEFAULT_COMMISSION,
 //!     tax_basis: TaxBasis::Settlement, max_order_value: None, max_position_weight: None,
 //!     cash_reserve: 0.05, liquidate_at_end: false,
 //! };

@@ -10,7 +10,7 @@ use crate::metrics::{self, ReturnMetrics};
 use crate::scenario::{BenchmarkSeries, Scenario};
 use crate::trades::{self, ClosedTrade, TradeStats};
 use chrono::{Datelike, NaiveDate};
-use haechi_core::{Fill, MarketStore, OrderStatus, Won};
+use haechi_core::{CalendarSource, Fill, MarketStore, OrderStatus, Won};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -44,7 +44,24 @@ pub struct DataSummary {
     pub benchmark: Option<String>,
     /// Rows whose low/high were clamped to contain open and close when loading.
     pub clamped_rows: usize,
+    /// `exchange` (the market's trading days) or `bar_union` (the loaded bars' dates: then
+    /// `warnings` says why that matters).
+    #[serde(default = "default_calendar")]
+    pub calendar: CalendarSource,
+    /// What the reader should know about the data before trusting the figures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
+
+fn default_calendar() -> CalendarSource {
+    CalendarSource::BarUnion
+}
+
+/// The warning a report carries when the calendar is the union of the loaded bars.
+pub const BAR_UNION_WARNING: &str = "no exchange calendar came with the data, so the sessions are the days the loaded names \
+     traded: a day every one of them was halted is missing, which moves settlement dates and \
+     lets a day order wait across the halt; give the data a calendar.csv (haechi data import-krx and \
+     haechi data synth write one)";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -66,6 +83,11 @@ pub struct Summary {
     pub orders: OrderCounts,
     /// Bars the engine stepped through: universe size × sessions.
     pub bar_steps: u64,
+    /// Market orders' slippage as filled, in basis points of their reference prices
+    /// (amount-weighted; rounding to the tick grid and the session's range move it off the
+    /// configured rate). `None` without a market-order fill.
+    #[serde(default)]
+    pub effective_slippage_bps: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +219,7 @@ pub struct ReportContext<'a> {
 #[must_use]
 pub fn build(scenario: &Scenario, run: RunOutput, ctx: ReportContext<'_>) -> Report {
     let capital = scenario.capital;
+    let effective_slippage_bps = run.effective_slippage_bps();
     let equity: Vec<f64> = run.days.iter().map(|d| d.equity.get() as f64).collect();
     let returns = metrics::returns_from_equity(capital.get() as f64, &equity);
     let drawdowns = metrics::drawdown_series(&returns);
@@ -254,6 +277,11 @@ pub fn build(scenario: &Scenario, run: RunOutput, ctx: ReportContext<'_>) -> Rep
             universe_size: ctx.universe_size,
             benchmark: ctx.benchmark.map(|b| b.name.clone()),
             clamped_rows: ctx.clamped_rows,
+            calendar: ctx.store.calendar_source(),
+            warnings: match ctx.store.calendar_source() {
+                CalendarSource::BarUnion => vec![BAR_UNION_WARNING.to_owned()],
+                CalendarSource::Exchange => Vec::new(),
+            },
         },
         summary: Summary {
             initial_capital: capital,
@@ -268,6 +296,7 @@ pub fn build(scenario: &Scenario, run: RunOutput, ctx: ReportContext<'_>) -> Rep
             trade_count: run.fills.len(),
             orders: order_counts(&run.orders),
             bar_steps: run.bar_steps,
+            effective_slippage_bps,
         },
         monthly_returns: monthly_returns(capital, &run.days),
         equity_curve,

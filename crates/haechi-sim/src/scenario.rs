@@ -76,6 +76,9 @@ pub struct Execution {
     pub fill: FillTiming,
     pub slippage_bps: u32,
     pub participation: f64,
+    /// Share of a locked-limit session's volume open to orders on the locked side.
+    #[serde(default = "default_locked_limit_share")]
+    pub locked_limit_share: f64,
     pub commission_rate: f64,
     pub tax_basis: TaxBasis,
     pub liquidate_at_end: bool,
@@ -240,6 +243,22 @@ impl Scenario {
         }
     }
 
+    /// [`Scenario::parse`] with numeric fields set first (a sweep's grid point): each path
+    /// (`strategy.fast`, `execution.slippage_bps`) is created if absent and replaced if
+    /// present, then the whole document is validated as usual, so a path the format does not
+    /// know comes back as `unknown_field` and a non-numeric field as its usual type problem.
+    ///
+    /// # Errors
+    /// [`ScenarioError`] listing every problem found.
+    pub fn parse_with(
+        text: &str,
+        format: Format,
+        origin: &str,
+        overrides: &[(String, Number)],
+    ) -> Result<Scenario, ScenarioError> {
+        Document::parse(text, format, origin)?.scenario(overrides)
+    }
+
     /// Tickers the scenario names explicitly (universe and rebalance weights), for loading
     /// only what is needed. `None` means the whole data directory.
     #[must_use]
@@ -339,6 +358,7 @@ impl Scenario {
             fill: self.execution.fill,
             slippage_bps: self.execution.slippage_bps,
             participation: self.execution.participation,
+            locked_limit_share: self.execution.locked_limit_share,
             commission: Rate::from_fraction(self.execution.commission_rate)
                 .unwrap_or(haechi_core::krx::DEFAULT_COMMISSION),
             tax_basis: self.execution.tax_basis,
@@ -368,6 +388,110 @@ impl Scenario {
                 Box::new(RsiReversion::new(*period, *oversold, *overbought, sizing.unwrap_or(default_sizing)))
             }
         }
+    }
+}
+
+/// A number a sweep puts at a field path.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Number::Int(i) => write!(f, "{i}"),
+            Number::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// A scenario document parsed once and validated many times with different overrides.
+#[derive(Debug, Clone)]
+pub struct Document {
+    root: Node,
+}
+
+impl Document {
+    /// Parses the syntax only; [`Document::scenario`] validates.
+    ///
+    /// # Errors
+    /// [`ScenarioError`] with the syntax problem.
+    pub fn parse(text: &str, format: Format, origin: &str) -> Result<Document, ScenarioError> {
+        let root = match format {
+            Format::Toml => match text.parse::<toml::Table>() {
+                Ok(t) => Node::from_toml(&toml::Value::Table(t)),
+                Err(e) => return Err(syntax_error(origin, text, e.span().map(|s| s.start), e.message())),
+            },
+            Format::Json => match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(v) => Node::from_json(&v),
+                Err(e) => {
+                    let path = format!("{origin}:{}:{}", e.line(), e.column());
+                    let params = vec![("format", "JSON".to_owned()), ("detail", e.to_string())];
+                    return Err(ScenarioError { problems: vec![Problem::new(path, "syntax", params)] });
+                }
+            },
+        };
+        Ok(Document { root })
+    }
+
+    /// Validates the document with `overrides` applied.
+    ///
+    /// # Errors
+    /// [`ScenarioError`] listing every problem found.
+    pub fn scenario(&self, overrides: &[(String, Number)]) -> Result<Scenario, ScenarioError> {
+        let mut errs = Vec::new();
+        let root = if overrides.is_empty() {
+            None
+        } else {
+            let mut root = self.root.clone();
+            for (path, value) in overrides {
+                let node = match value {
+                    Number::Int(i) => Node::Int(*i),
+                    Number::Float(f) => Node::Float(*f),
+                };
+                set_path(&mut root, path, node, &mut errs);
+            }
+            Some(root)
+        };
+        if !errs.is_empty() {
+            return Err(ScenarioError { problems: errs });
+        }
+        let scenario = validate(root.as_ref().unwrap_or(&self.root), &mut errs);
+        match scenario {
+            Some(s) if errs.is_empty() => Ok(s),
+            _ => Err(ScenarioError { problems: errs }),
+        }
+    }
+}
+
+/// Puts `value` at a dotted path, creating tables on the way; a step through a value that is
+/// not a table is a `wrong_type` problem at that step.
+fn set_path(root: &mut Node, path: &str, value: Node, errs: &mut Vec<Problem>) {
+    let keys: Vec<&str> = path.split('.').collect();
+    let mut node = root;
+    for (depth, key) in keys.iter().enumerate() {
+        let here = keys[..depth].join(".");
+        let Node::Table(entries) = node else {
+            let found = node.kind().to_owned();
+            push(errs, &here, "wrong_type", vec![("expected", "table".to_owned()), ("found", found)]);
+            return;
+        };
+        let last = depth + 1 == keys.len();
+        let at = match entries.iter().position(|(k, _)| k == key) {
+            Some(i) => i,
+            None => {
+                entries.push(((*key).to_owned(), Node::Table(Vec::new())));
+                entries.len() - 1
+            }
+        };
+        if last {
+            entries[at].1 = value;
+            return;
+        }
+        node = &mut entries[at].1;
     }
 }
 
@@ -705,12 +829,19 @@ fn validate(root: &Node, errs: &mut Vec<Problem>) -> Option<Scenario> {
 pub const DEFAULT_CASH_RESERVE: f64 = 0.01;
 pub const DEFAULT_SLIPPAGE_BPS: u32 = 5;
 pub const DEFAULT_PARTICIPATION: f64 = 0.1;
+/// A retail order joining the queue at a locked limit gets a small share of what trades there.
+pub const DEFAULT_LOCKED_LIMIT_SHARE: f64 = 0.05;
+
+fn default_locked_limit_share() -> f64 {
+    DEFAULT_LOCKED_LIMIT_SHARE
+}
 
 fn default_execution() -> Execution {
     Execution {
         fill: FillTiming::NextOpen,
         slippage_bps: DEFAULT_SLIPPAGE_BPS,
         participation: DEFAULT_PARTICIPATION,
+        locked_limit_share: DEFAULT_LOCKED_LIMIT_SHARE,
         commission_rate: haechi_core::krx::DEFAULT_COMMISSION.as_fraction(),
         tax_basis: TaxBasis::Settlement,
         liquidate_at_end: false,
@@ -886,6 +1017,7 @@ fn execution(mut e: Table<'_>, errs: &mut Vec<Problem>) -> Option<Execution> {
     let fill = e.choice("fill", &[("next_open", FillTiming::NextOpen), ("close", FillTiming::Close)], errs);
     let slippage = e.int("slippage_bps", 0..=1_000, errs);
     let participation = e.float("participation", Limits::AboveAtMost(0.0, 1.0), errs);
+    let locked = e.float("locked_limit_share", Limits::Between(0.0, 1.0), errs);
     let commission = e.float("commission_rate", Limits::Between(0.0, 0.01), errs);
     let tax_basis = e.choice("tax_basis", &[("settlement", TaxBasis::Settlement), ("trade", TaxBasis::Trade)], errs);
     let liquidate = e.boolean("liquidate_at_end", errs);
@@ -894,6 +1026,7 @@ fn execution(mut e: Table<'_>, errs: &mut Vec<Problem>) -> Option<Execution> {
         fill: fill.unwrap_or(d.fill),
         slippage_bps: slippage.map_or(d.slippage_bps, |v| v as u32),
         participation: participation.unwrap_or(d.participation),
+        locked_limit_share: locked.unwrap_or(d.locked_limit_share),
         commission_rate: commission.unwrap_or(d.commission_rate),
         tax_basis: tax_basis.unwrap_or(d.tax_basis),
         liquidate_at_end: liquidate.unwrap_or(d.liquidate_at_end),

@@ -91,6 +91,7 @@ proptest! {
             fill: if close_fill { FillTiming::Close } else { FillTiming::NextOpen },
             slippage_bps,
             participation,
+            locked_limit_share: 0.05,
             commission: DEFAULT_COMMISSION,
             tax_basis: TaxBasis::Settlement,
             max_order_value: None,
@@ -135,5 +136,80 @@ proptest! {
         // Every order is accounted for, exactly once.
         let filled: u64 = out.orders.iter().map(|o| o.filled_quantity.get()).sum();
         prop_assert_eq!(filled, out.fills.iter().map(|f| f.quantity.get()).sum::<u64>());
+    }
+}
+
+/// Bars as back-adjusted histories have them: any whole-won prices, off the tick grid, low and
+/// high around open and close, a day-to-day move anywhere within ±35% (beyond the band too).
+fn adjusted_market() -> impl Strategy<Value = MarketStore> {
+    let day = (-35i64..=35, 0i64..=4, 0i64..=4, -10i64..=10, 0u64..5_000, 0u8..10);
+    let name = (900i64..400_000, proptest::collection::vec(day, DAYS));
+    proptest::collection::vec(name, NAMES).prop_map(|names| {
+        let start = NaiveDate::from_ymd_opt(2014, 11, 3).unwrap();
+        let dates: Vec<NaiveDate> = (0..DAYS as u64).map(|i| start.checked_add_days(Days::new(i)).unwrap()).collect();
+        let mut b = StoreBuilder::new(dates).unwrap();
+        for (i, (p0, steps)) in names.into_iter().enumerate() {
+            let market = [Market::Kospi, Market::Kosdaq, Market::Kospi][i];
+            let mut prev = p0;
+            let mut bars = Vec::new();
+            for (t, (pct, up, down, gap_pct, vol, gap)) in steps.into_iter().enumerate() {
+                let close = (prev * (100 + pct) / 100 + pct).max(1);
+                let open = (prev * (100 + gap_pct) / 100 + 7).max(1);
+                let high = open.max(close) * (1000 + up) / 1000 + up;
+                let low = (open.min(close) * (1000 - down) / 1000 - down).max(1);
+                if gap != 0 {
+                    let p = |v: i64| v as u32;
+                    bars.push((t, RawBar { open: p(open), high: p(high), low: p(low), close: p(close), volume: vol }));
+                    prev = close;
+                }
+            }
+            let ticker = Ticker::parse(&format!("{:06}", 200_010 + 10 * i)).unwrap();
+            b.add(Instrument { ticker, name: ticker.to_string(), market, sector: String::new() }, bars).unwrap();
+        }
+        b.build()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Whatever the bars and the orders, a fill is priced on the tick grid, inside its
+    /// session's [low, high] and inside the price band: a price that could have traded.
+    #[test]
+    fn every_fill_is_on_the_grid_inside_the_session_and_the_band(
+        store in adjusted_market(),
+        script in orders(),
+        close_fill in any::<bool>(),
+        slippage_bps in 0u32..200,
+    ) {
+        let cfg = EngineConfig {
+            capital: Won(100_000_000),
+            start: 0,
+            end: DAYS - 1,
+            fill: if close_fill { FillTiming::Close } else { FillTiming::NextOpen },
+            slippage_bps,
+            participation: 1.0,
+            locked_limit_share: 0.05,
+            commission: DEFAULT_COMMISSION,
+            tax_basis: TaxBasis::Settlement,
+            max_order_value: None,
+            max_position_weight: None,
+            cash_reserve: 0.0,
+            liquidate_at_end: true,
+        };
+        let out = engine::run(&store, &[0, 1, 2], &mut Scripted(script), &cfg).unwrap();
+        for f in &out.fills {
+            let slot = store.slot_of(f.ticker).unwrap();
+            let market = store.instrument(slot).market;
+            let day = store.dates().binary_search(&f.trade_date).unwrap();
+            let bar = store.raw(slot, day).unwrap();
+            let p = f.price.get();
+            prop_assert!(krx::is_on_tick(f.trade_date, market, f.price), "off the grid: {:?}", f);
+            prop_assert!(i64::from(bar.low) <= p && p <= i64::from(bar.high), "outside [{}, {}]: {:?}", bar.low, bar.high, f);
+            if let Some(base) = day.checked_sub(1).and_then(|d| store.last_close(slot, d)) {
+                let band = krx::price_band(f.trade_date, market, base);
+                prop_assert!(band.contains(f.price), "outside the band {:?}: {:?}", band, f);
+            }
+        }
     }
 }

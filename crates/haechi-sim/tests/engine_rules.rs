@@ -39,6 +39,7 @@ fn config(days: usize) -> EngineConfig {
         fill: FillTiming::NextOpen,
         slippage_bps: 0,
         participation: 0.1,
+        locked_limit_share: 0.05,
         commission: DEFAULT_COMMISSION,
         tax_basis: TaxBasis::Settlement,
         max_order_value: None,
@@ -91,22 +92,23 @@ fn rejected(out: &RunOutput, i: usize) -> Option<RejectReason> {
 #[test]
 fn market_order_fills_next_open_with_adverse_slippage_on_tick() {
     let store = store_with(vec![
-        (0, bar(71_000, 72_000, 70_000, 71_000, 1_000_000)),
-        (1, bar(71_000, 72_000, 70_000, 71_500, 1_000_000)),
-        (2, bar(72_000, 72_500, 71_000, 72_000, 1_000_000)),
-        (3, bar(72_000, 72_500, 71_000, 72_000, 1_000_000)),
+        (0, bar(50_000, 51_000, 49_000, 50_000, 1_000_000)),
+        (1, bar(50_000, 51_000, 49_000, 50_500, 1_000_000)),
+        (2, bar(50_900, 51_500, 50_000, 51_000, 1_000_000)),
+        (3, bar(51_000, 51_500, 50_000, 51_000, 1_000_000)),
     ]);
     let mut cfg = config(4);
-    cfg.slippage_bps = 5;
+    cfg.slippage_bps = 20;
     let out = run(&store, vec![(0, buy(0, 10, OrderKind::Market)), (1, sell(0, 10, OrderKind::Market))], &cfg);
-    // 71,000 × 1.0005 = 71,035.5 → up to the 100-won tick → 71,100.
-    assert_eq!(out.fills[0].price.get(), 71_100);
+    // 50,000 × 1.002 = 50,100, on the 100-won grid.
+    assert_eq!(out.fills[0].price.get(), 50_100);
     assert_eq!(out.fills[0].trade_date, d(2024, 3, 5));
-    // 72,000 × 0.9995 = 71,964 → down to the tick → 71,900.
-    assert_eq!(out.fills[1].price.get(), 71_900);
-    assert_eq!(out.fills[1].commission, Won(719_000 * 15 / 100_000));
-    // 2024 KOSPI: 0.03% transaction + 0.15% rural, each truncated: 215.7 → 215, 1,078.5 → 1,078.
-    assert_eq!(out.fills[1].tax, Won(215 + 1_078));
+    // 50,900 × 0.998 = 50,798.2, between 50,700 and 50,800: one of them.
+    assert!([50_700, 50_800].contains(&out.fills[1].price.get()), "{:?}", out.fills[1]);
+    let p = out.fills[1].price.get();
+    assert_eq!(out.fills[1].commission, Won(p * 10 * 15 / 100_000));
+    // 2024 KOSPI: 0.03% transaction + 0.15% rural, each truncated on its own.
+    assert_eq!(out.fills[1].tax, Won(p * 10 * 3 / 10_000 + p * 10 * 15 / 10_000));
 }
 
 #[test]
@@ -161,6 +163,105 @@ fn limit_not_reached_expires_at_the_close() {
     assert!(out.fills.is_empty());
     // A day order: nothing carries over to later sessions.
     assert_eq!(out.orders.len(), 1);
+}
+
+#[test]
+fn slippage_rounds_to_the_nearest_tick_and_never_leaves_the_sessions_range() {
+    let store = store_with(vec![
+        (0, bar(71_000, 72_000, 70_000, 71_000, 1_000_000)),
+        // Opens at its high and at its low: slippage cannot push a fill past either.
+        (1, bar(71_000, 71_000, 70_000, 70_500, 1_000_000)),
+        (2, bar(70_000, 70_800, 70_000, 70_500, 1_000_000)),
+        (3, bar(70_000, 70_800, 70_000, 70_500, 1_000_000)),
+    ]);
+    let mut cfg = config(4);
+    cfg.slippage_bps = 50;
+    let out = run(&store, vec![(0, buy(0, 10, OrderKind::Market)), (1, sell(0, 10, OrderKind::Market))], &cfg);
+    // 71,000 × 1.005 = 71,355 would round to 71,400, above the session's high: 71,000.
+    assert_eq!(out.fills[0].price.get(), 71_000);
+    // 70,000 × 0.995 = 69,650, below the session's low: 70,000.
+    assert_eq!(out.fills[1].price.get(), 70_000);
+    assert_eq!(out.effective_slippage_bps(), Some(0.0));
+}
+
+#[test]
+fn slippage_under_a_tick_costs_the_configured_rate_on_average() {
+    // 5 bps of 71,000 is 35.5 won, a third of the 100-won tick. Rounding every fill up would
+    // charge 14 bps, rounding to the nearest 0; stochastic rounding charges 5 on average.
+    let days: Vec<NaiveDate> = (0..400).map(|i| d(2020, 1, 1) + chrono::Days::new(i)).collect();
+    let mut b = StoreBuilder::new(days.clone()).unwrap();
+    let inst = Instrument {
+        ticker: Ticker::parse("005930").unwrap(),
+        name: "x".into(),
+        market: Market::Kospi,
+        sector: String::new(),
+    };
+    b.add(inst, (0..days.len()).map(|t| (t, bar(71_000, 72_000, 70_000, 71_000, 1_000_000)))).unwrap();
+    let store = b.build();
+    let script: Vec<(usize, OrderRequest)> = (0..days.len() - 1)
+        .map(|t| (t, if t % 2 == 0 { buy(0, 10, OrderKind::Market) } else { sell(0, 10, OrderKind::Market) }))
+        .collect();
+    let mut cfg = config(days.len());
+    cfg.slippage_bps = 5;
+    let go = |script: Vec<(usize, OrderRequest)>| engine::run(&store, &[0], &mut Scripted(script), &cfg).unwrap();
+    let out = go(script.clone());
+    assert!(out.fills.len() > 390);
+    let bps = out.effective_slippage_bps().unwrap();
+    assert!((4.0..=6.0).contains(&bps), "effective {bps} bps");
+    // Deterministic: the same run gives the same fills.
+    assert_eq!(out.fills, go(script).fills);
+}
+
+#[test]
+fn a_locked_limit_rations_the_locked_side_and_the_rest_expires() {
+    // 2024-03-05 opens, trades and closes at the upper limit of 71,000 (92,300) on 10,000 shares.
+    let store = store_with(vec![
+        (0, bar(71_000, 72_000, 70_000, 71_000, 1_000_000)),
+        (1, bar(92_300, 92_300, 92_300, 92_300, 10_000)),
+        (2, bar(92_300, 95_000, 90_000, 94_000, 1_000_000)),
+        (3, bar(94_000, 95_000, 93_000, 94_000, 1_000_000)),
+    ]);
+    let mut cfg = config(4);
+    cfg.participation = 1.0;
+    cfg.capital = Won(100_000_000);
+    let out = run(&store, vec![(0, buy(0, 800, OrderKind::Market))], &cfg);
+    // 5% of 10,000 shares.
+    assert_eq!(
+        out.orders[0].status,
+        OrderStatus::PartiallyFilled {
+            filled: Quantity(500),
+            expired: Quantity(300),
+            reason: ExpiryReason::LockedLimit
+        }
+    );
+    cfg.locked_limit_share = 0.0;
+    let out = run(&store, vec![(0, buy(0, 100, OrderKind::Market))], &cfg);
+    assert_eq!(out.orders[0].status, OrderStatus::Expired { reason: ExpiryReason::LockedLimit });
+    // Sellers into a locked-up market are not queued: they fill up to the participation cap.
+    let script = vec![(0, buy(0, 500, OrderKind::Market)), (1, sell(0, 500, OrderKind::Market))];
+    let store2 = store_with(vec![
+        (0, bar(71_000, 72_000, 70_000, 71_000, 1_000_000)),
+        (1, bar(71_000, 72_000, 70_000, 71_000, 1_000_000)),
+        (2, bar(92_300, 92_300, 92_300, 92_300, 10_000)),
+        (3, bar(94_000, 95_000, 93_000, 94_000, 1_000_000)),
+    ]);
+    let out = run(&store2, script, &cfg);
+    assert_eq!(out.orders[1].status, OrderStatus::Filled);
+    assert_eq!(out.fills[1].price.get(), 92_300);
+}
+
+#[test]
+fn a_session_without_a_grid_price_in_its_range_fills_nothing() {
+    // A back-adjusted bar that traded only at 70,050, between two 100-won ticks.
+    let store = store_with(vec![
+        (0, bar(71_000, 72_000, 70_000, 71_000, 1_000_000)),
+        (1, bar(70_050, 70_050, 70_050, 70_050, 1_000_000)),
+        (2, bar(71_000, 72_000, 70_000, 71_000, 1_000_000)),
+        (3, bar(71_000, 72_000, 70_000, 71_000, 1_000_000)),
+    ]);
+    let out = run(&store, vec![(0, buy(0, 10, OrderKind::Market))], &config(4));
+    assert_eq!(out.orders[0].status, OrderStatus::Expired { reason: ExpiryReason::NoValidPrice });
+    assert!(out.fills.is_empty());
 }
 
 #[test]

@@ -62,7 +62,7 @@ execution = { fill = "next_open", slippage_bps = 0, commission_rate = 0.00015, l
     let opts = LoadOptions {
         tickers: scenario.required_tickers(),
         index_dir: Some(dir.join("index")),
-        default_market: Market::Kospi,
+        default_market: Some(Market::Kospi),
         ..LoadOptions::default()
     };
     let loaded = load_dir(&dir.join("stocks"), &opts).unwrap();

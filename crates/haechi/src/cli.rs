@@ -122,6 +122,22 @@ enum DataCommand {
     /// Load market data into the database (a new data version): a synthetic market, or a
     /// CSV folder in the layout `data synth` writes.
     Load(LoadArgs),
+    /// Import real KRX data in the layout of `shared/data/krx` (stocks, reference, calendar,
+    /// indices) into a market folder, and with `--load` into the database.
+    ImportKrx(ImportKrxArgs),
+}
+
+#[derive(Debug, Args)]
+struct ImportKrxArgs {
+    /// The shared data folder (holds stocks/, reference/, calendar/, index/).
+    #[arg(long)]
+    from: PathBuf,
+    /// Market folder to write (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also load the folder into the database as a new data version.
+    #[arg(long)]
+    load: bool,
 }
 
 #[derive(Debug, Args)]
@@ -190,9 +206,13 @@ struct SimulateArgs {
     /// Benchmark index directory, when not DATA/index.
     #[arg(long)]
     index_dir: Option<PathBuf>,
-    /// Market assumed for tickers missing from instruments.csv.
-    #[arg(long, default_value = "KOSPI")]
-    default_market: Market,
+    /// Market assumed for tickers missing from instruments.csv (without it they are an error:
+    /// KOSPI and KOSDAQ differ in ticks and taxes).
+    #[arg(long)]
+    default_market: Option<Market>,
+    /// Trading-day file (a `date` column), when not DATA/calendar.csv.
+    #[arg(long)]
+    calendar: Option<PathBuf>,
     /// Write the JSON report here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -249,12 +269,13 @@ pub fn main() -> ExitCode {
         ),
         Command::Data { command: DataCommand::Synth(args) } => synth_cmd(&args),
         Command::Data { command: DataCommand::Load(args) } => {
-            crate::demo::data_load(cli.config.as_deref(), args.csv.as_deref(), args.market.config())
+            crate::demo::data_load(cli.config.as_deref(), args.csv.as_deref(), Some(args.market.config()))
         }
         Command::Worker(args) => {
             crate::server::worker(cli.config.as_deref(), args.concurrency, args.queues, args.metrics_addr)
         }
         Command::Simulate(args) => simulate_cmd(&args),
+        Command::Data { command: DataCommand::ImportKrx(args) } => import_krx_cmd(cli.config.as_deref(), &args),
         Command::Etl { command } => match command {
             EtlCommand::Instruments { tickers } => crate::etl::instruments(cli.config.as_deref(), &tickers),
             EtlCommand::Bars { tickers, from, to, concurrency } => {
@@ -291,6 +312,41 @@ pub fn main() -> ExitCode {
     }
 }
 
+fn import_krx_cmd(config: Option<&Path>, args: &ImportKrxArgs) -> Result<()> {
+    let s = haechi_data::krx_import::import_krx(&args.from, &args.out).map_err(|e| invalid(e.to_string()))?;
+    println!(
+        "KRX 데이터 가져오기 완료 Imported real KRX data: {} tickers ({} KOSPI, {} KOSDAQ), {} rows, {} calendar days, indices {} → {}",
+        s.tickers,
+        s.kospi,
+        s.kosdaq,
+        s.rows,
+        s.calendar_days,
+        s.indices.join(", "),
+        args.out.display()
+    );
+    for c in &s.cuts {
+        println!(
+            "  {} starts at {}: the close moved ×{:.3} that day, beyond any price limit (an unadjusted corporate action); {} earlier rows dropped",
+            c.ticker, c.from, c.ratio, c.rows_dropped
+        );
+    }
+    // Loading checks the folder the way every run will read it.
+    let loaded = load_dir(&args.out, &LoadOptions::default())
+        .map_err(|e| invalid(format!("the imported folder {} does not load:\n{e}", args.out.display())))?;
+    println!(
+        "  확인 Checked: {} instruments × {} sessions ({} to {}), {} rows clamped (adjusted low/high)",
+        loaded.store.n_instruments(),
+        loaded.store.n_days(),
+        loaded.store.dates().first().map_or(String::new(), ToString::to_string),
+        loaded.store.dates().last().map_or(String::new(), ToString::to_string),
+        loaded.report.clamped_rows
+    );
+    if args.load {
+        crate::demo::data_load(config, Some(&args.out), None)?;
+    }
+    Ok(())
+}
+
 fn synth_cmd(args: &SynthArgs) -> Result<()> {
     let cfg = args.market.config();
     let store = synth::generate(&cfg).map_err(|e| InvalidInput(format!("{e}\n")))?;
@@ -320,6 +376,7 @@ fn simulate_cmd(args: &SimulateArgs) -> Result<()> {
         tickers: scenario.required_tickers(),
         index_dir: args.index_dir.clone(),
         default_market: args.default_market,
+        calendar: args.calendar.clone(),
         ..LoadOptions::default()
     };
     let report = run_scenario(&scenario, &origin, &args.data, &opts)?;

@@ -264,7 +264,8 @@ async fn ensure_demo_runs(app: &App) -> Result<()> {
 }
 
 /// `haechi data load`: a synthetic market or a CSV folder into the database.
-pub fn data_load(file: Option<&Path>, csv: Option<&Path>, synth_cfg: SynthConfig) -> Result<()> {
+/// `haechi data load`: a CSV folder when `csv` is given, else the synthetic market `synth_cfg`.
+pub fn data_load(file: Option<&Path>, csv: Option<&Path>, synth_cfg: Option<SynthConfig>) -> Result<()> {
     let settings = server::load_settings(file)?;
     server::runtime()?.block_on(async {
         let p = server::open_platform(&settings).await?;
@@ -276,6 +277,7 @@ pub fn data_load(file: Option<&Path>, csv: Option<&Path>, synth_cfg: SynthConfig
                 load_store(&p, &loaded.store, "csv", synthetic, &format!("CSV import from {}", dir.display())).await?;
             }
             None => {
+                let synth_cfg = synth_cfg.unwrap_or_else(demo_synth);
                 let store = synth::generate(&synth_cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
                 let note = format!(
                     "synthetic: seed {}, {} tickers, {} to {}",

@@ -81,6 +81,16 @@ pub enum LoadErrorKind {
     WorkerFailed,
     #[error("cannot build the store: {0}")]
     Store(StoreError),
+    #[error(
+        "no instruments.csv, so the market of {count} ticker(s) is unknown (first: {first}); KOSPI and KOSDAQ \
+         differ in ticks and taxes: add instruments.csv (ticker,name,market,sector), or pass --default-market \
+         to trade every name under one market's rules"
+    )]
+    NoInstrumentsFile { count: usize, first: Ticker },
+    #[error("{0} is not in the instruments file, so its market is unknown: add a row for it, or pass --default-market")]
+    NotInInstrumentsFile(Ticker),
+    #[error("{0} is not a trading day in the calendar file, which covers it")]
+    NotATradingDay(NaiveDate),
 }
 
 /// Every problem found while loading, in file order. `Display` lists one per line.
@@ -112,6 +122,13 @@ pub enum WarningKind {
     NoInstruments { count: usize, market: Market },
     #[error("index directory does not exist; no indices loaded")]
     NoIndexDir,
+    #[error(
+        "no calendar.csv: the sessions are the days the loaded names traded, so a day all of them were \
+         halted is missing (settlement dates and day orders move); reports carry this warning"
+    )]
+    NoCalendar,
+    #[error("{count} session(s) after the calendar's last day {last} are taken from the bars")]
+    PastCalendar { count: usize, last: NaiveDate },
 }
 
 impl fmt::Display for LoadError {

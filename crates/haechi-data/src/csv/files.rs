@@ -518,6 +518,29 @@ pub(super) fn parse_instruments(path: &Path, bytes: &[u8]) -> Parsed<BTreeMap<Ti
     Parsed { data: out, errors: errors.finish(), warnings: Vec::new() }
 }
 
+/// A trading-day list: a `date` column (other columns ignored), strictly increasing.
+pub(super) fn parse_calendar(path: &Path, bytes: &[u8]) -> Parsed<Vec<i32>> {
+    let mut errors = FileErrors::new(path);
+    let mut out = Vec::new();
+    let mut lines = Lines::new(bytes);
+    let Some(header) = read_header(&mut lines, ["date"], [true], &mut errors) else {
+        return Parsed { data: out, errors: errors.finish(), warnings: Vec::new() };
+    };
+    let mut order = DateOrder { previous: None };
+    let mut fields = Vec::with_capacity(header.fields);
+    for (line, text) in lines {
+        if split_row(line, text, header.fields, &mut fields, &mut errors).is_none() {
+            continue;
+        }
+        if let Some(day) = date_at(&fields, header.at[0], line, &mut errors)
+            && order.check(day, line, &mut errors)
+        {
+            out.push(day);
+        }
+    }
+    Parsed { data: out, errors: errors.finish(), warnings: Vec::new() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,8 +19,8 @@
 //! ## `TICKER.csv`
 //!
 //! The file stem must be a KRX short code ([`Ticker`]: six digits or upper-case letters);
-//! other `.csv` files in the directory are skipped with a warning (`instruments.csv`
-//! silently). Columns `date,open,high,low,close,volume`:
+//! other `.csv` files in the directory are skipped with a warning (`instruments.csv` and
+//! `calendar.csv` silently). Columns `date,open,high,low,close,volume`:
 //!
 //! * `date`: `YYYY-MM-DD`, strictly increasing down the file;
 //! * `open`, `high`, `low`, `close`: whole won, `1..=4294967295` (zero is refused because
@@ -37,8 +37,20 @@
 //!
 //! Columns `ticker,name,market,sector`; `ticker` and `market` are required. `market` is
 //! `KOSPI`, `KOSDAQ`, `KONEX` or `ETF` in any case. A ticker may appear once. Rows for
-//! tickers without a data file are ignored; tickers missing from the file get
-//! [`LoadOptions::default_market`], their ticker as name and an empty sector, with a warning.
+//! tickers without a data file are ignored. A ticker whose market is unknown (no file, or no
+//! row) is an error: KOSPI and KOSDAQ differ in ticks and taxes, so guessing would price and
+//! tax it wrongly. [`LoadOptions::default_market`] opts in to one market for all of them
+//! (their ticker as name, no sector), with a warning.
+//!
+//! ## `calendar.csv`
+//!
+//! The exchange's trading days: a `date` column (other columns are ignored), strictly
+//! increasing (`haechi data synth` and `haechi data import-krx` write one). With it, the
+//! store's sessions are the calendar's days from the first to the last loaded bar, so a day
+//! on which every loaded name was halted is still a session (orders meet no bar and settlement
+//! counts it), and a bar on a day the calendar omits is an error. Bars after the calendar's
+//! last day extend it, with a warning. Without it, the sessions are the union of the bars'
+//! dates, with a warning that reports repeat.
 //!
 //! ## `index/NAME.csv`
 //!
@@ -49,30 +61,32 @@
 //!
 //! # Sessions and errors
 //!
-//! The store's sessions are the sorted union of the dates of all kept ticker rows. Loading
+//! Without a calendar the store's sessions are the sorted union of the dates of all kept
+//! ticker rows. Loading
 //! reports every problem across all files (up to 20 per file and 200 in all, then counts),
 //! each as `path:line: column "name": message`.
 
 mod error;
 mod files;
-mod reader;
+pub(crate) mod reader;
 
 pub use error::{LoadError, LoadErrorKind, LoadErrors, LoadWarning, WarningKind};
 
 use chrono::{Datelike, NaiveDate};
 use error::{MAX_WARNINGS, cap_total};
 use files::{Bars, DayRange, IndexValues, Parsed, parse_index, parse_instruments, parse_stock, to_date};
-use haechi_core::{IndexSeries, Instrument, Market, MarketStore, StoreBuilder, Ticker};
+use haechi_core::{IndexSeries, Instrument, Market, MarketStore, StoreBuilder, Ticker, TradingCalendar};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const INSTRUMENTS_FILE: &str = "instruments.csv";
+const CALENDAR_FILE: &str = "calendar.csv";
 const INDEX_DIR: &str = "index";
 
 /// What to load from a data directory.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
     /// Load only these tickers (each must have a file); `None` loads every `TICKER.csv`.
     pub tickers: Option<Vec<Ticker>>,
@@ -86,24 +100,12 @@ pub struct LoadOptions {
     /// Instruments file; default `<dir>/instruments.csv` if it exists. An explicit path
     /// must exist.
     pub instruments: Option<PathBuf>,
-    /// Market of tickers missing from the instruments file.
-    pub default_market: Market,
+    /// Market of tickers missing from the instruments file; `None` makes them an error.
+    pub default_market: Option<Market>,
+    /// Trading-day file; default `<dir>/calendar.csv` if it exists. An explicit path must exist.
+    pub calendar: Option<PathBuf>,
     /// Files parsed in parallel on this many threads; 0 = available parallelism.
     pub threads: usize,
-}
-
-impl Default for LoadOptions {
-    fn default() -> Self {
-        LoadOptions {
-            tickers: None,
-            from: None,
-            to: None,
-            index_dir: None,
-            instruments: None,
-            default_market: Market::Kospi,
-            threads: 0,
-        }
-    }
 }
 
 /// A loaded store and what happened while loading it.
@@ -142,6 +144,10 @@ pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
         Some(p) => Some(p.clone()),
         None => Some(dir.join(INSTRUMENTS_FILE)).filter(|p| p.is_file()),
     };
+    let calendar_path = match &opts.calendar {
+        Some(p) => Some(p.clone()),
+        None => Some(dir.join(CALENDAR_FILE)).filter(|p| p.is_file()),
+    };
     let ticker_files = match &opts.tickers {
         Some(list) => requested_files(dir, list),
         None => scan_ticker_files(dir, instruments_path.as_deref(), &mut errors, &mut warnings),
@@ -162,6 +168,16 @@ pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
         },
         None => BTreeMap::new(),
     };
+    let calendar = calendar_path.as_ref().map(|path| match std::fs::read(path) {
+        Ok(bytes) => {
+            files += 1;
+            (path.clone(), absorb(files::parse_calendar(path, &bytes), &mut errors, &mut warnings))
+        }
+        Err(e) => {
+            errors.push(io_error(path, e));
+            (path.clone(), Vec::new())
+        }
+    });
 
     let range = DayRange {
         from: opts.from.map_or(i32::MIN, |d| d.num_days_from_ce()),
@@ -207,10 +223,32 @@ pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
         return Err(LoadErrors(cap_total(errors, dir)));
     }
 
-    default_market_warnings(dir, &stocks, &instruments, instruments_path.is_some(), opts.default_market, &mut warnings);
+    unknown_markets(
+        dir,
+        &stocks,
+        &instruments,
+        instruments_path.is_some(),
+        opts.default_market,
+        &mut errors,
+        &mut warnings,
+    );
+    let (dates, map) = match &calendar {
+        Some((path, days)) => calendar_sessions(path, days, &stocks, &mut errors, &mut warnings),
+        None => {
+            if !stocks.is_empty() {
+                warnings.push(LoadWarning { path: dir.to_path_buf(), line: None, kind: WarningKind::NoCalendar });
+            }
+            sessions(&stocks)
+        }
+    };
+    if !errors.is_empty() {
+        return Err(LoadErrors(cap_total(errors, dir)));
+    }
     let report_rows: usize = stocks.iter().map(|(_, _, b)| b.days.len()).sum();
     let clamped_rows = stocks.iter().map(|(_, _, b)| b.clamped).sum();
-    let store = build_store(stocks, indices, &instruments, opts.default_market)
+    let exchange = calendar.map(|(_, days)| TradingCalendar::new(days.iter().map(|d| to_date(*d)).collect()));
+    let market = opts.default_market.unwrap_or(Market::Kospi);
+    let store = build_store(dates, &map, exchange, stocks, indices, &instruments, market)
         .map_err(|kind| LoadErrors(vec![LoadError { path: dir.to_path_buf(), line: None, column: None, kind }]))?;
 
     let warnings_total = warnings.len();
@@ -248,7 +286,8 @@ fn scan_ticker_files(
     let mut found = Vec::new();
     for path in csv_files(dir, errors) {
         let is_instruments = instruments.is_some_and(|i| i == path)
-            || path.file_name().is_some_and(|n| n.eq_ignore_ascii_case(INSTRUMENTS_FILE));
+            || path.file_name().is_some_and(|n| n.eq_ignore_ascii_case(INSTRUMENTS_FILE))
+            || path.file_name().is_some_and(|n| n.eq_ignore_ascii_case(CALENDAR_FILE));
         if is_instruments {
             continue;
         }
@@ -409,32 +448,113 @@ fn run_parallel<J: Sync, R: Send>(jobs: &[J], threads: usize, f: impl Fn(&J) -> 
     slots.into_iter().collect()
 }
 
-/// Warns about tickers that fall back to the default market: one warning each when an
-/// instruments file exists (a missing row is likely a mistake), one in all when there is
-/// none (then the fallback is evidently intended).
-fn default_market_warnings(
+/// Tickers whose market is unknown: errors, unless a default market was asked for, which
+/// makes them warnings (one each when an instruments file exists, where a missing row is
+/// likely a mistake; one in all when there is none).
+fn unknown_markets(
     dir: &Path,
     stocks: &[(Ticker, PathBuf, Bars)],
     instruments: &BTreeMap<Ticker, Instrument>,
     have_file: bool,
-    market: Market,
+    default: Option<Market>,
+    errors: &mut Vec<LoadError>,
     warnings: &mut Vec<LoadWarning>,
 ) {
     if !have_file {
-        if !stocks.is_empty() {
-            warnings.push(LoadWarning {
+        let Some(first) = stocks.first().map(|s| s.0) else { return };
+        let count = stocks.len();
+        match default {
+            Some(market) => warnings.push(LoadWarning {
                 path: dir.to_path_buf(),
                 line: None,
-                kind: WarningKind::NoInstruments { count: stocks.len(), market },
-            });
+                kind: WarningKind::NoInstruments { count, market },
+            }),
+            None => errors.push(LoadError {
+                path: dir.to_path_buf(),
+                line: None,
+                column: None,
+                kind: LoadErrorKind::NoInstrumentsFile { count, first },
+            }),
         }
         return;
     }
     for (t, path, _) in stocks {
         if !instruments.contains_key(t) {
-            warnings.push(LoadWarning { path: path.clone(), line: None, kind: WarningKind::NotInInstruments(market) });
+            match default {
+                Some(market) => warnings.push(LoadWarning {
+                    path: path.clone(),
+                    line: None,
+                    kind: WarningKind::NotInInstruments(market),
+                }),
+                None => errors.push(LoadError {
+                    path: path.clone(),
+                    line: None,
+                    column: None,
+                    kind: LoadErrorKind::NotInInstrumentsFile(*t),
+                }),
+            }
         }
     }
+}
+
+/// Sessions from the exchange calendar: its days from the first to the last bar, plus bar
+/// days after its end (warned about). A bar on a day inside the calendar's range that it
+/// does not list is an error naming the file and the date (the first such date per file).
+fn calendar_sessions(
+    path: &Path,
+    days: &[i32],
+    stocks: &[(Ticker, PathBuf, Bars)],
+    errors: &mut Vec<LoadError>,
+    warnings: &mut Vec<LoadWarning>,
+) -> (Vec<NaiveDate>, SessionMap) {
+    let lo = stocks.iter().filter_map(|(_, _, b)| b.days.first()).min().copied();
+    let hi = stocks.iter().filter_map(|(_, _, b)| b.days.last()).max().copied();
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return (Vec::new(), SessionMap { lo: 0, slot: Vec::new() });
+    };
+    let cal_last = days.last().copied().unwrap_or(i32::MIN);
+    for (_, file, b) in stocks {
+        if let Some(bad) = b.days.iter().find(|d| **d <= cal_last && days.binary_search(d).is_err()) {
+            errors.push(LoadError {
+                path: file.clone(),
+                line: None,
+                column: Some("date"),
+                kind: LoadErrorKind::NotATradingDay(to_date(*bad)),
+            });
+        }
+    }
+    let len = usize::try_from(i64::from(hi) - i64::from(lo) + 1).unwrap_or(0);
+    let mut slot = vec![u32::MAX; len];
+    let mut mark = |d: i32| {
+        if let Some(s) = usize::try_from(d - lo).ok().and_then(|off| slot.get_mut(off)) {
+            *s = 0;
+        }
+    };
+    for &d in days.iter().filter(|d| (lo..=hi).contains(*d)) {
+        mark(d);
+    }
+    let mut past = std::collections::BTreeSet::new();
+    for (_, _, b) in stocks {
+        for &d in b.days.iter().filter(|d| **d > cal_last) {
+            past.insert(d);
+            mark(d);
+        }
+    }
+    if !past.is_empty() {
+        warnings.push(LoadWarning {
+            path: path.to_path_buf(),
+            line: None,
+            kind: WarningKind::PastCalendar { count: past.len(), last: to_date(cal_last) },
+        });
+    }
+    let mut dates = Vec::new();
+    for (off, s) in slot.iter_mut().enumerate() {
+        if *s != u32::MAX {
+            *s = u32::try_from(dates.len()).unwrap_or(u32::MAX);
+            dates.push(to_date(lo + i32::try_from(off).unwrap_or(0)));
+        }
+    }
+    (dates, SessionMap { lo, slot })
 }
 
 /// Session index of every day in `lo..=hi`, `u32::MAX` for days without a session.
@@ -479,14 +599,19 @@ fn sessions(stocks: &[(Ticker, PathBuf, Bars)]) -> (Vec<NaiveDate>, SessionMap) 
 }
 
 fn build_store(
+    dates: Vec<NaiveDate>,
+    map: &SessionMap,
+    exchange: Option<TradingCalendar>,
     stocks: Vec<(Ticker, PathBuf, Bars)>,
     indices: Vec<(String, IndexValues)>,
     instruments: &BTreeMap<Ticker, Instrument>,
     default_market: Market,
 ) -> Result<MarketStore, LoadErrorKind> {
-    let (dates, map) = sessions(&stocks);
     let n_days = dates.len();
     let mut builder = StoreBuilder::new(dates).map_err(LoadErrorKind::Store)?;
+    if let Some(calendar) = exchange {
+        builder.exchange_calendar(calendar).map_err(LoadErrorKind::Store)?;
+    }
     builder.reserve(stocks.len());
     for (ticker, _, bars) in stocks {
         let instrument = instruments.get(&ticker).cloned().unwrap_or_else(|| Instrument {

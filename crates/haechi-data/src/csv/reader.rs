@@ -66,7 +66,7 @@ fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
 
 /// Why a line could not be split into fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum SplitError {
+pub(crate) enum SplitError {
     UnterminatedQuote,
     TextAfterQuote,
 }
@@ -74,7 +74,7 @@ pub(super) enum SplitError {
 /// Splits one line into fields, RFC 4180 style: a field that starts with `"` runs to the
 /// next lone `"`, may contain commas, and writes a quote as `""`. Quoted fields cannot span
 /// lines: keeping records and lines identical keeps every error's line number exact.
-pub(super) fn split_fields<'a>(line: &'a [u8], out: &mut Vec<Cow<'a, [u8]>>) -> Result<(), SplitError> {
+pub(crate) fn split_fields<'a>(line: &'a [u8], out: &mut Vec<Cow<'a, [u8]>>) -> Result<(), SplitError> {
     out.clear();
     if find_byte(b'"', line).is_none() {
         split_plain(line, out);

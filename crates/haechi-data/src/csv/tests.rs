@@ -13,8 +13,10 @@ fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) {
     fs::write(path, text).unwrap();
 }
 
+/// One thread, and KOSPI for names the instruments file does not list (most tests are about
+/// other things than markets; `unknown_markets_are_errors_without_a_default` is about them).
 fn one_thread() -> LoadOptions {
-    LoadOptions { threads: 1, ..LoadOptions::default() }
+    LoadOptions { threads: 1, default_market: Some(Market::Kospi), ..LoadOptions::default() }
 }
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
@@ -146,7 +148,12 @@ fn round_trip_of_a_small_directory() {
         }
     }
     assert_eq!(store.indices().len(), 1);
-    assert_eq!(report, LoadReport { files: 4, rows: 6, clamped_rows: 0, warnings: vec![], warnings_total: 0 });
+    let no_calendar = LoadWarning { path: dir.path().to_path_buf(), line: None, kind: WarningKind::NoCalendar };
+    assert_eq!(
+        report,
+        LoadReport { files: 4, rows: 6, clamped_rows: 0, warnings: vec![no_calendar], warnings_total: 1 }
+    );
+    assert_eq!(store.calendar_source(), haechi_core::CalendarSource::BarUnion);
 }
 
 #[test]
@@ -303,8 +310,9 @@ fn non_ticker_files_are_skipped_with_a_warning() {
     write(dir.path(), "instruments.csv", "ticker,name,market,sector\n000001,A,KOSPI,\n");
     let loaded = load_dir(dir.path(), &one_thread()).unwrap();
     let warnings: Vec<String> = loaded.report.warnings.iter().map(ToString::to_string).collect();
-    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
     assert!(warnings.iter().any(|w| w.contains("notes.csv: skipped: the file name is not a ticker")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("no calendar.csv")), "{warnings:?}");
     assert!(warnings.iter().any(|w| w.contains("00593a.csv: skipped")), "{warnings:?}");
     assert_eq!(loaded.store.n_instruments(), 1);
 }
@@ -393,8 +401,9 @@ fn inconsistent_low_and_high_are_clamped_and_counted() {
     );
     assert_eq!(report.clamped_rows, 5);
     let warnings: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
-    assert_eq!(warnings.len(), 5, "{warnings:?}");
+    assert_eq!(warnings.len(), 6, "{warnings:?}");
     assert_has(&warnings[4], "no instruments file");
+    assert_has(&warnings[5], "no calendar.csv");
     assert_has(
         &warnings[0],
         "000001.csv:2: low 101 / high 110 do not bracket open 100 and close 105; clamped to 100 / 110",
@@ -419,8 +428,9 @@ fn tickers_subset_loads_only_those() {
     let i30 = store.instrument(store.slot_of(t("000030")).unwrap());
     assert_eq!((i30.name.as_str(), i30.market, i30.sector.as_str()), ("000030", Market::Kospi, ""));
     let warnings: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert_has(&warnings[0], "000030.csv: not in the instruments file; using market KOSPI");
+    assert_has(&warnings[1], "no calendar.csv");
 }
 
 #[test]
@@ -429,7 +439,7 @@ fn date_range_keeps_only_rows_inside_it() {
     let opts = LoadOptions {
         from: Some(d(2024, 1, 3)),
         to: Some(d(2024, 1, 4)),
-        default_market: Market::Konex,
+        default_market: Some(Market::Konex),
         ..one_thread()
     };
     let Loaded { store, report } = load_dir(dir.path(), &opts).unwrap();
@@ -461,11 +471,12 @@ fn missing_instruments_file_gets_one_warning_and_the_default_market() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "000001.csv", good_file());
     write(dir.path(), "000002.csv", good_file());
-    let opts = LoadOptions { default_market: Market::Kosdaq, ..one_thread() };
+    let opts = LoadOptions { default_market: Some(Market::Kosdaq), ..one_thread() };
     let Loaded { store, report } = load_dir(dir.path(), &opts).unwrap();
     assert!(store.instruments().iter().all(|i| i.market == Market::Kosdaq));
-    assert_eq!(report.warnings_total, 1);
+    assert_eq!(report.warnings_total, 2);
     assert_has(&report.warnings[0].to_string(), "no instruments file; 2 ticker(s) use market KOSDAQ");
+    assert_has(&report.warnings[1].to_string(), "no calendar.csv");
 
     let opts = LoadOptions { index_dir: Some(dir.path().join("nowhere")), ..one_thread() };
     let report = load_dir(dir.path(), &opts).unwrap().report;
@@ -486,7 +497,7 @@ fn thread_count_does_not_change_the_result() {
             .collect();
         write(dir.path(), &format!("{:06}.csv", 100 + i), format!("{HEADER}{rows}"));
     }
-    let load = |threads| load_dir(dir.path(), &LoadOptions { threads, ..LoadOptions::default() }).unwrap();
+    let load = |threads| load_dir(dir.path(), &LoadOptions { threads, ..one_thread() }).unwrap();
     let (a, b) = (load(1), load(4));
     assert_eq!(a.report, b.report);
     assert_eq!(a.store.dates(), b.store.dates());
@@ -527,7 +538,12 @@ fn krx_dir() -> Option<PathBuf> {
 fn loads_the_real_krx_data() {
     let Some(krx) = krx_dir() else { return };
     let stocks = krx.join("stocks");
-    let opts = LoadOptions { index_dir: Some(krx.join("index")), ..LoadOptions::default() };
+    let opts = LoadOptions {
+        index_dir: Some(krx.join("index")),
+        default_market: Some(Market::Kospi),
+        calendar: Some(krx.join("calendar/krx_trading_days.csv")),
+        ..LoadOptions::default()
+    };
     let Loaded { store, report } = match load_dir(&stocks, &opts) {
         Ok(loaded) => loaded,
         Err(e) => panic!("real data failed to load:\n{e}"),
@@ -543,7 +559,8 @@ fn loads_the_real_krx_data() {
     // (counted independently with awk).
     assert_eq!(report.rows, 192_090);
     assert_eq!(report.clamped_rows, 2851);
-    assert_eq!(report.files, 53 + 3);
+    // 53 stocks, 3 indices, the calendar.
+    assert_eq!(report.files, 53 + 3 + 1);
     assert!(report.warnings.iter().any(|w| matches!(w.kind, WarningKind::Clamped { .. })));
     // The calendar is the KS11 date list and every stock date is a trading day, so the
     // aligned index has a value on every session.
@@ -570,6 +587,8 @@ fn real_data_subset_with_range() {
         from: Some(d(2018, 1, 1)),
         to: Some(d(2018, 12, 31)),
         index_dir: Some(krx.join("index")),
+        default_market: Some(Market::Kospi),
+        calendar: Some(krx.join("calendar/krx_trading_days.csv")),
         ..LoadOptions::default()
     };
     let Loaded { store, .. } = load_dir(&stocks, &opts).unwrap();
@@ -624,4 +643,64 @@ proptest! {
         fuzz_dir("index/KS11.csv", format!("{HEADER}{body}").as_bytes());
         fuzz_dir("index/KS11.csv", &bytes);
     }
+}
+
+#[test]
+fn unknown_markets_are_errors_without_a_default() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "000001.csv", good_file());
+    write(dir.path(), "000002.csv", good_file());
+    let opts = LoadOptions { threads: 1, ..LoadOptions::default() };
+    assert_has(
+        &load_err(dir.path(), &opts),
+        "no instruments.csv, so the market of 2 ticker(s) is unknown (first: 000001)",
+    );
+    write(dir.path(), "instruments.csv", "ticker,name,market,sector\n000001,A,KOSDAQ,\n");
+    assert_has(
+        &load_err(dir.path(), &opts),
+        "000002.csv: 000002 is not in the instruments file, so its market is unknown",
+    );
+    write(dir.path(), "instruments.csv", "ticker,name,market,sector\n000001,A,KOSDAQ,\n000002,B,KOSPI,\n");
+    let store = load_dir(dir.path(), &opts).unwrap().store;
+    assert_eq!(store.instrument(0).market, Market::Kosdaq);
+}
+
+#[test]
+fn a_calendar_file_gives_the_sessions_a_halt_cannot_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    // Both names skip 2024-01-03: a day the exchange traded and both were halted.
+    let rows = "2024-01-02,100,110,90,105,1\n2024-01-04,100,110,90,105,1\n2024-01-08,100,110,90,105,1\n";
+    write(dir.path(), "000001.csv", format!("{HEADER}{rows}"));
+    write(dir.path(), "000002.csv", format!("{HEADER}{rows}"));
+    write(dir.path(), "instruments.csv", "ticker,name,market,sector\n000001,A,KOSPI,\n000002,B,KOSDAQ,\n");
+    write(dir.path(), "calendar.csv", "date,holiday_name\n2024-01-02,\n2024-01-03,\n2024-01-04,\n2024-01-05,\n");
+    let opts = LoadOptions { threads: 1, ..LoadOptions::default() };
+    let Loaded { store, report } = load_dir(dir.path(), &opts).unwrap();
+    // The calendar's days from the first to the last bar, and 01-08 past its end.
+    assert_eq!(store.dates(), &[d(2024, 1, 2), d(2024, 1, 3), d(2024, 1, 4), d(2024, 1, 5), d(2024, 1, 8)]);
+    assert_eq!(store.raw(0, 1), None);
+    assert_eq!(store.calendar_source(), haechi_core::CalendarSource::Exchange);
+    // T+2 from 01-02 counts the halt day.
+    assert_eq!(store.calendar().add_sessions(d(2024, 1, 2), 2), d(2024, 1, 4));
+    let warnings: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_has(
+        &warnings[0],
+        "calendar.csv: 1 session(s) after the calendar's last day 2024-01-05 are taken from the bars",
+    );
+    // A bar on a day the calendar covers but does not list is refused, naming file and date.
+    write(dir.path(), "000003.csv", format!("{HEADER}2024-01-06,100,110,90,105,1\n"));
+    write(
+        dir.path(),
+        "instruments.csv",
+        "ticker,name,market,sector\n000001,A,KOSPI,\n000002,B,KOSDAQ,\n000003,C,KOSPI,\n",
+    );
+    write(dir.path(), "calendar.csv", "date\n2024-01-02\n2024-01-03\n2024-01-04\n2024-01-05\n2024-01-08\n");
+    assert_has(
+        &load_err(dir.path(), &opts),
+        "000003.csv: column \"date\": 2024-01-06 is not a trading day in the calendar file, which covers it",
+    );
+    // A malformed calendar names its line.
+    write(dir.path(), "calendar.csv", "date\n2024-01-02\n2024-13-03\n");
+    assert_has(&load_err(dir.path(), &opts), "calendar.csv:3: column \"date\"");
 }

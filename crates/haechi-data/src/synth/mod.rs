@@ -284,6 +284,8 @@ fn generate_with_threads(cfg: &SynthConfig, threads: usize) -> Result<MarketStor
     let sectors = universe::all_sectors();
     let factors = Factors::simulate(cfg.seed, n, sectors.len());
     let mut builder = StoreBuilder::new(sessions.clone())?;
+    // The synthetic market's sessions are its exchange's calendar.
+    builder.exchange_calendar(haechi_core::TradingCalendar::new(sessions.clone()))?;
     builder.reserve(cfg.tickers);
     let mut indices = Indices::new(n);
     let threads = threads.clamp(1, cfg.tickers);

@@ -78,7 +78,8 @@ fn same_config_gives_identical_store_and_files() {
     write_dir(&a, &c, da.path()).unwrap();
     write_dir(&b, &c, db.path()).unwrap();
     let (fa, fb) = (read_dir_files(da.path()), read_dir_files(db.path()));
-    assert_eq!(fa.len(), 12 + 1 + 2 + 1);
+    // Tickers, instruments.csv, calendar.csv, two indices, synthetic.json.
+    assert_eq!(fa.len(), 12 + 1 + 1 + 2 + 1);
     assert_eq!(fa, fb);
 
     let other = generate(&SynthConfig { seed: 12, ..c }).unwrap();

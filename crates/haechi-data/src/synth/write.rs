@@ -1,6 +1,6 @@
 //! Saving a synthetic market as plain CSV files plus a JSON provenance note.
 //!
-//! Layout under `out/`: one `TICKER.csv` per instrument, `instruments.csv`, `index/KS11.csv`,
+//! Layout under `out/`: one `TICKER.csv` per instrument, `instruments.csv`, `calendar.csv`, `index/KS11.csv`,
 //! `index/KQ11.csv` and `synthetic.json`. The CSVs use LF line endings and never need quoting.
 
 use super::{GENERATOR_VERSION, SynthConfig, SynthError, index_bars};
@@ -115,6 +115,17 @@ pub fn write_dir(store: &MarketStore, cfg: &SynthConfig, out: &Path) -> Result<(
         list.write(&line)?;
     }
     list.finish()?;
+
+    // The market's own trading days, so loading this folder needs no guess from the bars.
+    let mut cal = Out::create(out.join("calendar.csv"))?;
+    cal.write(b"date\n")?;
+    for date in store.calendar().sessions() {
+        line.clear();
+        line.extend_from_slice(date.to_string().as_bytes());
+        line.push(b'\n');
+        cal.write(&line)?;
+    }
+    cal.finish()?;
 
     for (slot, inst) in store.instruments().iter().enumerate() {
         let mut f = Out::create(out.join(format!("{}.csv", inst.ticker)))?;

@@ -13,6 +13,7 @@ pub mod index_close;
 pub mod instrument;
 pub mod kis_token;
 pub mod login_throttle;
+pub mod market_session;
 pub mod recovery_code;
 pub mod role_policy;
 pub mod run;

@@ -7,6 +7,7 @@ mod m20261127_000001_accounts;
 mod m20261127_000002_scenarios_runs;
 mod m20261127_000003_collection;
 mod m20261207_000004_fair_runs_and_storage;
+mod m20261207_000005_market_sessions;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_scenarios_runs::Migration),
             Box::new(m20261127_000003_collection::Migration),
             Box::new(m20261207_000004_fair_runs_and_storage::Migration),
+            Box::new(m20261207_000005_market_sessions::Migration),
         ]
     }
 }

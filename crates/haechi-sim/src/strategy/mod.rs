@@ -120,6 +120,14 @@ pub trait Strategy {
 
     /// Decide after the close of `ctx.market.today()`; push orders into `out`.
     fn on_close(&mut self, ctx: &Context<'_>, out: &mut Vec<OrderRequest>);
+
+    /// Sees the close of a session before the run's start, in order, and cannot trade.
+    /// Strategies that keep running state (moving averages, RSI) feed it here, so that data
+    /// before `period.start` is history, as the scenario format promises; strategies that
+    /// read [`MarketView::closes`] directly need nothing.
+    fn on_history(&mut self, market: &MarketView<'_>, universe: &[usize]) {
+        let _ = (market, universe);
+    }
 }
 
 /// Emits the market orders that move the portfolio to `targets` (slot, weight of equity),

@@ -1,6 +1,6 @@
 //! RSI mean reversion.
 
-use super::{Context, OrderRequest, Sizing, Strategy};
+use super::{Context, MarketView, OrderRequest, Sizing, Strategy};
 use haechi_core::{OrderKind, Side};
 
 /// Buys a name when Wilder's RSI over `period` bars falls below `oversold`, sells the whole
@@ -60,6 +60,17 @@ impl RsiReversion {
 impl Strategy for RsiReversion {
     fn name(&self) -> &'static str {
         "rsi_reversion"
+    }
+
+    fn on_history(&mut self, market: &MarketView<'_>, universe: &[usize]) {
+        if self.state.len() != universe.len() {
+            self.state = vec![Wilder::default(); universe.len()];
+        }
+        for (i, &slot) in universe.iter().enumerate() {
+            if let Some(price) = market.close(slot) {
+                let _ = self.state[i].push(price.get() as u32, self.period);
+            }
+        }
     }
 
     fn on_close(&mut self, ctx: &Context<'_>, out: &mut Vec<OrderRequest>) {

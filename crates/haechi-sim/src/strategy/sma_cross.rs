@@ -1,6 +1,6 @@
 //! Moving-average crossover.
 
-use super::{Context, OrderRequest, Sizing, Strategy};
+use super::{Context, MarketView, OrderRequest, Sizing, Strategy};
 use haechi_core::{OrderKind, Side};
 
 /// Per name: buy when the `fast` simple moving average of closes crosses above the `slow`
@@ -61,15 +61,33 @@ impl SmaCross {
     }
 }
 
+impl SmaCross {
+    fn ensure_state(&mut self, n: usize) {
+        if self.state.len() != n {
+            self.state = vec![Averages::default(); n];
+        }
+    }
+}
+
 impl Strategy for SmaCross {
     fn name(&self) -> &'static str {
         "sma_cross"
     }
 
-    fn on_close(&mut self, ctx: &Context<'_>, out: &mut Vec<OrderRequest>) {
-        if self.state.len() != ctx.universe.len() {
-            self.state = vec![Averages::default(); ctx.universe.len()];
+    fn on_history(&mut self, market: &MarketView<'_>, universe: &[usize]) {
+        self.ensure_state(universe.len());
+        for (i, &slot) in universe.iter().enumerate() {
+            if let Some(price) = market.close(slot) {
+                let st = &mut self.state[i];
+                if let Some(above) = st.push(price.get() as u32, self.fast, self.slow) {
+                    st.above = Some(above);
+                }
+            }
         }
+    }
+
+    fn on_close(&mut self, ctx: &Context<'_>, out: &mut Vec<OrderRequest>) {
+        self.ensure_state(ctx.universe.len());
         for (i, &slot) in ctx.universe.iter().enumerate() {
             let Some(price) = ctx.market.close(slot) else { continue };
             let st = &mut self.state[i];

@@ -35,9 +35,10 @@ const STRATEGY_FIELDS: [(&str, &str, &str); 9] = [
     ("rsi_reversion", "overbought", msg("form.overbought")),
     ("momentum_rotation", "frequency", msg("form.frequency")),
 ];
-const EXECUTION_NUMBERS: [(&str, &str, &str); 3] = [
+const EXECUTION_NUMBERS: [(&str, &str, &str); 4] = [
     ("slippage_bps", msg("form.slippage"), "5"),
     ("participation", msg("form.participation"), "0.1"),
+    ("locked_limit_share", msg("form.locked_limit_share"), "0.05"),
     ("commission_rate", msg("form.commission"), "0.00015"),
 ];
 const RISK_NUMBERS: [(&str, &str, &str); 3] = [
