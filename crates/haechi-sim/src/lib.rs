@@ -34,4 +34,5 @@ pub mod metrics;
 pub mod report;
 pub mod scenario;
 pub mod strategy;
+pub mod sweep;
 pub mod trades;

@@ -35,6 +35,10 @@ enum Command {
     },
     /// Run one scenario file over a market data directory and report.
     Simulate(SimulateArgs),
+    /// Run a scenario at every point of a grid over its numeric fields, on every core, and
+    /// write one row of metrics per point (with in-/out-of-sample halves and the deflated
+    /// Sharpe ratio of the best).
+    Sweep(crate::sweep::SweepArgs),
     /// Market data collection from the KIS Open API (or `haechi kis-fake`), and CSV import.
     Etl {
         #[command(subcommand)]
@@ -275,6 +279,7 @@ pub fn main() -> ExitCode {
             crate::server::worker(cli.config.as_deref(), args.concurrency, args.queues, args.metrics_addr)
         }
         Command::Simulate(args) => simulate_cmd(&args),
+        Command::Sweep(args) => crate::sweep::sweep_cmd(&args),
         Command::Data { command: DataCommand::ImportKrx(args) } => import_krx_cmd(cli.config.as_deref(), &args),
         Command::Etl { command } => match command {
             EtlCommand::Instruments { tickers } => crate::etl::instruments(cli.config.as_deref(), &tickers),

@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod etl;
 mod server;
+mod sweep;
 
 use std::process::ExitCode;
 

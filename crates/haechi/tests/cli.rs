@@ -40,6 +40,37 @@ fn market() -> &'static Path {
     .path()
 }
 
+/// The real KRX data imported with `haechi data import-krx` (once), or `None` when the shared
+/// data is absent and not required.
+fn krx_market() -> Option<&'static Path> {
+    static DIR: OnceLock<Option<tempfile::TempDir>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let src = repo().join("../shared/data/krx");
+        if !src.join("stocks").is_dir() {
+            assert!(
+                std::env::var_os("HAECHI_REQUIRE_KRX_DATA").is_none(),
+                "real KRX data required at {}",
+                src.display()
+            );
+            eprintln!("skipped the real-data examples: no {}", src.display());
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("krx");
+        let o = haechi(&["data", "import-krx", "--from", src.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "import failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(stdout.contains("53 tickers (30 KOSPI, 23 KOSDAQ)"), "{stdout}");
+        assert!(stdout.contains("263750 starts at 2021-04-16"), "{stdout}");
+        for file in ["instruments.csv", "calendar.csv", "005930.csv", "index/KS11.csv"] {
+            assert!(out.join(file).is_file(), "{file} missing");
+        }
+        Some(dir)
+    })
+    .as_ref()
+    .map(tempfile::TempDir::path)
+}
+
 fn examples() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(repo().join("examples"))
         .unwrap()
@@ -56,6 +87,13 @@ fn every_example_runs_and_reports() {
     let files = examples();
     assert!(files.len() >= 6, "examples: {files:?}");
     for file in files {
+        // `krx_*` examples name real tickers: they run on the imported real data.
+        let real = file.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("krx_"));
+        let data = match (real, krx_market()) {
+            (false, _) => data.clone(),
+            (true, Some(dir)) => dir.join("krx"),
+            (true, None) => continue,
+        };
         let out = tempfile::tempdir().unwrap();
         let json = out.path().join("r.json");
         let html = out.path().join("r.html");
@@ -75,7 +113,8 @@ fn every_example_runs_and_reports() {
         assert!(stdout.contains("총수익률 Total return") && stdout.contains("샤프 Sharpe"), "{stdout}");
         let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
         assert_eq!(report["schema_version"], 1);
-        assert_eq!(report["data"]["synthetic"], true);
+        assert_eq!(report["data"]["synthetic"], !real);
+        assert_eq!(report["data"]["calendar"], "exchange", "{}", file.display());
         let fills = report["fills"].as_array().unwrap();
         assert!(!fills.is_empty(), "{} traded nothing", file.display());
         assert!(report["equity_curve"].as_array().unwrap().len() > 1_000);
@@ -303,4 +342,79 @@ fn data_load_puts_a_csv_market_into_the_database_as_a_new_version() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("/no/such/market"), "{err}");
     assert!(data.path().join("haechi.db").exists(), "the data folder holds the database");
+}
+
+#[test]
+fn sweep_writes_one_row_per_point_and_refuses_a_bad_grid_up_front() {
+    let data = market().join("market");
+    let scenario = repo().join("examples/sma_cross.toml");
+    let out = tempfile::tempdir().unwrap();
+    let csv = out.path().join("sweep.csv");
+    let json = out.path().join("sweep.json");
+    let o = haechi(&[
+        "sweep",
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--grid",
+        "strategy.fast=10..30:10",
+        "--grid",
+        "strategy.slow=[60, 90]",
+        "--out",
+        csv.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("Sweep done: 6 points") && stdout.contains("deflated Sharpe ratio"), "{stdout}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 7, "{text}");
+    assert!(rows[0].starts_with("point,strategy.fast,strategy.slow,total_return,"));
+    assert!(rows[6].starts_with("5,30,90,"));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["points"].as_array().unwrap().len(), 6);
+    let p = v["best"]["deflated_sharpe"]["probability"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p));
+    // The best point's Sharpe ratio is the highest in the CSV.
+    let sharpe_col = rows[0].split(',').position(|c| c == "sharpe").unwrap();
+    let best =
+        rows[1..].iter().filter_map(|r| r.split(',').nth(sharpe_col)?.parse::<f64>().ok()).fold(f64::MIN, f64::max);
+    assert!((v["best"]["point"]["summary"]["sharpe"].as_f64().unwrap() - best).abs() < 1e-12);
+
+    let o = haechi(&[
+        "sweep",
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--grid",
+        "strategy.fastt=1..3",
+        "--grid",
+        "strategy.slow=90..60",
+        "--grid",
+        "strategy.type=1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("grid strategy.slow: the range 90..60 is empty"), "{err}");
+    let o = haechi(&[
+        "sweep",
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--grid",
+        "strategy.fastt=1..3",
+        "--grid",
+        "strategy.type=1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("strategy.fastt: is not a known field") && err.contains("strategy.type: must be a string"),
+        "{err}"
+    );
 }
