@@ -62,6 +62,35 @@ try {
   expect(state === "succeeded", `the API agrees the run succeeded (${state})`);
   await shot(page, "demo-report");
 
+  // A parameter sweep of the moving-average example: started from its page, followed until
+  // every point is done, shown as a heat map, and one point opened as a full report.
+  await page.click("header a[href='/scenarios']");
+  await page.click("main a:has-text('SMA')");
+  await page.waitForURL(/\/scenarios\/\d+$/);
+  expect(await page.isVisible("#sweep-grid"), "the scenario page offers a parameter sweep");
+  await page.fill("#sweep-grid", "strategy.fast=10..30:10\nstrategy.slow=40..80:20");
+  await page.click("#start-sweep");
+  await page.waitForURL(/\/sweeps\/\d+$/);
+  const sweepUrl = page.url();
+  let finished = false;
+  for (let i = 0; i < 120 && !finished; i += 1) {
+    finished = (await page.locator("#dsr").count()) > 0;
+    if (!finished) {
+      await page.waitForTimeout(1000);
+      await page.goto(sweepUrl);
+    }
+  }
+  expect(finished, "the sweep's 9 points finished on the demo's workers");
+  expect((await page.textContent("#sweep-progress")).trim() === "9/9", "every point is counted");
+  expect((await page.locator("#sweep-heat tbody tr").count()) === 3, "the heat map has a row per slow average");
+  expect((await page.locator("#sweep-points tbody tr").count()) === 9, "and the table a row per point");
+  await shot(page, "demo-sweep");
+  await page.click("#sweep-points tbody tr >> nth=0 >> button");
+  await page.waitForURL(/\/runs\/\d+$/);
+  await page.waitForSelector("svg.chart polyline.equity", { timeout: 120000 });
+  expect(await page.isVisible("svg.chart polyline.equity"), "the best point opens as a full report");
+  await shot(page, "demo-sweep-point-report");
+
   // Something that is not there: a page for people, in Korean, with the request id to quote.
   const missing = await page.goto(`${base}/runs/999999`);
   expect(missing.status() === 404, "an unknown run answers 404");

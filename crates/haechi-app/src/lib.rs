@@ -20,6 +20,7 @@ pub mod runs;
 pub mod scenarios;
 pub mod sessions;
 pub mod spec;
+pub mod sweeps;
 pub mod tokens;
 
 pub use audit::RequestMeta;

@@ -17,6 +17,7 @@ mod migration;
 mod repo;
 mod runs;
 mod scenarios;
+mod sweeps;
 pub mod testkit;
 
 pub use collection::*;
@@ -27,6 +28,7 @@ pub use runs::*;
 pub use scenarios::*;
 /// Re-exported so callers can fill `ActiveModel`s without depending on SeaORM directly.
 pub use sea_orm::ActiveValue;
+pub use sweeps::*;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;

@@ -16,6 +16,7 @@ mod metrics_names;
 pub mod quality;
 pub mod runner;
 pub mod schedule;
+pub mod sweeps;
 
 /// The named queues. Workers serve all of them unless told otherwise (`--queues`).
 pub mod queues {
@@ -34,3 +35,4 @@ pub use haechi_queue::{
 pub use market::{LoadedMarket, MarketCache, MarketError};
 pub use runner::{RunEvents, RunJob, RunNotice, Runner, RunnerOptions, report_prefix, run_events};
 pub use schedule::{KisDaily, KisDailyJob};
+pub use sweeps::{SweepJob, SweepRunner};

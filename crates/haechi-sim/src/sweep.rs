@@ -152,6 +152,111 @@ pub struct Plan {
 /// [`SweepError`] listing every problem: axis syntax, a repeated field, too many points, and
 /// each distinct scenario problem with the first point that has it and how many do.
 pub fn plan(doc: &Document, axes: Vec<Axis>, axis_errors: Vec<String>) -> Result<Plan, SweepError> {
+    check_grid(doc, &axes, axis_errors)?;
+    let n = grid_len(&axes);
+    let mut points = Vec::with_capacity(n);
+    let mut scenarios = Vec::with_capacity(n);
+    // (field and kind of problem, its first message, first point, count), in order of first
+    // appearance: the same rule broken at many points is one line.
+    let mut seen: Vec<((String, &'static str), String, usize, usize)> = Vec::new();
+    for index in 0..n {
+        let point = point_at(&axes, index);
+        match doc.scenario(&point) {
+            Ok(s) => scenarios.push(s),
+            Err(e) => note_problems(&mut seen, e, index),
+        }
+        points.push(point);
+    }
+    point_problems(&seen, n, |i| points[i].clone())?;
+    Ok(Plan { axes, points, scenarios })
+}
+
+/// Checks a grid and every point's scenario like [`plan`] without keeping the scenarios (a
+/// server checks a sweep of 100,000 points in the request this way). Returns the number of
+/// points.
+///
+/// # Errors
+/// As [`plan`].
+pub fn check(doc: &Document, axes: &[Axis], axis_errors: Vec<String>) -> Result<usize, SweepError> {
+    check_grid(doc, axes, axis_errors)?;
+    let n = grid_len(axes);
+    let mut seen = Vec::new();
+    for index in 0..n {
+        if let Err(e) = doc.scenario(&point_at(axes, index)) {
+            note_problems(&mut seen, e, index);
+        }
+    }
+    point_problems(&seen, n, |i| point_at(axes, i))?;
+    Ok(n)
+}
+
+/// The plan of some points of a grid (by index), for a worker running one chunk of a sweep.
+/// The plan's point `k` is the grid's point `indices[k]`.
+///
+/// # Errors
+/// [`SweepError`] when a point's scenario is not valid (the grid was checked when the sweep
+/// was created, so only a changed format could cause it).
+pub fn plan_points(doc: &Document, axes: Vec<Axis>, indices: &[usize]) -> Result<Plan, SweepError> {
+    let mut points = Vec::with_capacity(indices.len());
+    let mut scenarios = Vec::with_capacity(indices.len());
+    for &i in indices {
+        let point = point_at(&axes, i);
+        let s = doc.scenario(&point).map_err(|e| SweepError {
+            problems: e.problems.iter().map(|p| format!("{p} (at {})", describe(&point))).collect(),
+        })?;
+        scenarios.push(s);
+        points.push(point);
+    }
+    Ok(Plan { axes, points, scenarios })
+}
+
+/// How many points a grid has (the product of the axes' lengths).
+#[must_use]
+pub fn grid_len(axes: &[Axis]) -> usize {
+    axes.iter().map(|a| a.values.len()).product()
+}
+
+fn note_problems(
+    seen: &mut Vec<((String, &'static str), String, usize, usize)>,
+    e: crate::scenario::ScenarioError,
+    index: usize,
+) {
+    for p in e.problems {
+        let key = (p.path.clone(), p.code);
+        match seen.iter_mut().find(|(k, ..)| *k == key) {
+            Some(entry) => entry.3 += 1,
+            None => seen.push((key, p.to_string(), index, 1)),
+        }
+    }
+}
+
+fn point_problems(
+    seen: &[((String, &'static str), String, usize, usize)],
+    n: usize,
+    point: impl Fn(usize) -> Vec<(String, Number)>,
+) -> Result<(), SweepError> {
+    if seen.is_empty() {
+        return Ok(());
+    }
+    let listed = seen.len().min(MAX_LISTED);
+    let mut problems: Vec<String> = seen[..listed]
+        .iter()
+        .map(|(_, text, first, count)| {
+            if *count == n {
+                format!("{text} (every point)")
+            } else {
+                format!("{text} ({count} of {n} points, first at {})", describe(&point(*first)))
+            }
+        })
+        .collect();
+    if seen.len() > listed {
+        problems.push(format!("{} more problems not listed", seen.len() - listed));
+    }
+    Err(SweepError { problems })
+}
+
+/// The checks that need no point: axis syntax, repeated fields, size, each axis alone.
+fn check_grid(doc: &Document, axes: &[Axis], axis_errors: Vec<String>) -> Result<(), SweepError> {
     let mut problems = axis_errors;
     if axes.is_empty() && problems.is_empty() {
         problems.push("no grid given: add at least one --grid FIELD=VALUES".to_owned());
@@ -178,7 +283,7 @@ pub fn plan(doc: &Document, axes: Vec<Axis>, axis_errors: Vec<String>) -> Result
     }
     // Each axis alone at its first value, so that one axis's problem (a wrong strategy type)
     // does not hide another's (a misspelt field).
-    for a in &axes {
+    for a in axes {
         if let Err(e) = doc.scenario(&[(a.path.clone(), a.values[0])]) {
             for p in e.problems {
                 let text = format!("grid {}={}: {p}", a.path, a.values[0]);
@@ -188,50 +293,7 @@ pub fn plan(doc: &Document, axes: Vec<Axis>, axis_errors: Vec<String>) -> Result
             }
         }
     }
-    if !problems.is_empty() {
-        return Err(SweepError { problems });
-    }
-    let n = total.unwrap_or(0);
-    let mut points = Vec::with_capacity(n);
-    let mut scenarios = Vec::with_capacity(n);
-    // (field and kind of problem, its first message, first point, count), in order of first
-    // appearance: the same rule broken at many points is one line.
-    let mut seen: Vec<((String, &'static str), String, usize, usize)> = Vec::new();
-    for index in 0..n {
-        let point = point_at(&axes, index);
-        match doc.scenario(&point) {
-            Ok(s) => scenarios.push(s),
-            Err(e) => {
-                for p in e.problems {
-                    let key = (p.path.clone(), p.code);
-                    match seen.iter_mut().find(|(k, ..)| *k == key) {
-                        Some(entry) => entry.3 += 1,
-                        None => seen.push((key, p.to_string(), index, 1)),
-                    }
-                }
-            }
-        }
-        points.push(point);
-    }
-    if !seen.is_empty() {
-        let listed = seen.len().min(MAX_LISTED);
-        let mut problems: Vec<String> = seen[..listed]
-            .iter()
-            .map(|(_, text, first, count)| {
-                let at = describe(&points[*first]);
-                if *count == n {
-                    format!("{text} (every point)")
-                } else {
-                    format!("{text} ({count} of {n} points, first at {at})")
-                }
-            })
-            .collect();
-        if seen.len() > listed {
-            problems.push(format!("{} more problems not listed", seen.len() - listed));
-        }
-        return Err(SweepError { problems });
-    }
-    Ok(Plan { axes, points, scenarios })
+    if problems.is_empty() { Ok(()) } else { Err(SweepError { problems }) }
 }
 
 fn point_at(axes: &[Axis], mut index: usize) -> Vec<(String, Number)> {
@@ -262,11 +324,21 @@ pub struct SweepOptions {
     /// Whether the data is synthetic and how many rows were clamped, for the reports.
     pub synthetic: bool,
     pub clamped_rows: usize,
+    /// Time spent per session stepped: zero except in tests and demos that need a sweep slow
+    /// enough to watch or to kill a worker in the middle of.
+    pub session_delay: std::time::Duration,
 }
 
 impl Default for SweepOptions {
     fn default() -> Self {
-        SweepOptions { threads: 0, batch: 8, in_sample: 0.7, synthetic: false, clamped_rows: 0 }
+        SweepOptions {
+            threads: 0,
+            batch: 8,
+            in_sample: 0.7,
+            synthetic: false,
+            clamped_rows: 0,
+            session_delay: std::time::Duration::ZERO,
+        }
     }
 }
 
@@ -369,7 +441,7 @@ pub fn run(store: &MarketStore, plan: &Plan, opts: SweepOptions) -> Result<Vec<P
                 break;
             }
             let range = b * batch..((b + 1) * batch).min(n);
-            match run_batch(store, plan, &bound, range, opts) {
+            match run_batch(store, plan, &bound, range, &opts) {
                 Ok(done) => results.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(done),
                 Err(e) => failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(e),
             }
@@ -396,7 +468,7 @@ fn run_batch(
     plan: &Plan,
     bound: &[Bound],
     range: std::ops::Range<usize>,
-    opts: SweepOptions,
+    opts: &SweepOptions,
 ) -> Result<Vec<PointResult>, String> {
     let mut runs = Vec::with_capacity(range.len());
     for i in range.clone() {
@@ -413,6 +485,9 @@ fn run_batch(
             } else if day <= c.end {
                 stepper.step(day, strategy.as_mut());
             }
+        }
+        if !opts.session_delay.is_zero() {
+            std::thread::sleep(opts.session_delay);
         }
     }
     Ok(runs
@@ -498,7 +573,7 @@ pub fn deflated_sharpe(best: Moments, trials: &[f64]) -> Option<DeflatedSharpe> 
 }
 
 /// The deflated Sharpe ratio's inputs and result.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct DeflatedSharpe {
     pub trials: usize,
     /// The Sharpe ratio (per session) the best of this many trials would reach by luck.

@@ -19,7 +19,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use haechi_app::App;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use routes::{admin, auth as auth_routes, health, me, runs, scenarios};
+use routes::{admin, auth as auth_routes, health, me, runs, scenarios, sweeps};
 pub use settings::WebSettings;
 pub use state::AppState;
 use std::net::SocketAddr;
@@ -39,6 +39,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "me", description = "The signed-in user's own account"),
         (name = "scenarios", description = "Investment scenarios and their versions"),
         (name = "runs", description = "Simulation runs and reports"),
+        (name = "sweeps", description = "Parameter sweeps: a scenario over a grid of its numeric fields"),
         (name = "admin", description = "Administration and logs"),
         (name = "ops", description = "Health and metrics"),
     )
@@ -114,6 +115,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::get, runs::delete))
         .routes(routes!(runs::cancel))
         .routes(routes!(runs::report))
+        .routes(routes!(sweeps::create))
+        .routes(routes!(sweeps::get))
         .routes(routes!(admin::list_users))
         .routes(routes!(admin::update_user))
         .routes(routes!(admin::list_roles))

@@ -155,6 +155,8 @@ pub(crate) async fn registry(
 ) -> Result<Registry> {
     let mut registry = Registry::new();
     registry.register(Arc::new(runner(p, settings)))?;
+    let delay = Duration::from_micros(u64::from(settings.run_session_delay_us));
+    registry.register(Arc::new(haechi_jobs::SweepRunner::new(p.db.clone(), p.market.clone(), delay)))?;
     if let Some(kis) = kis {
         let stores = Stores { db: p.db.clone(), objects: p.objects.clone() };
         let client = crate::etl::kis_client(settings, &stores, kis.clone()).await?;

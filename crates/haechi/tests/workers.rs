@@ -170,6 +170,122 @@ async fn killed_worker_mid_run_loses_nothing_and_duplicates_nothing() {
     assert!(status.success(), "worker exited with {status}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Long on purpose, like the test above: one story told in order.
+async fn killed_worker_mid_sweep_loses_no_point_and_stores_none_twice() {
+    const POINTS: i64 = 48;
+    let test_db = TestDb::new().await.expect("test database");
+    let db = test_db.db.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = std::env::var("HAECHI_TEST_REDIS_URL").ok().filter(|u| !u.trim().is_empty());
+    let namespace = format!("haechi-sweep-{}-{}", std::process::id(), haechi_db::now_ms());
+    let queue_cfg = match &redis {
+        Some(url) => QueueConfig::Redis { url: url.clone(), namespace: namespace.clone() },
+        None => QueueConfig::Sqlite { path: dir.path().join("queue.db") },
+    };
+    let queue = Queue::connect(&queue_cfg).await.expect("queue");
+    let cfg = haechi_data::synth::SynthConfig {
+        seed: 11,
+        tickers: 6,
+        from: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+        to: chrono::NaiveDate::from_ymd_opt(2021, 12, 31).unwrap(),
+    };
+    let store = haechi_data::synth::generate(&cfg).unwrap();
+    let data_version = haechi_jobs::market::load_store_into_db(&db, &store, "synthetic", true, "test").await.unwrap();
+    let user = db
+        .create_user(NewUser {
+            email: "s@example.com".into(),
+            display_name: "s".into(),
+            password_hash: "x".into(),
+            role: "investor".into(),
+        })
+        .await
+        .unwrap();
+    let spec = serde_json::json!({
+        "name": "sweep", "capital": 10_000_000,
+        "period": {"start": "2020-03-02", "end": "2021-12-30"},
+        "universe": {"all": true},
+        "strategy": {"type": "sma_cross", "fast": 5, "slow": 20}
+    })
+    .to_string();
+    let version = NewVersion {
+        name: "sweep".into(),
+        description: None,
+        strategy: "sma_cross".into(),
+        spec,
+        author_id: user.id,
+        message: String::new(),
+    };
+    let (scenario, _) = db.create_scenario(user.id, version).await.unwrap();
+    // 6 × 8 = 48 points in 6 chunks of 8.
+    let grid = vec!["strategy.fast=2..12:2".to_owned(), "strategy.slow=20..55:5".to_owned()];
+    let sw = db
+        .create_sweep(haechi_db::NewSweep {
+            owner_id: user.id,
+            scenario_id: scenario.id,
+            scenario_version: 1,
+            data_version,
+            grid: serde_json::to_string(&grid).unwrap(),
+            in_sample: 0.7,
+            points_total: POINTS as i32,
+        })
+        .await
+        .unwrap();
+    for job in haechi_jobs::sweeps::chunks(sw.id, POINTS as u32) {
+        queue.enqueue(job).await.unwrap();
+    }
+
+    // ~1 s per chunk (500 sessions × 2 ms), so a kill lands mid-chunk.
+    let spawn = |name: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_haechi"));
+        cmd.args(["worker", "--concurrency", "2", "--queues", "runs"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HAECHI_DATABASE_URL", &test_db.url)
+            .env("HAECHI_DATA_DIR", dir.path())
+            .env("HAECHI_RUN_SESSION_DELAY_US", "2000")
+            .env("HAECHI_JOB_ORPHAN_SECS", "3")
+            .env("HAECHI_LOG", "warn")
+            .env("HOSTNAME", name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if let Some(url) = &redis {
+            cmd.env("HAECHI_REDIS_URL", url).env("HAECHI_QUEUE_NAME", &namespace);
+        }
+        cmd.spawn().expect("spawn haechi worker")
+    };
+    let mut workers = Workers(vec![spawn("a"), spawn("b")]);
+    let started = Instant::now();
+    loop {
+        let s = db.sweep_by_id(sw.id).await.unwrap().unwrap();
+        if s.points_done >= 8 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "workers made no progress: {s:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Both workers hold chunks now (4 slots, 6 chunks): kill one mid-chunk.
+    workers.0[0].kill().unwrap();
+    workers.0[0].wait().unwrap();
+    let killed_at = Instant::now();
+    let done = loop {
+        let s = db.sweep_by_id(sw.id).await.unwrap().unwrap();
+        if state::is_final(&s.state) {
+            break s;
+        }
+        assert!(killed_at.elapsed() < Duration::from_secs(180), "sweep unfinished after the kill: {s:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("sweep final {:.1} s after the kill", killed_at.elapsed().as_secs_f64());
+    assert_eq!(done.state, state::SUCCEEDED, "{:?}", done.error);
+    assert_eq!(i64::from(done.points_done), POINTS);
+    let points = db.all_sweep_points(sw.id).await.unwrap();
+    let ids: Vec<i64> = points.iter().map(|p| i64::from(p.point)).collect();
+    assert_eq!(ids, (0..POINTS).collect::<Vec<_>>(), "every point, once");
+    assert!(points.iter().any(|p| p.job.ends_with("#2")), "the kill interrupted no chunk: nothing was tested");
+    assert!(done.best.is_some());
+}
+
 #[test]
 fn worker_refuses_unknown_queues_and_etl_without_kis() {
     let dir = tempfile::tempdir().unwrap();

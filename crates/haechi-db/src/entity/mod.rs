@@ -22,4 +22,6 @@ pub mod scenario_share;
 pub mod scenario_version;
 pub mod schedule_claim;
 pub mod session;
+pub mod sweep;
+pub mod sweep_point;
 pub mod user;

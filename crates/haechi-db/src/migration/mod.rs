@@ -8,6 +8,7 @@ mod m20261127_000002_scenarios_runs;
 mod m20261127_000003_collection;
 mod m20261207_000004_fair_runs_and_storage;
 mod m20261207_000005_market_sessions;
+mod m20261207_000006_sweeps;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_collection::Migration),
             Box::new(m20261207_000004_fair_runs_and_storage::Migration),
             Box::new(m20261207_000005_market_sessions::Migration),
+            Box::new(m20261207_000006_sweeps::Migration),
         ]
     }
 }

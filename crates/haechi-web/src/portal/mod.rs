@@ -14,6 +14,7 @@ pub mod report;
 mod runs;
 mod scenarios;
 mod sign_in;
+mod sweeps;
 
 use askama::Template;
 use axum::Router;
@@ -41,6 +42,7 @@ use runs::*;
 pub use runs::{RunHeader, render_run_page};
 use scenarios::*;
 use sign_in::*;
+use sweeps::*;
 
 /// The pre-sign-in CSRF cookie (double submit).
 const FORM_COOKIE: &str = "haechi_form";
@@ -98,6 +100,9 @@ pub fn router() -> Router<AppState> {
         .route("/scenarios/new", get(scenario_new_page).post(scenario_create))
         .route("/scenarios/{id}", get(scenario_page))
         .route("/scenarios/{id}/run", post(scenario_run))
+        .route("/scenarios/{id}/sweep", post(scenario_sweep))
+        .route("/sweeps/{id}", get(sweep_page))
+        .route("/sweeps/{id}/points/{point}/run", post(sweep_point_run))
         .route("/scenarios/{id}/edit", post(scenario_edit))
         .route("/scenarios/{id}/shares", post(scenario_shares))
         .route("/scenarios/{id}/versions/{version}/restore", post(scenario_restore))

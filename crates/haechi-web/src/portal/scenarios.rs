@@ -184,15 +184,22 @@ pub(super) struct ScenarioPage<'a> {
     share_analysts: bool,
     share_error: Option<String>,
     share_saved: bool,
+    /// The sweep form: axes (one per line), in-sample share, problems.
+    sweep_grid: String,
+    sweep_in_sample: String,
+    sweep_problems: Vec<String>,
+    sweeps: Vec<(i64, String, i32, i32)>,
 }
 
 /// What the scenario page shows besides the stored document: an edit to keep, its problems.
 pub(super) struct PageState {
-    edit: Option<EditorInput>,
-    error: Option<&'static str>,
-    status: StatusCode,
+    pub(super) edit: Option<EditorInput>,
+    pub(super) error: Option<&'static str>,
+    pub(super) status: StatusCode,
     /// The sharing form as submitted, with what was wrong in it.
-    share: Option<(String, bool, String)>,
+    pub(super) share: Option<(String, bool, String)>,
+    /// The sweep form as submitted, with its problems.
+    pub(super) sweep: Option<(String, String, Vec<String>)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -241,6 +248,18 @@ pub(super) async fn scenario_render(
         }
         None => (String::new(), false, None),
     };
+    let (sweep_grid, sweep_in_sample, sweep_problems) = extra.sweep.unwrap_or_else(|| {
+        (example_grid(spec["strategy"]["type"].as_str().unwrap_or("")).to_owned(), "0.7".to_owned(), Vec::new())
+    });
+    let sweeps = if access == Access::Owner {
+        haechi_app::sweeps::list_for_scenario(state.app(), p, ScenarioId(s.id))
+            .await?
+            .into_iter()
+            .map(|w| (w.id, w.state, w.points_done, w.points_total))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let csrf = session_csrf(p);
     let owner = access == Access::Owner;
     let editor = owner.then(|| {
@@ -257,6 +276,10 @@ pub(super) async fn scenario_render(
         share_analysts,
         share_error,
         share_saved: param("shared").as_deref() == Some("1"),
+        sweep_grid,
+        sweep_in_sample,
+        sweep_problems,
+        sweeps,
         t,
         user: Some(NavUser::of(p)),
         csrf: &csrf,
@@ -285,7 +308,7 @@ pub(super) async fn scenario_page(
     Signed(p, ..): Signed<Simulate>,
 ) -> UiResult {
     let (t, lang_cookie) = language(q.as_deref(), &headers);
-    let extra = PageState { edit: None, error: None, status: StatusCode::OK, share: None };
+    let extra = PageState { edit: None, error: None, status: StatusCode::OK, share: None, sweep: None };
     scenario_render(&state, t, &p, id, q.as_deref(), extra, lang_cookie.into_iter().collect()).await
 }
 
@@ -304,9 +327,13 @@ pub(super) async fn scenario_edit(
     let message = form_field(&pairs, "message").unwrap_or_default().trim().to_owned();
     let base_version = form_field(&pairs, "base_version").and_then(|v| v.trim().parse::<i32>().ok());
     let outcome = match submitted(&pairs) {
-        Err(input) => {
-            Err(PageState { edit: Some(input), error: None, status: StatusCode::UNPROCESSABLE_ENTITY, share: None })
-        }
+        Err(input) => Err(PageState {
+            edit: Some(input),
+            error: None,
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            share: None,
+            sweep: None,
+        }),
         Ok(valid) => {
             // Kept to show again if the save is refused as stale.
             let spec: serde_json::Value = serde_json::from_str(&valid.json).unwrap_or_default();
@@ -320,6 +347,7 @@ pub(super) async fn scenario_edit(
                     error: Some(msg("scenario.stale")),
                     status: StatusCode::CONFLICT,
                     share: None,
+                    sweep: None,
                 }),
                 Err(e) => return Err(e.into()),
             }
@@ -485,9 +513,20 @@ pub(super) async fn scenario_shares(
                 error: None,
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 share: Some((f.emails.clone(), analysts, error)),
+                sweep: None,
             };
             scenario_render(&state, t, &p, id, None, extra, Vec::new()).await
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A grid to start from, for the scenario's strategy.
+fn example_grid(strategy: &str) -> &'static str {
+    match strategy {
+        "sma_cross" => "strategy.fast=5..50:5\nstrategy.slow=60..150:10",
+        "momentum_rotation" => "strategy.lookback=60..240:30\nstrategy.top_n=5..30:5",
+        "rsi_reversion" => "strategy.oversold=20..35:5\nstrategy.overbought=65..80:5",
+        _ => "execution.slippage_bps=0..20:5",
     }
 }

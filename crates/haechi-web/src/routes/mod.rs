@@ -7,6 +7,7 @@ pub mod health;
 pub mod me;
 pub mod runs;
 pub mod scenarios;
+pub mod sweeps;
 
 use crate::error::ApiError;
 use haechi_app::paging::Paging;

@@ -79,13 +79,25 @@ pub async fn spawn_full(config: Config, runner: RunnerOptions, workers: usize) -
     let events = haechi_jobs::run_events();
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     if workers > 0 {
-        let handler =
-            Arc::new(Runner::new(test_db.db.clone(), objects.clone(), MarketCache::default(), events.clone(), runner));
+        let market = MarketCache::default();
+        let mut handlers = haechi_jobs::Registry::new();
+        handlers
+            .register(Arc::new(Runner::new(
+                test_db.db.clone(),
+                objects.clone(),
+                market.clone(),
+                events.clone(),
+                runner,
+            )))
+            .unwrap();
+        handlers
+            .register(Arc::new(haechi_jobs::SweepRunner::new(test_db.db.clone(), market, std::time::Duration::ZERO)))
+            .unwrap();
         let opts =
             WorkerOptions { name: "test".into(), concurrency: workers, max_attempts: 2, ..WorkerOptions::default() };
         let q = queue.clone();
         tokio::spawn(async move {
-            let _ = haechi_jobs::run_workers(&q, opts, handler, async move {
+            let _ = haechi_jobs::run_workers(&q, opts, handlers, async move {
                 let _ = stop_rx.wait_for(|s| *s).await;
             })
             .await;

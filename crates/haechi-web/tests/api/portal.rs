@@ -963,3 +963,78 @@ async fn a_role_that_requires_mfa_leaves_unenrolled_members_the_security_page() 
     assert_eq!(other.status(), 403);
     assert!(other.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 }
+
+#[tokio::test]
+async fn a_sweep_is_started_from_the_scenario_page_shown_as_a_heat_map_and_a_point_opens_as_a_report() {
+    let app = crate::helpers::spawn_sim_app(12, haechi_jobs::RunnerOptions::default()).await;
+    register(&app.base, "sweep@example.com", "sweeper").await;
+    let c = client();
+    assert_eq!(sign_in(&c, &app.base, "sweep@example.com", None).await.status(), 303);
+    let page = c.get(app.url("/scenarios/new")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "_csrf");
+    let toml = "name = \"스윕\"\ncapital = 10_000_000\n[period]\nstart = 2019-06-03\nend = 2021-12-30\n[universe]\ntickers = [\"100010\", \"100020\", \"100030\"]\n[strategy]\ntype = \"sma_cross\"\nfast = 5\nslow = 20\n";
+    let ok = c.post(app.url("/scenarios/new")).form(&[("_csrf", csrf.as_str()), ("toml", toml)]).send().await.unwrap();
+    assert_eq!(ok.status(), 303);
+    let at = ok.headers()["location"].to_str().unwrap().to_owned();
+    let id: i64 = at.trim_start_matches("/scenarios/").trim_end_matches("?created=1").parse().unwrap();
+    let scenario_page = c.get(app.url(&format!("/scenarios/{id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(
+        scenario_page.contains("id=\"sweep-grid\"") && scenario_page.contains("strategy.fast=5..50:5"),
+        "a grid to start from"
+    );
+
+    // A bad grid comes back on the scenario page with every problem, the text kept.
+    let bad = c
+        .post(app.url(&format!("/scenarios/{id}/sweep")))
+        .form(&[("_csrf", csrf.as_str()), ("grid", "strategy.fastt=1..3\nstrategy.slow=9..1"), ("in_sample", "0.7")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    let html = bad.text().await.unwrap();
+    assert!(html.contains("grid[1]") && html.contains("is empty"), "{html}");
+    assert!(html.contains("strategy.fastt=1..3"), "the grid is kept for fixing");
+
+    let started = c
+        .post(app.url(&format!("/scenarios/{id}/sweep")))
+        .form(&[("_csrf", csrf.as_str()), ("grid", "strategy.fast=3..9:3\nstrategy.slow=20,30"), ("in_sample", "0.7")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 303);
+    let sweep_at = started.headers()["location"].to_str().unwrap().to_owned();
+    assert!(sweep_at.starts_with("/sweeps/"), "{sweep_at}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let html = loop {
+        let html = c.get(app.url(&sweep_at)).send().await.unwrap().text().await.unwrap();
+        if html.contains("id=\"dsr\"") {
+            break html;
+        }
+        assert!(std::time::Instant::now() < deadline, "the sweep did not finish: {html}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(html.contains("6/6"), "every point done");
+    assert!(html.contains("id=\"sweep-heat\""), "a heat map");
+    assert_eq!(html.matches("<th scope=\"row\">").count(), 2, "one row per strategy.slow value");
+    assert!(html.contains("<th scope=\"col\" class=\"num\">9</th>"), "one column per strategy.fast value");
+    assert!(html.contains("수축 샤프 비율"), "the deflated Sharpe ratio, explained in Korean");
+    // Another metric on the heat map.
+    let by_return = c.get(app.url(&format!("{sweep_at}?metric=total_return&x=1&y=0"))).send().await.unwrap();
+    assert_eq!(by_return.status(), 200);
+    let html2 = by_return.text().await.unwrap();
+    assert_eq!(html2.matches("<th scope=\"row\">").count(), 3, "rows are strategy.fast now");
+
+    // A point opens as a full report: a run of a new scenario holding its values.
+    let sid: i64 = sweep_at.trim_start_matches("/sweeps/").parse().unwrap();
+    let open =
+        c.post(app.url(&format!("/sweeps/{sid}/points/4/run"))).form(&[("_csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(open.status(), 303);
+    assert!(open.headers()["location"].to_str().unwrap().starts_with("/runs/"));
+    // Without the token nothing runs; another user cannot see the sweep.
+    let forged = c.post(app.url(&format!("/sweeps/{sid}/points/4/run"))).form(&[("_csrf", "x")]).send().await.unwrap();
+    assert_eq!(forged.status(), 403);
+    register(&app.base, "peek@example.com", "peek").await;
+    let other = client();
+    assert_eq!(sign_in(&other, &app.base, "peek@example.com", None).await.status(), 303);
+    assert_eq!(other.get(app.url(&sweep_at)).send().await.unwrap().status(), 404);
+}

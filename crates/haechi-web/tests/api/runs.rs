@@ -380,3 +380,91 @@ async fn a_finished_run_is_deleted_with_its_report() {
     let after = app.test_db.db.stored_bytes(owner).await.unwrap();
     assert!(after + 10_000 < before, "the report's bytes were freed: {before} → {after}");
 }
+
+/// Polls a sweep until it ends.
+async fn wait_sweep(b: &Browser, id: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let sw = b.get_json(&format!("/api/v1/sweeps/{id}?per_page=200")).await;
+        if ["succeeded", "failed", "cancelled"].contains(&sw["state"].as_str().unwrap()) {
+            return sw;
+        }
+        assert!(Instant::now() < deadline, "sweep {id} stuck: {}", sw["state"]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_sweep_runs_every_point_once_on_the_workers_and_sorts_by_any_metric() {
+    let app = spawn_sim_app(12, RunnerOptions::default()).await;
+    let (a, _) = app.user("sweeper@example.com").await;
+    let sid = scenario(&a, sma_spec("sweep me")).await;
+
+    // Every problem at once, before anything is queued.
+    let r = a
+        .post(
+            &format!("/api/v1/scenarios/{sid}/sweeps"),
+            json!({"grid": ["strategy.slow=90..60", "strategy.fastt=1..3", "strategy.fast=1,x"]}),
+        )
+        .await;
+    let (status, body) = problem(r).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["grid[0]", "grid[2]"], "{body}");
+    let r = a.post(&format!("/api/v1/scenarios/{sid}/sweeps"), json!({"grid": ["strategy.fastt=1..3"]})).await;
+    let (status, body) = problem(r).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("strategy.fastt: is not a known field"), "{body}");
+
+    let r = a
+        .post(
+            &format!("/api/v1/scenarios/{sid}/sweeps"),
+            json!({"grid": ["strategy.fast=5..20:5", "strategy.slow=[40, 60, 80]"], "in_sample": 0.6}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED, "{}", r.text().await.unwrap());
+    let sw: Value = r.json().await.unwrap();
+    assert_eq!((sw["state"].as_str(), sw["points_total"].as_i64()), (Some("queued"), Some(12)));
+    let id = sw["id"].as_i64().unwrap();
+    let done = wait_sweep(&a, id).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["points_done"], 12);
+    let points = done["points"]["items"].as_array().unwrap();
+    assert_eq!(points.len(), 12);
+    let ids: Vec<i64> = points.iter().map(|p| p["point"].as_i64().unwrap()).collect();
+    assert_eq!(ids, (0..12).collect::<Vec<_>>(), "each point once, in grid order");
+    assert_eq!(points[4]["params"], json!([["strategy.fast", 10], ["strategy.slow", 60]]));
+
+    // Sorted by a metric, best first; the best point is the one the sweep names.
+    let by_sharpe = a.get_json(&format!("/api/v1/sweeps/{id}?sort=sharpe&per_page=5")).await;
+    let top: Vec<f64> =
+        by_sharpe["points"]["items"].as_array().unwrap().iter().map(|p| p["sharpe"].as_f64().unwrap()).collect();
+    assert_eq!(top.len(), 5);
+    assert!(top.windows(2).all(|w| w[0] >= w[1]), "{top:?}");
+    assert_eq!(by_sharpe["best"]["point"], by_sharpe["points"]["items"][0]["point"]);
+    let p = by_sharpe["best"]["deflated_sharpe"]["probability"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p));
+    let asc = a.get_json(&format!("/api/v1/sweeps/{id}?sort=max_drawdown&order=asc&per_page=200")).await;
+    let dd: Vec<f64> =
+        asc["points"]["items"].as_array().unwrap().iter().map(|p| p["max_drawdown"].as_f64().unwrap()).collect();
+    assert!(dd.windows(2).all(|w| w[0] <= w[1]), "{dd:?}");
+    let (status, _) = problem(a.get(&format!("/api/v1/sweeps/{id}?sort=luck")).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A point equals the run of the scenario with its values.
+    let mut spec = sma_spec("point 4");
+    spec["strategy"]["fast"] = json!(10);
+    spec["strategy"]["slow"] = json!(60);
+    let single = scenario(&a, spec).await;
+    let run = wait_final(&a, start(&a, single).await["id"].as_i64().unwrap()).await;
+    assert_eq!(run["figures"]["final_equity"], points[4]["final_equity"], "{run}");
+    assert_eq!(run["figures"]["sharpe"], points[4]["sharpe"]);
+
+    // Another user sees nothing of it.
+    let (b, _) = app.user("other@example.com").await;
+    assert_eq!(b.get(&format!("/api/v1/sweeps/{id}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        b.post(&format!("/api/v1/scenarios/{sid}/sweeps"), json!({"grid": ["strategy.fast=5,10"]})).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
