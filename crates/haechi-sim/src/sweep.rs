@@ -68,10 +68,12 @@ pub fn parse_axis(spec: &str) -> Result<Axis, String> {
             if lo > hi {
                 return Err(at(format!("the range {lo}..{hi} is empty (its start is after its end)")));
             }
-            let count = (hi - lo) / step + 1;
-            if count > MAX_POINTS as i64 {
+            // In i128: the span of two i64 can overflow i64.
+            let count = (i128::from(hi) - i128::from(lo)) / i128::from(step) + 1;
+            if count > MAX_POINTS as i128 {
                 return Err(at(format!("{count} values; a sweep may have at most {MAX_POINTS} points")));
             }
+            let count = count as i64;
             (0..count).map(|k| Number::Int(lo + k * step)).collect()
         } else {
             let num = |w: &str| {
@@ -767,6 +769,9 @@ mod tests {
         assert!(err("x=1,two").contains("\"two\" is not a number"));
         assert!(err("x=").contains("no values"));
         assert!(err("x=0..10000000").contains("at most 100000"));
+        assert!(err("x=-9223372036854775808..9223372036854775807").contains("at most 100000"));
+        assert!(err("x=-1e308..1e308:1").contains("at most 100000"));
+        assert!(err("x=99999999999999999999..1").contains("is not a number") || err("x=99999999999999999999..1").contains("empty"));
     }
 
     #[test]
