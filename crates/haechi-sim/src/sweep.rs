@@ -771,7 +771,10 @@ mod tests {
         assert!(err("x=0..10000000").contains("at most 100000"));
         assert!(err("x=-9223372036854775808..9223372036854775807").contains("at most 100000"));
         assert!(err("x=-1e308..1e308:1").contains("at most 100000"));
-        assert!(err("x=99999999999999999999..1").contains("is not a number") || err("x=99999999999999999999..1").contains("empty"));
+        assert!(
+            err("x=99999999999999999999..1").contains("is not a number")
+                || err("x=99999999999999999999..1").contains("empty")
+        );
     }
 
     #[test]

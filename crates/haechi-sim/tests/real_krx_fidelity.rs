@@ -303,3 +303,44 @@ execution = { slippage_bps = 5, participation = 0.1 }
         out.fills.len()
     );
 }
+
+/// Locked limits in the real data: SK hynix (000660) opened, traded and closed at its +15%
+/// upper limit of 4,025 on 2003-04-16 (870,285 shares), and SM (041510) at its −15% lower
+/// limit of 50,100 on 2012-11-15 (132,550 shares). Orders on the locked side fill only
+/// `locked_limit_share` (5%) of the volume; the rest expires `locked_limit`.
+#[test]
+fn a_locked_limit_rations_the_locked_side_on_real_sessions() {
+    let Some(store) = load(&["000660", "041510"]) else { return };
+    let hynix = store.slot_of(Ticker::parse("000660").unwrap()).unwrap();
+    let sm = store.slot_of(Ticker::parse("041510").unwrap()).unwrap();
+    let orders = vec![
+        (d(2003, 4, 15), order(hynix, Side::Buy, 100_000, OrderKind::Market)),
+        (d(2012, 11, 1), order(sm, Side::Buy, 10_000, OrderKind::Market)),
+        (d(2012, 11, 14), order(sm, Side::Sell, 10_000, OrderKind::Market)),
+    ];
+    let mut cfg = config(&store, d(2003, 4, 1), d(2012, 11, 30));
+    cfg.capital = Won(10_000_000_000);
+    let universe = [hynix, sm];
+    let out = engine::run(&store, &universe, &mut OnDates(orders), &cfg).unwrap();
+    let buy = &out.orders[0];
+    assert_eq!(buy.executes_on, d(2003, 4, 16));
+    assert_eq!(
+        buy.status,
+        OrderStatus::PartiallyFilled {
+            filled: haechi_core::Quantity(870_285 * 5 / 100),
+            expired: haechi_core::Quantity(100_000 - 870_285 * 5 / 100),
+            reason: ExpiryReason::LockedLimit
+        }
+    );
+    assert_eq!(out.fills[0].price.get(), 4_025);
+    let sell = out.orders.iter().find(|o| o.side == Side::Sell).unwrap();
+    assert_eq!(sell.executes_on, d(2012, 11, 15));
+    assert_eq!(
+        sell.status,
+        OrderStatus::PartiallyFilled {
+            filled: haechi_core::Quantity(132_550 * 5 / 100),
+            expired: haechi_core::Quantity(10_000 - 132_550 * 5 / 100),
+            reason: ExpiryReason::LockedLimit
+        }
+    );
+}
