@@ -26,6 +26,7 @@ struct ReportPage<'a> {
     universe_size: usize,
     benchmark: Option<&'a str>,
     synthetic: bool,
+    warnings: &'a [String],
     headline: Vec<Metric>,
     metrics: Vec<Metric>,
     equity_svg: String,
@@ -136,6 +137,12 @@ pub fn render(report: &Report) -> Result<String, askama::Error> {
         m("수수료", "Commissions", won(s.commissions.get()), ""),
         m("세금", "Taxes", won(s.taxes.get()), ""),
         m("체결 수", "Fills", s.trade_count.to_string(), ""),
+        m(
+            "실효 슬리피지",
+            "Effective slippage",
+            s.effective_slippage_bps.map_or("—".into(), |b| format!("{b:.1} bp")),
+            "",
+        ),
     ];
 
     let mut order_rows = vec![
@@ -197,6 +204,7 @@ pub fn render(report: &Report) -> Result<String, askama::Error> {
         universe_size: report.data.universe_size,
         benchmark: report.data.benchmark.as_deref(),
         synthetic: report.data.synthetic,
+        warnings: &report.data.warnings,
         headline,
         metrics,
         equity_svg: chart::equity(report, "자산 추이 Equity vs benchmark", "벤치마크 Benchmark"),

@@ -131,3 +131,54 @@ fn the_standalone_page_embeds_the_shared_charts_in_one_file() {
     let svg_start = page.find("<svg").unwrap();
     assert!(!page[svg_start..].contains("style=\""), "charts are styled by class, as the portal needs");
 }
+
+/// Data without the exchange's calendar: the report says so (JSON and page), and shows the
+/// effective slippage; with the calendar, no warning.
+#[test]
+fn a_report_warns_about_a_calendar_made_of_bars_and_shows_effective_slippage() {
+    let with_calendar = sma();
+    assert_eq!(with_calendar.data.calendar, haechi_core::CalendarSource::Exchange);
+    assert!(with_calendar.data.warnings.is_empty());
+    let bps = with_calendar.summary.effective_slippage_bps.unwrap();
+    assert!((0.0..=20.0).contains(&bps), "{bps}");
+    assert!(html::render(&with_calendar).unwrap().contains("실효 슬리피지"));
+    assert!(!html::render(&with_calendar).unwrap().contains("class=\"warn\""));
+
+    // The same market rebuilt without its calendar.
+    let cfg = haechi_data::synth::SynthConfig {
+        seed: 11,
+        tickers: 4,
+        from: NaiveDate::from_ymd_opt(2019, 1, 1).unwrap(),
+        to: NaiveDate::from_ymd_opt(2021, 12, 31).unwrap(),
+    };
+    let synth = haechi_data::synth::generate(&cfg).unwrap();
+    let mut b = haechi_core::StoreBuilder::new(synth.dates().to_vec()).unwrap();
+    for (slot, inst) in synth.instruments().iter().enumerate() {
+        let bars = (0..synth.n_days()).filter_map(|d| synth.raw(slot, d).map(|bar| (d, bar)));
+        b.add(inst.clone(), bars).unwrap();
+    }
+    let store = b.build();
+    let scenario = Scenario::parse(
+        r#"{"name": "no calendar", "capital": 10000000, "period": {"start": "2019-06-03", "end": "2021-12-30"},
+            "universe": {"all": true}, "strategy": {"type": "sma_cross", "fast": 5, "slow": 20}}"#,
+        Format::Json,
+        "inline",
+    )
+    .unwrap();
+    let bound = scenario.bind(&store).unwrap();
+    let run = engine::run(&store, &bound.universe, scenario.strategy(&bound).as_mut(), &bound.config).unwrap();
+    let ctx = ReportContext {
+        store: &store,
+        start: bound.config.start,
+        benchmark: None,
+        synthetic: true,
+        clamped_rows: 0,
+        universe_size: bound.universe.len(),
+    };
+    let report = report::build(&scenario, run, ctx);
+    assert_eq!(report.data.calendar, haechi_core::CalendarSource::BarUnion);
+    assert_eq!(report.data.warnings, [report::BAR_UNION_WARNING]);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["data"]["calendar"], "bar_union");
+    assert!(html::render(&report).unwrap().contains("class=\"warn\">주의 Note: no exchange calendar"));
+}

@@ -210,6 +210,12 @@ pub fn metric_rows(s: &Summary) -> Vec<MetricRow> {
         row(msg("metric.trades"), msg("metric.trades.help"), s.trades.closed_trades.to_string(), ""),
         row(msg("metric.turnover"), msg("metric.turnover.help"), format!("{:.0}%", s.turnover * 100.0), ""),
         row(msg("metric.final_equity"), msg("metric.final_equity.help"), format!("₩{}", won(s.final_equity.get())), ""),
+        row(
+            msg("metric.slippage"),
+            msg("metric.slippage.help"),
+            s.effective_slippage_bps.map_or_else(|| "—".to_owned(), |b| format!("{b:.1} bp")),
+            "",
+        ),
     ]
 }
 
