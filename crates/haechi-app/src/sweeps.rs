@@ -19,6 +19,8 @@ use serde_json::json;
 
 /// The in-sample share when none is given.
 pub const DEFAULT_IN_SAMPLE: f64 = 0.7;
+/// Longest grid, all axes' text together: ranges keep any real grid far below it.
+pub const MAX_GRID_BYTES: usize = 16 * 1024;
 
 /// What starting a sweep needs.
 #[derive(Debug, Clone)]
@@ -52,6 +54,11 @@ pub async fn start(
     let in_sample = req.in_sample.unwrap_or(DEFAULT_IN_SAMPLE);
     if !(in_sample > 0.0 && in_sample < 1.0) {
         return Err(AppError::invalid("in_sample", format!("must be between 0 and 1 (exclusive), found {in_sample}")));
+    }
+    // The grid is stored as text (MySQL TEXT holds 64 KiB): a longer one is refused here.
+    let length: usize = req.grid.iter().map(String::len).sum();
+    if length > MAX_GRID_BYTES {
+        return Err(AppError::invalid("grid", format!("the grid is {length} bytes long; at most {MAX_GRID_BYTES}")));
     }
     let mut problems = Vec::new();
     let mut axes = Vec::new();
@@ -131,8 +138,15 @@ pub async fn list_for_scenario(app: &App, p: &Principal, id: ScenarioId) -> AppR
     Ok(mine.into_iter().filter(|w| w.scenario_id == s.id).take(10).collect())
 }
 
-/// A page of a sweep's points sorted by a metric ([`SWEEP_SORTS`]), best first unless
-/// `ascending`.
+/// Which way to sort points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+/// A page of a sweep's points sorted by a metric ([`SWEEP_SORTS`]): a metric best (largest)
+/// first unless [`Order::Asc`], `point` in grid order unless [`Order::Desc`].
 ///
 /// # Errors
 /// As [`get`]; [`AppError::Invalid`] at `sort` for an unknown metric.
@@ -141,13 +155,15 @@ pub async fn points(
     p: &Principal,
     id: i64,
     sort: Option<&str>,
-    ascending: bool,
+    order: Option<Order>,
     paging: Paging,
 ) -> AppResult<(Sweep, PageOf<SweepPoint>)> {
+    let ascending = order == Some(Order::Asc);
+    let explicit_desc = order == Some(Order::Desc);
     let sw = get(app, p, id).await?;
     let sort = sort.unwrap_or("point");
-    // By point, ascending reads in grid order; by a metric, best (largest) first.
-    let descending = sort != "point" && !ascending;
+    // By point, grid order unless `desc` is asked for; by a metric, best (largest) first.
+    let descending = if sort == "point" { explicit_desc } else { !ascending };
     let offset = paging.page * paging.per_page;
     let Some(page) = app.db().sweep_points(sw.id, sort, descending, offset, paging.per_page).await? else {
         return Err(AppError::invalid("sort", format!("unknown metric {sort:?}; one of {}", SWEEP_SORTS.join(", "))));

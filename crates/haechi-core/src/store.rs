@@ -98,13 +98,13 @@ impl StoreBuilder {
     ///
     /// # Errors
     /// [`StoreError::NotInCalendar`] for a session the exchange did not trade, inside the
-    /// calendar's range (sessions after its last day are allowed: a calendar file can be older
-    /// than the data, and settlement then counts weekdays).
+    /// calendar's range (sessions outside it are allowed: a calendar file can be older than the
+    /// data, and settlement then counts weekdays).
     pub fn exchange_calendar(&mut self, calendar: TradingCalendar) -> Result<(), StoreError> {
         let days = calendar.sessions();
-        if let Some(last) = days.last() {
+        if let (Some(first), Some(last)) = (days.first(), days.last()) {
             for d in &self.store.dates {
-                if d <= last && days.binary_search(d).is_err() {
+                if (first..=last).contains(&d) && days.binary_search(d).is_err() {
                     return Err(StoreError::NotInCalendar(*d));
                 }
             }

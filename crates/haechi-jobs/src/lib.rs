@@ -22,10 +22,13 @@ pub mod sweeps;
 pub mod queues {
     /// Simulation runs: short, latency matters.
     pub const RUNS: &str = "runs";
+    /// Parameter sweeps' chunks: many jobs at once, so apart from `runs`, where a user's
+    /// run would otherwise wait behind every queued chunk.
+    pub const SWEEPS: &str = "sweeps";
     /// Market data collection: long, once a day.
     pub const ETL: &str = "etl";
     /// Every queue, in the order `haechi worker` lists them.
-    pub const ALL: &[&str] = &[RUNS, ETL];
+    pub const ALL: &[&str] = &[RUNS, SWEEPS, ETL];
 }
 
 pub use haechi_queue::{

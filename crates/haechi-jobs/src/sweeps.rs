@@ -25,7 +25,7 @@ pub struct SweepJob {
 
 impl Job for SweepJob {
     const KIND: &'static str = "sweep.chunk";
-    const QUEUE: &'static str = crate::queues::RUNS;
+    const QUEUE: &'static str = crate::queues::SWEEPS;
 }
 
 /// The chunk jobs of a sweep of `total` points.
@@ -145,6 +145,13 @@ impl SweepRunner {
                 Err(MarketError::Db(e)) => return retry("loading market data", &e),
                 Err(e) => return Outcome::Fail(e.to_string()),
             };
+            // Points computed on different data would not be comparable.
+            if market.version != sw.data_version {
+                return Outcome::Fail(format!(
+                    "the market data changed during the sweep (version {} to {}); start the sweep again",
+                    sw.data_version, market.version
+                ));
+            }
             let opts = SweepOptions {
                 threads: 1,
                 batch: todo.len(),

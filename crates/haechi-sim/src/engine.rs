@@ -606,8 +606,10 @@ fn coin(id: OrderId, day: usize) -> f64 {
 /// order's side. Back-adjusted bars round the limit price, so within one tick counts.
 fn locked_at_limit(date: NaiveDate, market: haechi_core::Market, band: PriceBand, price: i64, buy: bool) -> bool {
     if buy {
+        // The tick just below the limit: at a band boundary (10,000) the limit's own tick is the
+        // coarser one above it.
         let limit = band.upper_orderable.get();
-        price >= limit - krx::tick_size(date, market, limit)
+        price >= limit - krx::tick_size(date, market, limit - 1)
     } else {
         let limit = band.lower.get();
         price <= limit + krx::tick_size(date, market, limit)

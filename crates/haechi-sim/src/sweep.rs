@@ -22,12 +22,13 @@ use crate::scenario::{Bound, Document, Number, Scenario};
 use haechi_core::MarketStore;
 use serde::Serialize;
 use std::fmt::Write as _;
-use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Most points one sweep may have.
 pub const MAX_POINTS: usize = 100_000;
+/// Most axes one grid may have (a scenario has fewer numeric fields than this).
+pub const MAX_AXES: usize = 16;
 /// Problems listed before the rest are only counted.
 const MAX_LISTED: usize = 50;
 
@@ -263,8 +264,13 @@ fn check_grid(doc: &Document, axes: &[Axis], axis_errors: Vec<String>) -> Result
     if axes.is_empty() && problems.is_empty() {
         problems.push("no grid given: add at least one --grid FIELD=VALUES".to_owned());
     }
-    for (i, a) in axes.iter().enumerate() {
-        if axes[..i].iter().any(|b| b.path == a.path) {
+    if axes.len() + problems.len() > MAX_AXES {
+        problems.push(format!("the grid has {} axes; at most {MAX_AXES}", axes.len() + problems.len()));
+        return Err(SweepError { problems });
+    }
+    let mut seen = std::collections::HashSet::new();
+    for a in axes {
+        if !seen.insert(a.path.as_str()) {
             problems.push(format!("grid {}: the field is given twice", a.path));
         }
     }
@@ -280,11 +286,8 @@ fn check_grid(doc: &Document, axes: &[Axis], axis_errors: Vec<String>) -> Result
             ));
         }
     }
-    if !problems.is_empty() {
-        return Err(SweepError { problems });
-    }
     // Each axis alone at its first value, so that one axis's problem (a wrong strategy type)
-    // does not hide another's (a misspelt field).
+    // does not hide another's (a misspelt field), nor an axis that does not parse.
     for a in axes {
         if let Err(e) = doc.scenario(&[(a.path.clone(), a.values[0])]) {
             for p in e.problems {
@@ -407,25 +410,16 @@ impl Moments {
 /// [`SweepError`] when a point cannot be bound to the data (a ticker it names is missing, no
 /// session in its period), listing each distinct problem, before any point runs.
 pub fn run(store: &MarketStore, plan: &Plan, opts: SweepOptions) -> Result<Vec<PointResult>, SweepError> {
-    let mut bound = Vec::with_capacity(plan.scenarios.len());
-    let mut problems: Vec<String> = Vec::new();
-    for (i, s) in plan.scenarios.iter().enumerate() {
-        match s.bind(store) {
-            Ok(b) => bound.push(b),
-            Err(e) => {
-                for p in e.problems {
-                    let text = format!("{p} (first at {})", describe(&plan.points[i]));
-                    if !problems.iter().any(|q| q.starts_with(&p.to_string())) && problems.len() < MAX_LISTED {
-                        problems.push(text);
-                    }
-                }
-            }
-        }
+    // What binding checks (the universe's tickers, the period's sessions, the benchmark) is
+    // not numeric, so no grid point binds differently from the first: check it once here, and
+    // bind each batch's points when it runs (a bound point holds the benchmark series, too
+    // much to keep for 100,000 points at once).
+    if let Some(first) = plan.scenarios.first()
+        && let Err(e) = first.bind(store)
+    {
+        return Err(SweepError { problems: e.problems.iter().map(ToString::to_string).collect() });
     }
-    if !problems.is_empty() {
-        return Err(SweepError { problems });
-    }
-    let n = bound.len();
+    let n = plan.scenarios.len();
     let batch = opts.batch.max(1);
     let batches = n.div_ceil(batch);
     let threads = match opts.threads {
@@ -443,7 +437,7 @@ pub fn run(store: &MarketStore, plan: &Plan, opts: SweepOptions) -> Result<Vec<P
                 break;
             }
             let range = b * batch..((b + 1) * batch).min(n);
-            match run_batch(store, plan, &bound, range, &opts) {
+            match run_batch(store, plan, range, &opts) {
                 Ok(done) => results.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(done),
                 Err(e) => failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(e),
             }
@@ -468,20 +462,23 @@ pub fn run(store: &MarketStore, plan: &Plan, opts: SweepOptions) -> Result<Vec<P
 fn run_batch(
     store: &MarketStore,
     plan: &Plan,
-    bound: &[Bound],
     range: std::ops::Range<usize>,
     opts: &SweepOptions,
 ) -> Result<Vec<PointResult>, String> {
-    let mut runs = Vec::with_capacity(range.len());
+    let mut bound: Vec<Bound> = Vec::with_capacity(range.len());
     for i in range.clone() {
-        let b = &bound[i];
-        let stepper = Stepper::new(store, &b.universe, &b.config).map_err(|e| e.to_string())?;
-        runs.push((i, stepper, plan.scenarios[i].strategy(b)));
+        bound.push(plan.scenarios[i].bind(store).map_err(|e| format!("{e} (at {})", describe(&plan.points[i])))?);
     }
-    let last = range.clone().map(|i| bound[i].config.end).max().unwrap_or(0);
+    let mut runs = Vec::with_capacity(range.len());
+    for (k, i) in range.clone().enumerate() {
+        let b = &bound[k];
+        let stepper = Stepper::new(store, &b.universe, &b.config).map_err(|e| e.to_string())?;
+        runs.push((k, i, stepper, plan.scenarios[i].strategy(b)));
+    }
+    let last = bound.iter().map(|b| b.config.end).max().unwrap_or(0);
     for day in 0..=last {
-        for (i, stepper, strategy) in &mut runs {
-            let c = &bound[*i].config;
+        for (k, _, stepper, strategy) in &mut runs {
+            let c = &bound[*k].config;
             if day < c.start {
                 stepper.history(day, strategy.as_mut());
             } else if day <= c.end {
@@ -494,8 +491,8 @@ fn run_batch(
     }
     Ok(runs
         .into_iter()
-        .map(|(i, stepper, _)| {
-            let b = &bound[i];
+        .map(|(k, i, stepper, _)| {
+            let b = &bound[k];
             let output = stepper.finish();
             let ctx = ReportContext {
                 store,
@@ -536,16 +533,30 @@ fn point_result(index: usize, plan: &Plan, output: RunOutput, ctx: ReportContext
     }
 }
 
-/// A stable hash of a run's fills.
+/// A hash of a run's fills (64-bit FNV-1a over each fill's fields in a fixed layout), stable
+/// across builds and Rust versions, so digests from different machines can be compared.
 #[must_use]
 pub fn digest(output: &RunOutput) -> String {
-    let mut h = std::hash::DefaultHasher::new();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
     for f in &output.fills {
-        (f.order_id.0, f.ticker.as_str(), f.side == haechi_core::Side::Buy).hash(&mut h);
-        (f.trade_date, f.settlement_date, f.quantity.get(), f.price.get()).hash(&mut h);
-        (f.amount.get(), f.commission.get(), f.tax.get()).hash(&mut h);
+        feed(&f.order_id.0.to_le_bytes());
+        feed(f.ticker.as_str().as_bytes());
+        feed(&[u8::from(f.side == haechi_core::Side::Buy)]);
+        for d in [f.trade_date, f.settlement_date] {
+            feed(&chrono::Datelike::num_days_from_ce(&d).to_le_bytes());
+        }
+        feed(&f.quantity.get().to_le_bytes());
+        for v in [f.price.get(), f.amount.get(), f.commission.get(), f.tax.get()] {
+            feed(&v.to_le_bytes());
+        }
     }
-    format!("{:016x}", h.finish())
+    format!("{h:016x}")
 }
 
 /// The deflated Sharpe ratio (Bailey and López de Prado, 2014) of the best of `trials`: the

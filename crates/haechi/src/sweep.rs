@@ -175,7 +175,8 @@ fn union_tickers(scenarios: &[haechi_sim::scenario::Scenario]) -> Option<Vec<hae
 
 fn best_point(results: &[PointResult]) -> Option<Best<'_>> {
     let sharpe = |r: &PointResult| r.summary.returns.sharpe.unwrap_or(f64::NEG_INFINITY);
-    let best = results.iter().max_by(|a, b| sharpe(a).total_cmp(&sharpe(b)))?;
+    // Ties go to the first point in grid order, as on the server.
+    let best = results.iter().max_by(|a, b| sharpe(a).total_cmp(&sharpe(b)).then(b.index.cmp(&a.index)))?;
     let trials: Vec<f64> = results.iter().map(|r| r.moments.sharpe).collect();
     let is = |r: &PointResult| r.in_sample.sharpe.unwrap_or(f64::NEG_INFINITY);
     let oos = |r: &PointResult| r.out_of_sample.sharpe.unwrap_or(f64::NEG_INFINITY);

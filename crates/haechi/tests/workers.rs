@@ -238,7 +238,7 @@ async fn killed_worker_mid_sweep_loses_no_point_and_stores_none_twice() {
     // ~1 s per chunk (500 sessions × 2 ms), so a kill lands mid-chunk.
     let spawn = |name: &str| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_haechi"));
-        cmd.args(["worker", "--concurrency", "2", "--queues", "runs"])
+        cmd.args(["worker", "--concurrency", "2", "--queues", "sweeps"])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HAECHI_DATABASE_URL", &test_db.url)
@@ -254,17 +254,21 @@ async fn killed_worker_mid_sweep_loses_no_point_and_stores_none_twice() {
         }
         cmd.spawn().expect("spawn haechi worker")
     };
-    let mut workers = Workers(vec![spawn("a"), spawn("b")]);
+    // Worker a alone first, so that when the sweep starts running a holds two chunks (its two
+    // slots); then b joins, and a is killed a moment later, in the middle of both.
+    let mut workers = Workers(vec![spawn("a")]);
     let started = Instant::now();
     loop {
         let s = db.sweep_by_id(sw.id).await.unwrap().unwrap();
-        if s.points_done >= 8 {
+        if s.state == state::RUNNING {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "workers made no progress: {s:?}");
+        assert!(started.elapsed() < Duration::from_secs(120), "worker a took no chunk: {s:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Both workers hold chunks now (4 slots, 6 chunks): kill one mid-chunk.
+    workers.0.push(spawn("b"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(db.sweep_by_id(sw.id).await.unwrap().unwrap().points_done, 0, "a chunk ended before the kill");
     workers.0[0].kill().unwrap();
     workers.0[0].wait().unwrap();
     let killed_at = Instant::now();
@@ -302,7 +306,7 @@ fn worker_refuses_unknown_queues_and_etl_without_kis() {
     let out = run("runs,nope");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--queues: unknown queue \"nope\" (queues: runs, etl)"), "{err}");
+    assert!(err.contains("--queues: unknown queue \"nope\" (queues: runs, sweeps, etl)"), "{err}");
 
     let out = run("etl");
     assert!(!out.status.success());

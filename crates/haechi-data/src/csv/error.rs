@@ -83,13 +83,16 @@ pub enum LoadErrorKind {
     Store(StoreError),
     #[error(
         "no instruments.csv, so the market of {count} ticker(s) is unknown (first: {first}); KOSPI and KOSDAQ \
-         differ in ticks and taxes: add instruments.csv (ticker,name,market,sector), or pass --default-market \
-         to trade every name under one market's rules"
+         differ in ticks and taxes: add instruments.csv (ticker,name,market,sector) (haechi simulate and haechi \
+         sweep also take --default-market to trade every name under one market's rules)"
     )]
     NoInstrumentsFile { count: usize, first: Ticker },
-    #[error("{0} is not in the instruments file, so its market is unknown: add a row for it, or pass --default-market")]
+    #[error(
+        "{0} is not in the instruments file, so its market is unknown: add a row for it (haechi simulate and \
+         haechi sweep also take --default-market)"
+    )]
     NotInInstrumentsFile(Ticker),
-    #[error("{0} is not a trading day in the calendar file, which covers it")]
+    #[error("{0} is not a trading day in the calendar file, which covers that date")]
     NotATradingDay(NaiveDate),
 }
 
@@ -127,8 +130,8 @@ pub enum WarningKind {
          halted is missing (settlement dates and day orders move); reports carry this warning"
     )]
     NoCalendar,
-    #[error("{count} session(s) after the calendar's last day {last} are taken from the bars")]
-    PastCalendar { count: usize, last: NaiveDate },
+    #[error("{count} session(s) outside the calendar's range {first} to {last} are taken from the bars")]
+    PastCalendar { count: usize, first: NaiveDate, last: NaiveDate },
 }
 
 impl fmt::Display for LoadError {

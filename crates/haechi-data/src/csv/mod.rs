@@ -48,8 +48,8 @@
 //! increasing (`haechi data synth` and `haechi data import-krx` write one). With it, the
 //! store's sessions are the calendar's days from the first to the last loaded bar, so a day
 //! on which every loaded name was halted is still a session (orders meet no bar and settlement
-//! counts it), and a bar on a day the calendar omits is an error. Bars after the calendar's
-//! last day extend it, with a warning. Without it, the sessions are the union of the bars'
+//! counts it), and a bar on a day the calendar omits is an error. Bars outside the calendar's
+//! range extend it, with a warning; a calendar file without days counts as none. Without it, the sessions are the union of the bars'
 //! dates, with a warning that reports repeat.
 //!
 //! ## `index/NAME.csv`
@@ -233,7 +233,14 @@ pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
         &mut warnings,
     );
     let (dates, map) = match &calendar {
-        Some((path, days)) => calendar_sessions(path, days, &stocks, &mut errors, &mut warnings),
+        Some((path, days)) if !days.is_empty() => calendar_sessions(path, days, &stocks, &mut errors, &mut warnings),
+        // A calendar file with no day in it is no calendar.
+        Some(_) => {
+            if !stocks.is_empty() {
+                warnings.push(LoadWarning { path: dir.to_path_buf(), line: None, kind: WarningKind::NoCalendar });
+            }
+            sessions(&stocks)
+        }
         None => {
             if !stocks.is_empty() {
                 warnings.push(LoadWarning { path: dir.to_path_buf(), line: None, kind: WarningKind::NoCalendar });
@@ -246,7 +253,9 @@ pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
     }
     let report_rows: usize = stocks.iter().map(|(_, _, b)| b.days.len()).sum();
     let clamped_rows = stocks.iter().map(|(_, _, b)| b.clamped).sum();
-    let exchange = calendar.map(|(_, days)| TradingCalendar::new(days.iter().map(|d| to_date(*d)).collect()));
+    let exchange = calendar
+        .filter(|(_, days)| !days.is_empty())
+        .map(|(_, days)| TradingCalendar::new(days.iter().map(|d| to_date(*d)).collect()));
     let market = opts.default_market.unwrap_or(Market::Kospi);
     let store = build_store(dates, &map, exchange, stocks, indices, &instruments, market)
         .map_err(|kind| LoadErrors(vec![LoadError { path: dir.to_path_buf(), line: None, column: None, kind }]))?;
@@ -512,9 +521,11 @@ fn calendar_sessions(
     let (Some(lo), Some(hi)) = (lo, hi) else {
         return (Vec::new(), SessionMap { lo: 0, slot: Vec::new() });
     };
-    let cal_last = days.last().copied().unwrap_or(i32::MIN);
+    // Callers pass a non-empty calendar (an empty file counts as none).
+    let (cal_first, cal_last) = (days.first().copied().unwrap_or(i32::MAX), days.last().copied().unwrap_or(i32::MIN));
+    let covered = |d: i32| (cal_first..=cal_last).contains(&d);
     for (_, file, b) in stocks {
-        if let Some(bad) = b.days.iter().find(|d| **d <= cal_last && days.binary_search(d).is_err()) {
+        if let Some(bad) = b.days.iter().find(|d| covered(**d) && days.binary_search(d).is_err()) {
             errors.push(LoadError {
                 path: file.clone(),
                 line: None,
@@ -535,7 +546,7 @@ fn calendar_sessions(
     }
     let mut past = std::collections::BTreeSet::new();
     for (_, _, b) in stocks {
-        for &d in b.days.iter().filter(|d| **d > cal_last) {
+        for &d in b.days.iter().filter(|d| !covered(**d)) {
             past.insert(d);
             mark(d);
         }
@@ -544,7 +555,7 @@ fn calendar_sessions(
         warnings.push(LoadWarning {
             path: path.to_path_buf(),
             line: None,
-            kind: WarningKind::PastCalendar { count: past.len(), last: to_date(cal_last) },
+            kind: WarningKind::PastCalendar { count: past.len(), first: to_date(cal_first), last: to_date(cal_last) },
         });
     }
     let mut dates = Vec::new();

@@ -686,7 +686,7 @@ fn a_calendar_file_gives_the_sessions_a_halt_cannot_remove() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert_has(
         &warnings[0],
-        "calendar.csv: 1 session(s) after the calendar's last day 2024-01-05 are taken from the bars",
+        "calendar.csv: 1 session(s) outside the calendar's range 2024-01-02 to 2024-01-05 are taken from the bars",
     );
     // A bar on a day the calendar covers but does not list is refused, naming file and date.
     write(dir.path(), "000003.csv", format!("{HEADER}2024-01-06,100,110,90,105,1\n"));
@@ -698,8 +698,13 @@ fn a_calendar_file_gives_the_sessions_a_halt_cannot_remove() {
     write(dir.path(), "calendar.csv", "date\n2024-01-02\n2024-01-03\n2024-01-04\n2024-01-05\n2024-01-08\n");
     assert_has(
         &load_err(dir.path(), &opts),
-        "000003.csv: column \"date\": 2024-01-06 is not a trading day in the calendar file, which covers it",
+        "000003.csv: column \"date\": 2024-01-06 is not a trading day in the calendar file, which covers that date",
     );
+    // A calendar without days is none: the sessions come from the bars, with the warning.
+    write(dir.path(), "calendar.csv", "date\n");
+    let Loaded { store, report } = load_dir(dir.path(), &opts).unwrap();
+    assert_eq!(store.calendar_source(), haechi_core::CalendarSource::BarUnion);
+    assert!(report.warnings.iter().any(|w| w.kind == WarningKind::NoCalendar));
     // A malformed calendar names its line.
     write(dir.path(), "calendar.csv", "date\n2024-01-02\n2024-13-03\n");
     assert_has(&load_err(dir.path(), &opts), "calendar.csv:3: column \"date\"");

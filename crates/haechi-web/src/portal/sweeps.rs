@@ -136,31 +136,32 @@ fn heat_map(
     key: &str,
     higher_better: bool,
 ) -> (Vec<String>, Vec<HeatLine>) {
-    // One parameter: a single line (x == y).
-    let value_at = |p: &SweepPoint, i: usize| {
-        if x == y && i == y {
-            return String::new();
-        }
-        params_of(p).get(i).map(|(_, v)| v.to_string()).unwrap_or_default()
-    };
+    // Each point's parameter values, parsed once.
+    let values: Vec<Vec<String>> =
+        points.iter().map(|p| params_of(p).into_iter().map(|(_, v)| v.to_string()).collect()).collect();
+    let value_at = |k: usize, i: usize| values[k].get(i).cloned().unwrap_or_default();
+    // One parameter: a single line (x == y), whose label is empty.
+    let row_at = |k: usize| if x == y { String::new() } else { value_at(k, y) };
     let mut xs: Vec<String> = Vec::new();
     let mut ys: Vec<String> = Vec::new();
-    for p in points {
-        let (vx, vy) = (value_at(p, x), value_at(p, y));
-        if !xs.contains(&vx) {
+    let mut col: HashMap<String, usize> = HashMap::new();
+    let mut row: HashMap<String, usize> = HashMap::new();
+    for k in 0..points.len() {
+        let (vx, vy) = (value_at(k, x), row_at(k));
+        if !col.contains_key(&vx) {
+            col.insert(vx.clone(), xs.len());
             xs.push(vx);
         }
-        if !ys.contains(&vy) {
+        if !row.contains_key(&vy) {
+            row.insert(vy.clone(), ys.len());
             ys.push(vy);
         }
     }
     let better = |a: f64, b: f64| if higher_better { a > b } else { a < b };
     let mut grid: Vec<Vec<Option<f64>>> = vec![vec![None; xs.len()]; ys.len()];
-    for p in points {
+    for (k, p) in points.iter().enumerate() {
         let Some(v) = metric_of(p, key) else { continue };
-        let (Some(i), Some(j)) =
-            (ys.iter().position(|s| *s == value_at(p, y)), xs.iter().position(|s| *s == value_at(p, x)))
-        else {
+        let (Some(&i), Some(&j)) = (row.get(&row_at(k)), col.get(&value_at(k, x))) else {
             continue;
         };
         let cell = &mut grid[i][j];
@@ -242,7 +243,7 @@ pub(super) async fn sweep_page(
         q.sort.clone().filter(|s| app_sweeps::SWEEP_SORTS.contains(&s.as_str())).unwrap_or_else(|| key.to_owned());
     let page_no = q.page.unwrap_or(0);
     let paging = haechi_app::paging::Paging::new(Some(page_no), Some(PER_PAGE))?;
-    let (_, listed) = app_sweeps::points(state.app(), &p, id, Some(&sort), false, paging).await?;
+    let (_, listed) = app_sweeps::points(state.app(), &p, id, Some(&sort), None, paging).await?;
     let rows = listed
         .items
         .iter()

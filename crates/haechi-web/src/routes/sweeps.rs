@@ -172,7 +172,7 @@ pub struct PointParams {
     /// `max_drawdown`, `annual_volatility`, `final_equity`, `trade_count`, `win_rate`,
     /// `turnover`, `is_return`, `is_sharpe`, `oos_return`, `oos_sharpe`); default `point`.
     pub sort: Option<String>,
-    /// `desc` (default for a metric: best first) or `asc`.
+    /// `asc` or `desc`; by default a metric sorts best (largest) first and `point` in grid order.
     pub order: Option<String>,
     pub page: Option<u64>,
     pub per_page: Option<u64>,
@@ -188,9 +188,10 @@ pub async fn get(
     Path(id): Path<i64>,
     Query(q): Query<PointParams>,
 ) -> ApiResult<axum::Json<SweepDetail>> {
-    let ascending = match q.order.as_deref() {
-        None | Some("desc") => false,
-        Some("asc") => true,
+    let order = match q.order.as_deref() {
+        None => None,
+        Some("desc") => Some(sweeps::Order::Desc),
+        Some("asc") => Some(sweeps::Order::Asc),
         Some(other) => {
             return Err(ApiError::Validation(vec![FieldError::new(
                 "order",
@@ -198,8 +199,7 @@ pub async fn get(
             )]));
         }
     };
-    let (sw, page) =
-        sweeps::points(state.app(), &p, id, q.sort.as_deref(), ascending, paging(q.page, q.per_page)?).await?;
+    let (sw, page) = sweeps::points(state.app(), &p, id, q.sort.as_deref(), order, paging(q.page, q.per_page)?).await?;
     Ok(axum::Json(SweepDetail {
         sweep: SweepView::from(&sw),
         points: PointPage {

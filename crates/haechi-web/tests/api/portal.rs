@@ -1024,6 +1024,28 @@ async fn a_sweep_is_started_from_the_scenario_page_shown_as_a_heat_map_and_a_poi
     let html2 = by_return.text().await.unwrap();
     assert_eq!(html2.matches("<th scope=\"row\">").count(), 3, "rows are strategy.fast now");
 
+    // One parameter: one line of cells.
+    let one = c
+        .post(app.url(&format!("/scenarios/{id}/sweep")))
+        .form(&[("_csrf", csrf.as_str()), ("grid", "execution.slippage_bps=0..20:5"), ("in_sample", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.status(), 303);
+    let one_at = one.headers()["location"].to_str().unwrap().to_owned();
+    let html1 = loop {
+        let html = c.get(app.url(&one_at)).send().await.unwrap().text().await.unwrap();
+        if html.contains("id=\"dsr\"") {
+            break html;
+        }
+        assert!(std::time::Instant::now() < deadline, "the one-axis sweep did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let heat = &html1[html1.find("id=\"sweep-heat\"").unwrap()..];
+    let heat = &heat[..heat.find("</table>").unwrap()];
+    assert_eq!(heat.matches("<th scope=\"row\">").count(), 1, "{heat}");
+    assert_eq!(heat.matches("<td class=\"num h-").count(), 5, "a cell per slippage value: {heat}");
+
     // A point opens as a full report: a run of a new scenario holding its values.
     let sid: i64 = sweep_at.trim_start_matches("/sweeps/").parse().unwrap();
     let open =
