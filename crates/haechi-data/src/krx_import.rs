@@ -15,7 +15,8 @@
 //! Some sources were adjusted for splits only up to a capture date and appended raw rows
 //! afterwards, so a later split shows as a one-day move no price limit allows (263750 on
 //! 2021-04-16 closed at 0.199 of the day before). Such a series cannot be traded across the
-//! jump: the importer keeps the rows from the jump on and reports every cut.
+//! jump: the importer keeps a series' rows from its last such jump on and reports where each
+//! cut series now starts.
 
 use crate::csv::reader::split_fields;
 use chrono::NaiveDate;
