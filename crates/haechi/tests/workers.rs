@@ -290,6 +290,98 @@ async fn killed_worker_mid_sweep_loses_no_point_and_stores_none_twice() {
     assert!(done.best.is_some());
 }
 
+/// A sweep created on one market data version is not finished on another: the chunk fails the
+/// sweep, saying why, rather than mix points computed on different data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_whose_market_data_changed_fails_saying_so() {
+    let test_db = TestDb::new().await.expect("test database");
+    let db = test_db.db.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = std::env::var("HAECHI_TEST_REDIS_URL").ok().filter(|u| !u.trim().is_empty());
+    let namespace = format!("haechi-sweep-data-{}-{}", std::process::id(), haechi_db::now_ms());
+    let queue_cfg = match &redis {
+        Some(url) => QueueConfig::Redis { url: url.clone(), namespace: namespace.clone() },
+        None => QueueConfig::Sqlite { path: dir.path().join("queue.db") },
+    };
+    let queue = Queue::connect(&queue_cfg).await.expect("queue");
+    let cfg = haechi_data::synth::SynthConfig {
+        seed: 3,
+        tickers: 3,
+        from: chrono::NaiveDate::from_ymd_opt(2021, 1, 1).unwrap(),
+        to: chrono::NaiveDate::from_ymd_opt(2021, 12, 31).unwrap(),
+    };
+    let store = haechi_data::synth::generate(&cfg).unwrap();
+    let first = haechi_jobs::market::load_store_into_db(&db, &store, "synthetic", true, "v1").await.unwrap();
+    let second = haechi_jobs::market::load_store_into_db(&db, &store, "synthetic", true, "v2").await.unwrap();
+    assert_ne!(first, second);
+    let user = db
+        .create_user(NewUser {
+            email: "d@example.com".into(),
+            display_name: "d".into(),
+            password_hash: "x".into(),
+            role: "investor".into(),
+        })
+        .await
+        .unwrap();
+    let spec = serde_json::json!({
+        "name": "data", "capital": 10_000_000,
+        "period": {"start": "2021-03-02", "end": "2021-12-30"},
+        "universe": {"all": true},
+        "strategy": {"type": "sma_cross", "fast": 5, "slow": 20}
+    })
+    .to_string();
+    let version = NewVersion {
+        name: "data".into(),
+        description: None,
+        strategy: "sma_cross".into(),
+        spec,
+        author_id: user.id,
+        message: String::new(),
+    };
+    let (scenario, _) = db.create_scenario(user.id, version).await.unwrap();
+    let sw = db
+        .create_sweep(haechi_db::NewSweep {
+            owner_id: user.id,
+            scenario_id: scenario.id,
+            scenario_version: 1,
+            data_version: first,
+            grid: serde_json::to_string(&["strategy.fast=3,5"]).unwrap(),
+            in_sample: 0.7,
+            points_total: 2,
+        })
+        .await
+        .unwrap();
+    for job in haechi_jobs::sweeps::chunks(sw.id, 2) {
+        queue.enqueue(job).await.unwrap();
+    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_haechi"));
+    cmd.args(["worker", "--queues", "sweeps"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HAECHI_DATABASE_URL", &test_db.url)
+        .env("HAECHI_DATA_DIR", dir.path())
+        .env("HAECHI_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    if let Some(url) = &redis {
+        cmd.env("HAECHI_REDIS_URL", url).env("HAECHI_QUEUE_NAME", &namespace);
+    }
+    let _workers = Workers(vec![cmd.spawn().expect("spawn haechi worker")]);
+    let started = Instant::now();
+    let done = loop {
+        let s = db.sweep_by_id(sw.id).await.unwrap().unwrap();
+        if state::is_final(&s.state) {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the sweep did not end: {s:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(done.state, state::FAILED);
+    let why = done.error.unwrap_or_default();
+    assert!(why.contains(&format!("the market data changed during the sweep (version {first} to {second})")), "{why}");
+    assert!(db.all_sweep_points(sw.id).await.unwrap().is_empty(), "no point computed on the other data");
+}
+
 #[test]
 fn worker_refuses_unknown_queues_and_etl_without_kis() {
     let dir = tempfile::tempdir().unwrap();
