@@ -23,6 +23,7 @@ pub mod market;
 pub mod money;
 pub mod order;
 pub mod platform;
+pub mod pretrade;
 pub mod store;
 
 pub use calendar::TradingCalendar;

@@ -29,6 +29,7 @@ use crate::strategy::{Context, MarketView, OrderRequest, PortfolioView, Strategy
 use chrono::NaiveDate;
 use haechi_core::krx::{self, PriceBand};
 use haechi_core::order::ExpiryReason;
+use haechi_core::pretrade;
 use haechi_core::{
     Fill, Ledger, LedgerError, MarketStore, OrderId, OrderKind, OrderStatus, Price, Quantity, Rate, RejectReason, Side,
     Ticker, TradingCalendar, Won,
@@ -414,17 +415,18 @@ impl<'a> Sim<'a> {
         };
         let band: Option<PriceBand> =
             day.checked_sub(1).and_then(|d| store.last_close(slot, d)).map(|base| krx::price_band(date, market, base));
-        if let OrderKind::Limit { price } = p.req.kind {
-            if !krx::is_on_tick(date, market, price) {
-                return reject(RejectReason::OffTick);
-            }
-            if band.is_some_and(|b| !b.contains(price)) {
-                return reject(RejectReason::OutsidePriceLimit);
-            }
-        }
         let held = self.quantities[slot];
-        if p.req.side == Side::Sell && p.req.quantity > held {
-            return reject(RejectReason::InsufficientShares);
+        let entry = pretrade::OrderCheck {
+            date,
+            market,
+            side: p.req.side,
+            kind: p.req.kind,
+            quantity: Quantity(p.req.quantity),
+            band,
+            sellable: Quantity(held),
+        };
+        if let Err(reason) = pretrade::check_entry(&entry) {
+            return reject(reason);
         }
         let (open, high, low, close) =
             (i64::from(bar.open), i64::from(bar.high), i64::from(bar.low), i64::from(bar.close));
@@ -476,10 +478,8 @@ impl<'a> Sim<'a> {
         }
         let price = krx::stochastic_tick(date, market, num, den, coin(p.id, day)).clamp(floor, cap);
         let locked = band.is_some_and(|b| low == high && locked_at_limit(date, market, b, low, buy));
-        if let Some(max) = self.config.max_order_value
-            && price.times(Quantity(p.req.quantity)) > max
-        {
-            return reject(RejectReason::MaxOrderValue);
+        if let Err(reason) = pretrade::check_order_value(price, Quantity(p.req.quantity), self.config.max_order_value) {
+            return reject(reason);
         }
         let mut limit = (bar.volume as f64 * self.config.participation).floor() as u64;
         let mut why = ExpiryReason::VolumeCap;
