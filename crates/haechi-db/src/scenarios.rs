@@ -241,30 +241,33 @@ impl Db {
         v: NewVersion,
     ) -> Result<(Scenario, ScenarioVersion), DbError> {
         let tx = self.connection().begin().await?;
-        let Some(s) = scenario::Entity::find_by_id(scenario_id).one(&tx).await? else {
-            return Err(DbError::NotFound("scenario"));
-        };
-        if base_version.is_some_and(|b| b != s.current_version) {
-            return Err(DbError::Conflict("a newer version of this scenario"));
-        }
-        let next = s.current_version + 1;
         let now = now_ms();
+        // The write comes first: on SQLite a transaction that reads and then writes must upgrade
+        // its lock, which fails at once (no busy wait) when another connection wrote in between
+        // (an audit row, a session touch); a first write waits for the lock instead.
         // Compare-and-set on the version number: two concurrent saves cannot both win.
-        let res = scenario::Entity::update_many()
-            .col_expr(scenario::Column::CurrentVersion, Expr::value(next))
+        let mut update = scenario::Entity::update_many()
+            .col_expr(scenario::Column::CurrentVersion, Expr::col(scenario::Column::CurrentVersion).add(1))
             .col_expr(scenario::Column::Name, Expr::value(v.name))
             .col_expr(scenario::Column::Description, Expr::value(v.description))
             .col_expr(scenario::Column::Strategy, Expr::value(v.strategy))
             .col_expr(scenario::Column::UpdatedAt, Expr::value(now))
-            .filter(scenario::Column::Id.eq(scenario_id))
-            .filter(scenario::Column::CurrentVersion.eq(s.current_version))
-            .exec(&tx)
-            .await?;
-        if res.rows_affected != 1 {
-            return Err(DbError::Conflict("a newer version of this scenario"));
+            .filter(scenario::Column::Id.eq(scenario_id));
+        if let Some(b) = base_version {
+            update = update.filter(scenario::Column::CurrentVersion.eq(b));
         }
-        let ver = insert_version(&tx, scenario_id, next, v.spec, v.author_id, v.message, now).await?;
+        let res = update.exec(&tx).await?;
+        if res.rows_affected != 1 {
+            let exists = scenario::Entity::find_by_id(scenario_id).one(&tx).await?.is_some();
+            return Err(if exists {
+                DbError::Conflict("a newer version of this scenario")
+            } else {
+                DbError::NotFound("scenario")
+            });
+        }
         let s = scenario::Entity::find_by_id(scenario_id).one(&tx).await?.ok_or(DbError::NotFound("scenario"))?;
+        let next = s.current_version;
+        let ver = insert_version(&tx, scenario_id, next, v.spec, v.author_id, v.message, now).await?;
         tx.commit().await?;
         Ok((s, ver))
     }
