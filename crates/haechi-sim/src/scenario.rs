@@ -221,26 +221,7 @@ impl Scenario {
     /// # Errors
     /// [`ScenarioError`] listing every problem found.
     pub fn parse(text: &str, format: Format, origin: &str) -> Result<Scenario, ScenarioError> {
-        let node = match format {
-            Format::Toml => match text.parse::<toml::Table>() {
-                Ok(t) => Node::from_toml(&toml::Value::Table(t)),
-                Err(e) => return Err(syntax_error(origin, text, e.span().map(|s| s.start), e.message())),
-            },
-            Format::Json => match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(v) => Node::from_json(&v),
-                Err(e) => {
-                    let path = format!("{origin}:{}:{}", e.line(), e.column());
-                    let params = vec![("format", "JSON".to_owned()), ("detail", e.to_string())];
-                    return Err(ScenarioError { problems: vec![Problem::new(path, "syntax", params)] });
-                }
-            },
-        };
-        let mut errs = Vec::new();
-        let scenario = validate(&node, &mut errs);
-        match scenario {
-            Some(s) if errs.is_empty() => Ok(s),
-            _ => Err(ScenarioError { problems: errs }),
-        }
+        Document::parse(text, format, origin)?.scenario(&[])
     }
 
     /// [`Scenario::parse`] with numeric fields set first (a sweep's grid point): each path

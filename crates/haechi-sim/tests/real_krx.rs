@@ -4,28 +4,15 @@
 //! `HAECHI_REQUIRE_KRX_DATA` is set (CI sets it).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
 
+mod common;
+use common::krx_dir;
+
 use chrono::NaiveDate;
 use haechi_core::{Market, Ticker};
 use haechi_data::csv::{LoadOptions, load_dir};
 use haechi_sim::engine;
 use haechi_sim::scenario::{Format, Scenario};
 use std::path::PathBuf;
-
-fn krx_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("HAECHI_KRX_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/krx"));
-    if dir.join("stocks/005930.csv").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("HAECHI_REQUIRE_KRX_DATA").is_none(),
-        "real KRX data required but not found at {}",
-        dir.display()
-    );
-    eprintln!("skipped: no real KRX data at {}", dir.display());
-    None
-}
 
 /// (date, open, close) rows of a CSV, parsed independently of the product's loader.
 fn rows(path: &PathBuf) -> Vec<(NaiveDate, i64, i64)> {

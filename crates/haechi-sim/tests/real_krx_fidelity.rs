@@ -5,6 +5,9 @@
 //! have traded. Skipped when the data is absent, unless `HAECHI_REQUIRE_KRX_DATA` is set (CI).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
 
+mod common;
+use common::krx_dir;
+
 use chrono::NaiveDate;
 use haechi_core::krx;
 use haechi_core::order::ExpiryReason;
@@ -18,22 +21,6 @@ use haechi_sim::scenario::{Format, Scenario};
 use haechi_sim::strategy::{Context, OrderRequest, Strategy};
 use std::path::PathBuf;
 use std::sync::OnceLock;
-
-fn krx_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("HAECHI_KRX_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/krx"));
-    if dir.join("stocks/005930.csv").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("HAECHI_REQUIRE_KRX_DATA").is_none(),
-        "real KRX data required but not found at {}",
-        dir.display()
-    );
-    eprintln!("skipped: no real KRX data at {}", dir.display());
-    None
-}
 
 /// The shared data imported once per test binary into a temporary market folder.
 fn market_dir() -> Option<&'static PathBuf> {
