@@ -11,9 +11,11 @@ pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod identify;
+pub mod market_replay;
 pub mod metrics_names;
 pub mod mfa;
 pub mod paging;
+pub mod paper;
 pub mod principal;
 pub mod rbac;
 pub mod runs;
@@ -31,7 +33,7 @@ pub use principal::{Account, AuthVia, Principal};
 
 use cache::AuthCache;
 use haechi_db::Db;
-use haechi_jobs::{Queue, RunEvents, RunNotice};
+use haechi_jobs::{MarketCache, Queue, RunEvents, RunNotice};
 use haechi_objects::Objects;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +56,8 @@ pub struct AppSettings {
     pub max_scenarios: u32,
     /// Bytes one user may keep stored (scenario versions and run reports).
     pub max_stored_bytes: u64,
+    /// Open mock accounts one user may have.
+    pub max_paper_accounts: u32,
 }
 
 impl Default for AppSettings {
@@ -67,6 +71,7 @@ impl Default for AppSettings {
             max_active_runs: 4,
             max_scenarios: 500,
             max_stored_bytes: 256 * 1024 * 1024,
+            max_paper_accounts: 10,
         }
     }
 }
@@ -81,6 +86,16 @@ pub struct Services {
     pub queue: Queue,
     /// This process's run notices, which wake live streams.
     pub events: RunEvents,
+    /// The market data, shared with this process's runners.
+    pub market: MarketCache,
+}
+
+/// A mock account changed (an order, a fill, a halt): wakes that account's live streams in
+/// this process. Streams also poll, so changes made by another process arrive too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaperNotice {
+    pub owner_id: i64,
+    pub account_id: i64,
 }
 
 /// The application: cheap to clone, shared by every edge in a process.
@@ -95,6 +110,7 @@ struct Inner {
     settings: AppSettings,
     cache: AuthCache,
     clock: Arc<dyn Clock>,
+    paper: tokio::sync::broadcast::Sender<PaperNotice>,
 }
 
 impl App {
@@ -106,7 +122,8 @@ impl App {
     /// An application reading time from `clock` (tests move a [`ManualClock`]).
     #[must_use]
     pub fn with_clock(services: Services, settings: AppSettings, clock: Arc<dyn Clock>) -> App {
-        App { inner: Arc::new(Inner { services, settings, cache: AuthCache::default(), clock }) }
+        let (paper, _) = tokio::sync::broadcast::channel(1024);
+        App { inner: Arc::new(Inner { services, settings, cache: AuthCache::default(), clock, paper }) }
     }
 
     #[must_use]
@@ -124,6 +141,19 @@ impl App {
     #[must_use]
     pub fn events(&self) -> &RunEvents {
         &self.inner.services.events
+    }
+    #[must_use]
+    pub fn market(&self) -> &MarketCache {
+        &self.inner.services.market
+    }
+    /// Notices of mock-account changes in this process.
+    #[must_use]
+    pub fn paper_notices(&self) -> tokio::sync::broadcast::Receiver<PaperNotice> {
+        self.inner.paper.subscribe()
+    }
+    /// Wakes the account's live streams in this process.
+    pub fn notify_paper(&self, owner_id: i64, account_id: i64) {
+        let _ = self.inner.paper.send(PaperNotice { owner_id, account_id });
     }
     #[must_use]
     pub fn settings(&self) -> &AppSettings {

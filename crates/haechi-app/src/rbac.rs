@@ -16,21 +16,24 @@ pub enum Permission {
     ManagePolicies,
     /// Own scenarios and runs: create, edit, share, run, read reports.
     Simulate,
+    /// Own mock accounts: open them, place and cancel orders.
+    Trade,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 5] = [
+    pub const ALL: [Permission; 6] = [
         Permission::OwnAccount,
         Permission::ReadLogs,
         Permission::ManageUsers,
         Permission::ManagePolicies,
         Permission::Simulate,
+        Permission::Trade,
     ];
 
     /// Whether an API token must carry the `admin` scope to use this permission.
     #[must_use]
     pub const fn is_admin(self) -> bool {
-        !matches!(self, Permission::OwnAccount | Permission::Simulate)
+        !matches!(self, Permission::OwnAccount | Permission::Simulate | Permission::Trade)
     }
 }
 
@@ -42,7 +45,7 @@ pub const fn allows(role: Role, perm: Permission) -> bool {
         Permission::ReadLogs => matches!(role, Role::Admin | Role::Auditor),
         Permission::ManageUsers | Permission::ManagePolicies => matches!(role, Role::Admin),
         // Auditors review; they do not trade or simulate.
-        Permission::Simulate => !matches!(role, Role::Auditor),
+        Permission::Simulate | Permission::Trade => !matches!(role, Role::Auditor),
     }
 }
 
@@ -57,6 +60,7 @@ mod tests {
             Permission::ManageUsers => "manage_users",
             Permission::ManagePolicies => "manage_policies",
             Permission::Simulate => "simulate",
+            Permission::Trade => "trade",
         }
     }
 

@@ -30,7 +30,8 @@ async fn fixture(settings: AppSettings) -> Fixture {
         .await
         .unwrap();
     let clock = ManualClock::at(1_800_000_000_000);
-    let services = Services { db: db.db.clone(), objects, queue, events: haechi_jobs::run_events() };
+    let services =
+        Services { db: db.db.clone(), objects, queue, events: haechi_jobs::run_events(), market: Default::default() };
     let app = App::with_clock(services, settings, Arc::new(clock.clone()));
     Fixture { app, clock, _db: db, _objects: guard, _queue_dir: queue_dir }
 }

@@ -44,7 +44,7 @@ fn setup() -> (PaperAccount, Vec<Print>) {
                 ticker: tickers[k % NAMES],
                 price: krx::round_down_to_tick(session, Market::Kospi, close * dip / 100),
                 volume: 10,
-                opening: false,
+                auction: false,
                 session,
                 settlement: NaiveDate::from_ymd_opt(2024, 3, 6).unwrap(),
             }

@@ -14,8 +14,8 @@
 //! # Matching
 //! Open orders of a ticker match a print in price-time priority. A limit buy fills when the
 //! print is at or below its limit — at its limit, or at the print when that print opened the
-//! session through the limit (a better price the queue would have had); a market buy at the
-//! print. Sells mirror this. Each print's volume is shared out in priority order (partial fills);
+//! session through the limit (a better price the queue would have had), or at the closing
+//! call's single price; a market buy at the print. Sells mirror this. Each print's volume is shared out in priority order (partial fills);
 //! the rest waits for the next print. Day orders expire at the session's end.
 
 use chrono::NaiveDate;
@@ -24,6 +24,10 @@ use haechi_core::pretrade::{self, OrderCheck};
 use haechi_core::{Fill, Market, OrderId, OrderKind, Price, Quantity, Rate, RejectReason, Side, Ticker, Won};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
+
+pub mod failsafe;
+pub mod replay;
+pub mod session;
 
 /// An order's life: accepted, then partly and wholly filled, or ended another way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -97,8 +101,9 @@ pub struct Print {
     pub ticker: Ticker,
     pub price: Price,
     pub volume: u64,
-    /// The session's first print (the opening auction).
-    pub opening: bool,
+    /// An auction's single price — the opening print, or the closing call's — where every
+    /// order it reaches fills at the print, not at its limit.
+    pub auction: bool,
     pub session: NaiveDate,
     /// T+2 on the exchange calendar: the sell tax's rate is the one in force then.
     pub settlement: NaiveDate,
@@ -112,6 +117,19 @@ pub enum PaperError {
     NotOpen,
     #[error("starting cash must be positive")]
     NoCash,
+}
+
+/// An account as a store keeps it, for [`PaperAccount::restore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub cash: Won,
+    pub reserved: Won,
+    pub commission: Rate,
+    pub next_id: u64,
+    pub holdings: BTreeMap<Ticker, Holding>,
+    pub orders: Vec<PaperOrder>,
+    pub commissions: Won,
+    pub taxes: Won,
 }
 
 /// A mock account.
@@ -148,6 +166,56 @@ impl PaperAccount {
             commissions: Won::ZERO,
             taxes: Won::ZERO,
         })
+    }
+
+    /// Rebuilds an account from what a store kept. `orders` need hold only the orders the next
+    /// operation touches (a ticker's open orders for a print, one order for a cancel); the
+    /// account-wide sums (`cash`, `reserved`) cover the rest.
+    #[must_use]
+    pub fn restore(stored: Stored) -> PaperAccount {
+        let mut open: HashMap<Ticker, Vec<OrderId>> = HashMap::new();
+        let mut orders = BTreeMap::new();
+        for o in stored.orders {
+            if o.state.is_open() {
+                open.entry(o.ticker).or_default().push(o.id);
+            }
+            orders.insert(o.id, o);
+        }
+        for ids in open.values_mut() {
+            ids.sort_unstable();
+        }
+        PaperAccount {
+            cash: stored.cash,
+            reserved: stored.reserved,
+            commission: stored.commission,
+            holdings: stored.holdings,
+            orders,
+            open,
+            next_id: stored.next_id.max(1),
+            commissions: stored.commissions,
+            taxes: stored.taxes,
+        }
+    }
+
+    /// Everything [`PaperAccount::restore`] needs to rebuild this account.
+    #[must_use]
+    pub fn to_stored(&self) -> Stored {
+        Stored {
+            cash: self.cash,
+            reserved: self.reserved,
+            commission: self.commission,
+            next_id: self.next_id,
+            holdings: self.holdings.clone(),
+            orders: self.orders.values().cloned().collect(),
+            commissions: self.commissions,
+            taxes: self.taxes,
+        }
+    }
+
+    /// The id the next accepted order gets.
+    #[must_use]
+    pub fn next_id(&self) -> u64 {
+        self.next_id
     }
 
     #[must_use]
@@ -402,10 +470,10 @@ fn fill_price(o: &PaperOrder, print: &Print) -> Option<Price> {
     match (o.side, o.kind) {
         (_, OrderKind::Market) => Some(print.price),
         (Side::Buy, OrderKind::Limit { price }) if print.price <= price => {
-            Some(if print.opening { print.price } else { price })
+            Some(if print.auction { print.price } else { price })
         }
         (Side::Sell, OrderKind::Limit { price }) if print.price >= price => {
-            Some(if print.opening { print.price } else { price })
+            Some(if print.auction { print.price } else { price })
         }
         _ => None,
     }

@@ -15,7 +15,7 @@ const TICKERS: [&str; 3] = ["005930", "000660", "091990"];
 enum Op {
     Place { t: usize, buy: bool, limit: Option<i64>, qty: u64 },
     Cancel(u64),
-    Print { t: usize, pct: i64, volume: u64, opening: bool },
+    Print { t: usize, pct: i64, volume: u64, auction: bool },
     EndSession,
 }
 
@@ -25,7 +25,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(t, buy, limit, qty)| Op::Place { t, buy, limit, qty }),
         1 => (1u64..40).prop_map(Op::Cancel),
         4 => (0..3usize, -25i64..25, 0u64..400, any::<bool>())
-            .prop_map(|(t, pct, volume, opening)| Op::Print { t, pct, volume, opening }),
+            .prop_map(|(t, pct, volume, auction)| Op::Print { t, pct, volume, auction }),
         1 => Just(Op::EndSession),
     ]
 }
@@ -71,9 +71,9 @@ proptest! {
                 Op::Cancel(id) => {
                     let _ = acct.cancel(OrderId(id));
                 }
-                Op::Print { t, pct, volume, opening } => {
+                Op::Print { t, pct, volume, auction } => {
                     let price = krx::round_down_to_tick(session, markets[t], closes[t] * (100 + pct) / 100);
-                    let print = Print { ticker: tickers[t], price, volume, opening, session, settlement: d(day + 2) };
+                    let print = Print { ticker: tickers[t], price, volume, auction, session, settlement: d(day + 2) };
                     let got = acct.on_print(&print);
                     prop_assert!(got.iter().map(|f| f.quantity.get()).sum::<u64>() <= volume, "a print fills at most its volume");
                     for f in &got {
@@ -89,6 +89,11 @@ proptest! {
                 Op::EndSession => {
                     acct.expire(session);
                     day += 1;
+                    // The store keeps the account between operations: what it rebuilds is the
+                    // same account (the open-order index is checked below).
+                    let stored = acct.to_stored();
+                    acct = PaperAccount::restore(stored.clone());
+                    prop_assert_eq!(acct.to_stored(), stored);
                 }
             }
             // Invariants after every step.
@@ -134,7 +139,7 @@ proptest! {
 }
 
 #[test]
-fn a_limit_buy_fills_at_its_limit_or_at_an_opening_print_through_it_and_prints_are_shared_in_priority() {
+fn a_limit_buy_fills_at_its_limit_or_at_an_auction_print_through_it_and_prints_are_shared_in_priority() {
     let t = Ticker::parse("005930").unwrap();
     let session = d(4);
     let band = Some(krx::price_band(session, Market::Kospi, Price::new(71_000).unwrap()));
@@ -153,11 +158,11 @@ fn a_limit_buy_fills_at_its_limit_or_at_an_opening_print_through_it_and_prints_a
     let high = acct.place(order(limit(71_000), 100)).unwrap();
     // Reserved: 100 × 70,000 + 1,050 and 100 × 71,000 + 1,065.
     assert_eq!(acct.reserved(), Won(7_001_050 + 7_101_065));
-    let print = |price: i64, volume, opening| Print {
+    let print = |price: i64, volume, auction| Print {
         ticker: t,
         price: Price::new(price).unwrap(),
         volume,
-        opening,
+        auction,
         session,
         settlement: d(6),
     };

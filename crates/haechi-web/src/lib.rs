@@ -19,7 +19,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use haechi_app::App;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use routes::{admin, auth as auth_routes, health, me, runs, scenarios, sweeps};
+use routes::{admin, auth as auth_routes, health, me, paper, runs, scenarios, sweeps};
 pub use settings::WebSettings;
 pub use state::AppState;
 use std::net::SocketAddr;
@@ -40,6 +40,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "scenarios", description = "Investment scenarios and their versions"),
         (name = "runs", description = "Simulation runs and reports"),
         (name = "sweeps", description = "Parameter sweeps: a scenario over a grid of its numeric fields"),
+        (name = "paper", description = "Paper trading: mock accounts, orders with fail-safes, fills, positions, equity"),
         (name = "admin", description = "Administration and logs"),
         (name = "ops", description = "Health and metrics"),
     )
@@ -96,6 +97,19 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(me::revoke_token))
         .routes(routes!(me::totp_begin, me::totp_disable))
         .routes(routes!(me::totp_confirm))
+        .routes(routes!(paper::list, paper::create))
+        .routes(routes!(paper::get, paper::update, paper::close))
+        .routes(routes!(paper::reset))
+        .routes(routes!(paper::halt))
+        .routes(routes!(paper::site_halt))
+        .routes(routes!(paper::orders, paper::place))
+        .routes(routes!(paper::get_order, paper::modify, paper::cancel))
+        .routes(routes!(paper::positions))
+        .routes(routes!(paper::fills))
+        .routes(routes!(paper::equity))
+        .routes(routes!(paper::events))
+        .routes(routes!(paper::market))
+        .routes(routes!(paper::ticker))
         .routes(routes!(scenarios::list, scenarios::create))
         .routes(routes!(scenarios::import))
         .routes(routes!(scenarios::get, scenarios::update, scenarios::delete))

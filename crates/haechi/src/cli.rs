@@ -48,6 +48,9 @@ enum Command {
     KisFake(crate::etl::FakeArgs),
     /// Serve the REST API (and, later, the portal), with in-process workers on the embedded queue.
     Serve,
+    /// Run the paper-trading market: without KIS keys, a replay of the loaded daily data (one
+    /// session every `paper_replay_secs`, 600 when unset), matching every open order.
+    Market,
     /// Run jobs from the queue (Redis in production) until SIGTERM: simulation runs, and the
     /// daily KIS collection when KIS is configured.
     Worker(WorkerArgs),
@@ -292,6 +295,7 @@ pub fn main() -> ExitCode {
         },
         Command::KisFake(args) => crate::etl::kis_fake(&args),
         Command::Serve => crate::server::serve(cli.config.as_deref()),
+        Command::Market => crate::server::market(cli.config.as_deref()),
         Command::Migrate => crate::server::migrate(cli.config.as_deref()),
         Command::Config { command: ConfigCommand::Check } => crate::server::config_check(cli.config.as_deref()),
         Command::Config { command: ConfigCommand::Keys } => {

@@ -163,6 +163,7 @@ const KEYS: &[&dyn AnyKey] = &[
     &key::JOB_MAX_ATTEMPTS,
     &key::JOB_TIMEOUT_SECS,
     &key::RUN_SESSION_DELAY_US,
+    &key::PAPER_REPLAY_SECS,
     &key::QUEUE_NAME,
     &key::JOB_ORPHAN_SECS,
     &kis::APP_KEY,
@@ -507,6 +508,19 @@ mod key {
         get: |s| &s.run_session_delay_us,
         get_mut: |s| &mut s.run_session_delay_us,
     };
+    pub(super) const PAPER_REPLAY_SECS: Key<u32> = Key {
+        name: "paper_replay_secs",
+        about: "Paper trading without KIS: replay one session of the loaded daily data every this many seconds (60..=86400; the demo uses 600), in `serve` (or `haechi market`). 0: off.",
+        secret: false,
+        default: || 0,
+        parse: |raw| match integer::<u32>(raw, 0..=86_400)? {
+            v @ (0 | 60..=86_400) => Ok(v),
+            v => Err(Problem::Unparsable { value: v.to_string(), expected: "0 (off) or 60..=86400 seconds" }),
+        },
+        show: show_plain,
+        get: |s| &s.paper_replay_secs,
+        get_mut: |s| &mut s.paper_replay_secs,
+    };
     pub(super) const QUEUE_NAME: Key<String> = Key {
         name: "queue_name",
         about: "Namespace of the Redis queue, so several installations can share one Redis.",
@@ -761,6 +775,7 @@ pub struct Settings {
     pub job_max_attempts: u32,
     pub job_timeout_secs: u32,
     pub run_session_delay_us: u32,
+    pub paper_replay_secs: u32,
     pub queue_name: String,
     pub job_orphan_secs: u32,
     pub kis: KisSettings,
@@ -800,6 +815,7 @@ impl Default for Settings {
             job_max_attempts: key::JOB_MAX_ATTEMPTS.default(),
             job_timeout_secs: key::JOB_TIMEOUT_SECS.default(),
             run_session_delay_us: key::RUN_SESSION_DELAY_US.default(),
+            paper_replay_secs: key::PAPER_REPLAY_SECS.default(),
             queue_name: key::QUEUE_NAME.default(),
             job_orphan_secs: key::JOB_ORPHAN_SECS.default(),
             kis: KisSettings::default(),
@@ -1753,6 +1769,7 @@ mod tests {
              job_max_attempts = 3  # default\n\
              job_timeout_secs = 1800  # default\n\
              run_session_delay_us = 0  # default\n\
+             paper_replay_secs = 0  # default\n\
              queue_name = \"haechi\"  # default\n\
              job_orphan_secs = 30  # default\n\
              \n\

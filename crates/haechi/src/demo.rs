@@ -140,6 +140,12 @@ pub fn demo(file: Option<&Path>, opts: &DemoOptions) -> Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let seed_workers = server::spawn_workers(&p, &settings, server::registry(&p, &settings, None).await?, 2, stop_rx);
         ensure_demo_runs(&app).await?;
+        // Paper trading: a replayed market, one session every ten minutes, and an account
+        // with orders for its next session, so fills arrive within the first minute.
+        if settings.paper_replay_secs == 0 {
+            settings.paper_replay_secs = 600;
+        }
+        ensure_demo_paper(&app).await?;
         let _ = stop_tx.send(true);
         if let Some(t) = seed_workers {
             let _ = t.await;
@@ -196,6 +202,51 @@ pub fn demo(file: Option<&Path>, opts: &DemoOptions) -> Result<()> {
         drop(fake);
         served
     })
+}
+
+/// The demo's mock account, with orders for the replay's next session: a market buy (fills
+/// at the opening print), a limit buy near the last close (fills when the path dips to it) and
+/// a limit buy at the lower limit (stays open: something to modify or cancel).
+async fn ensure_demo_paper(app: &App) -> Result<()> {
+    use haechi_app::paper::{self, OrderRequest};
+    let Some(user) = app.db().user_by_email(DEMO_EMAIL).await? else { bail!("the demo user is missing") };
+    let demo = Principal::local(Account::from(&user));
+    let meta = RequestMeta::local("demo");
+    let opts = haechi_app::market_replay::ReplayOptions::default();
+    haechi_app::market_replay::prime(app, &opts).await?;
+    let account = match paper::list(app, &demo).await?.into_iter().find(|a| a.account.state == "open") {
+        Some(a) => a.account.id,
+        None => paper::open(app, &meta, &demo, "데모 모의계좌 Demo account", 10_000_000).await?.id,
+    };
+    let open = paper::orders(app, &demo, account, haechi_db::OrderFilter::Open, Paging::new(Some(0), Some(1))?).await?;
+    if open.total > 0 {
+        return Ok(());
+    }
+    let m = app.market().current(app.db()).await?;
+    let mut placed = 0;
+    for inst in m.store.instruments().iter().take(3) {
+        let info = paper::ticket_info(app, inst.ticker.as_str()).await?;
+        let (Some(base), Some(lower)) = (info.base, info.lower) else { continue };
+        let qty = (1_000_000 / base).max(1);
+        let tick = info.tick.unwrap_or(1).max(1);
+        let (kind, price) = match placed {
+            0 => ("market", None),
+            1 => ("limit", Some(base / tick * tick)),
+            _ => ("limit", Some(lower)),
+        };
+        let req = OrderRequest {
+            ticker: info.ticker.clone(),
+            side: "buy".into(),
+            kind: kind.into(),
+            price,
+            quantity: qty,
+            confirm: true,
+            client_order_id: None,
+        };
+        paper::place(app, &meta, &demo, account, req).await?;
+        placed += 1;
+    }
+    Ok(())
 }
 
 /// Creates the demo user on first run (through the registration use case) and returns its new

@@ -66,6 +66,7 @@ fn app_settings(s: &Settings) -> AppSettings {
         max_active_runs: s.max_active_runs,
         max_scenarios: s.max_scenarios,
         max_stored_bytes: u64::from(s.max_stored_mib) * 1024 * 1024,
+        ..AppSettings::default()
     }
 }
 
@@ -192,8 +193,13 @@ pub(crate) fn spawn_workers(
 
 /// The use cases over this process's platform: what the HTTP edge, the CLI and the demo call.
 pub(crate) fn app(p: &Platform, settings: &Settings) -> App {
-    let services =
-        Services { db: p.db.clone(), queue: p.queue.clone(), objects: p.objects.clone(), events: p.events.clone() };
+    let services = Services {
+        db: p.db.clone(),
+        queue: p.queue.clone(),
+        objects: p.objects.clone(),
+        events: p.events.clone(),
+        market: p.market.clone(),
+    };
     App::new(services, app_settings(settings))
 }
 
@@ -214,15 +220,19 @@ pub(crate) async fn serve_platform(
         haechi_app::runs::recover_orphaned(&app(&p, settings)).await.context("recovering runs left running")?;
     }
     let worker_task = if workers > 0 {
-        spawn_workers(&p, settings, registry(&p, settings, kis.as_ref()).await?, workers, stop_rx)
+        spawn_workers(&p, settings, registry(&p, settings, kis.as_ref()).await?, workers, stop_rx.clone())
     } else {
         None
     };
     let gauge = tokio::spawn(queue_gauge(p.queue.clone()));
+    let replay = spawn_replay(&app(&p, settings), settings, stop_rx.clone());
     let app = haechi_web::build(app(&p, settings), web_settings(settings));
     haechi_web::serve(listener, app, shutdown_signal()).await.context("serving")?;
     gauge.abort();
     let _ = stop_tx.send(true);
+    if let Some(t) = replay {
+        let _ = t.await;
+    }
     if let Some(t) = worker_task {
         let _ = t.await;
     }
@@ -230,6 +240,49 @@ pub(crate) async fn serve_platform(
     tracing::info!("shut down cleanly");
     p.db.close().await.context("closing the database")?;
     Ok(())
+}
+
+/// Starts the replayed paper-trading market when `paper_replay_secs` is set.
+pub(crate) fn spawn_replay(
+    app: &App,
+    settings: &Settings,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if settings.paper_replay_secs == 0 {
+        return None;
+    }
+    let opts = haechi_app::market_replay::ReplayOptions {
+        session: Duration::from_secs(u64::from(settings.paper_replay_secs)),
+        ..Default::default()
+    };
+    let app = app.clone();
+    Some(tokio::spawn(async move {
+        if let Err(e) = haechi_app::market_replay::run(app, opts, stop).await {
+            tracing::error!(error = %e, "the paper market replay stopped");
+        }
+    }))
+}
+
+/// `haechi market`: the paper-trading matcher as its own process. Without KIS it replays the
+/// loaded daily data (`paper_replay_secs`, 600 when unset).
+pub fn market(file: Option<&Path>) -> Result<()> {
+    let mut settings = load_settings(file)?;
+    init_tracing(settings.log_format);
+    if settings.paper_replay_secs == 0 {
+        settings.paper_replay_secs = 600;
+    }
+    runtime()?.block_on(async {
+        let p = open_platform(&settings).await?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let task = spawn_replay(&app(&p, &settings), &settings, stop_rx);
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        p.db.close().await.context("closing the database")?;
+        Ok(())
+    })
 }
 
 /// Keeps `haechi_queue_depth` current in processes that run no worker (which update it

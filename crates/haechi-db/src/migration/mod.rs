@@ -9,6 +9,7 @@ mod m20261127_000003_collection;
 mod m20261207_000004_fair_runs_and_storage;
 mod m20261207_000005_market_sessions;
 mod m20261207_000006_sweeps;
+mod m20261207_000007_paper;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000004_fair_runs_and_storage::Migration),
             Box::new(m20261207_000005_market_sessions::Migration),
             Box::new(m20261207_000006_sweeps::Migration),
+            Box::new(m20261207_000007_paper::Migration),
         ]
     }
 }

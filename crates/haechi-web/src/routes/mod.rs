@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod me;
+pub mod paper;
 pub mod runs;
 pub mod scenarios;
 pub mod sweeps;

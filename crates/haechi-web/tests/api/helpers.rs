@@ -103,7 +103,8 @@ pub async fn spawn_full(config: Config, runner: RunnerOptions, workers: usize) -
             .await;
         });
     }
-    let services = Services { db: test_db.db.clone(), queue, objects: objects.clone(), events };
+    let services =
+        Services { db: test_db.db.clone(), queue, objects: objects.clone(), events, market: Default::default() };
     let app = match config.clock {
         Some(clock) => App::with_clock(services, config.app, Arc::new(clock)),
         None => App::new(services, config.app),
