@@ -91,6 +91,44 @@ try {
   expect(await page.isVisible("svg.chart polyline.equity"), "the best point opens as a full report");
   await shot(page, "demo-sweep-point-report");
 
+  // Paper trading: the demo's mock account has fills from the replayed session's first prints,
+  // an open order at the lower limit; a new order is placed from the ticket, a refused one is
+  // worded in Korean, and the open order is cancelled.
+  await page.click("header a[href='/accounts']");
+  expect(await page.isVisible("#paper-accounts"), "the mock accounts page lists the demo account");
+  await page.click("#paper-accounts a >> nth=0");
+  await page.waitForURL(/\/accounts\/\d+$/);
+  const accountUrl = page.url();
+  let filled = false;
+  for (let i = 0; i < 60 && !filled; i += 1) {
+    filled = (await page.locator("#fills tbody tr").count()) > 0;
+    if (!filled) {
+      await page.waitForTimeout(1000);
+      await page.goto(accountUrl);
+    }
+  }
+  expect(filled, "fills from the replayed session arrive within a minute");
+  expect((await page.locator("#positions tbody tr").count()) > 0, "and show as positions with their P&L");
+  await shot(page, "demo-paper-account");
+  const ticker = (await page.textContent("#positions tbody tr >> nth=0 >> td >> nth=0")).trim().split(" ")[0];
+  await page.fill("#look-ticker", ticker);
+  await page.click("#ticket form.inline-form button");
+  expect(await page.isVisible("#ticket-facts"), `the ticket shows ${ticker}'s band and tick`);
+  await page.fill("#o-ticker", ticker);
+  await page.selectOption("#o-side", "sell");
+  await page.selectOption("#o-type", "market");
+  await page.fill("#o-qty", "999999");
+  await page.click("#order-form button[type=submit]");
+  expect((await page.textContent("#order-error")).includes("매도 가능 수량"), "selling more than held is refused, in Korean");
+  await shot(page, "demo-paper-refused");
+  await page.goto(accountUrl);
+  const before = await page.locator("#open-orders tbody tr").count();
+  expect(before >= 1, "the order at the lower limit is still open");
+  await page.click("#open-orders tbody tr >> nth=0 >> button:has-text('취소')");
+  await page.waitForURL(/done=cancelled/);
+  expect((await page.locator("#open-orders tbody tr").count()) === before - 1, "cancelling removes it from the open orders");
+  await shot(page, "demo-paper-cancelled");
+
   // Something that is not there: a page for people, in Korean, with the request id to quote.
   const missing = await page.goto(`${base}/runs/999999`);
   expect(missing.status() === 404, "an unknown run answers 404");

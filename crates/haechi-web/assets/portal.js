@@ -58,3 +58,35 @@ document.addEventListener("DOMContentLoaded", () => {
   select.addEventListener("change", update);
   update();
 });
+
+// Forms that ask before they act (resetting a mock account).
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form[data-confirm]").forEach((form) => {
+    form.addEventListener("submit", (e) => {
+      if (!window.confirm(form.dataset.confirm)) e.preventDefault();
+    });
+  });
+});
+
+// A mock account's page follows its event stream: when the account changes (a fill, an
+// expiry, a halt) or its value moves, the page reloads, unless the user is typing an order.
+document.addEventListener("DOMContentLoaded", () => {
+  const live = document.getElementById("paper-live");
+  if (!live || !window.EventSource) return;
+  const version = Number(live.dataset.version);
+  const won = new Intl.NumberFormat(document.documentElement.lang === "ko" ? "ko-KR" : "en-US");
+  const events = new EventSource(`/api/v1/accounts/${live.dataset.account}/events`);
+  events.addEventListener("account", (e) => {
+    const a = JSON.parse(e.data);
+    const equity = document.getElementById("paper-equity-value");
+    if (equity) equity.textContent = `₩${won.format(a.equity)}`;
+    const profit = document.getElementById("paper-profit");
+    if (profit) {
+      const sign = a.profit > 0 ? "+" : "";
+      profit.textContent = `${sign}${won.format(a.profit)} (${a.return_pct >= 0 ? "+" : ""}${a.return_pct.toFixed(2)}%)`;
+      profit.className = a.profit > 0 ? "up" : a.profit < 0 ? "down" : "";
+    }
+    const typing = document.activeElement && document.activeElement.closest("form");
+    if (a.version !== version && !typing) window.location.reload();
+  });
+});

@@ -77,7 +77,7 @@ macro_rules! need {
     )*};
 }
 
-need!(Simulate => Simulate, OwnAccount => OwnAccount, ReadLogs => ReadLogs, ManageUsers => ManageUsers, ManagePolicies => ManagePolicies);
+need!(Simulate => Simulate, Trade => Trade, OwnAccount => OwnAccount, ReadLogs => ReadLogs, ManageUsers => ManageUsers, ManagePolicies => ManagePolicies);
 
 /// Someone signed in who holds `P`'s permission; otherwise the handler never runs (sign-in
 /// page when nobody is signed in, an error page when the role does not allow it).

@@ -10,6 +10,7 @@ mod admin;
 pub mod editor;
 pub mod errors;
 pub mod i18n;
+mod paper;
 pub mod report;
 mod runs;
 mod scenarios;
@@ -28,7 +29,9 @@ use crate::auth::{Caller, ClientInfo};
 use crate::error::ApiError;
 use crate::routes::auth::{clear_cookie, session_cookie};
 use crate::state::AppState;
-use errors::{ManagePolicies, ManageUsers, MaybeSigned, OwnAccount, ReadLogs, Signed, Simulate, UiError, UiResult};
+use errors::{
+    ManagePolicies, ManageUsers, MaybeSigned, OwnAccount, ReadLogs, Signed, Simulate, Trade, UiError, UiResult,
+};
 use haechi_app::auth::{constant_time_eq, random_token};
 use haechi_app::rbac::{Permission, allows};
 use haechi_app::{AppError, AuthFailure, Principal, RunId};
@@ -38,6 +41,7 @@ use std::sync::Arc;
 
 use account::*;
 use admin::*;
+use paper::*;
 use runs::*;
 pub use runs::{RunHeader, render_run_page};
 use scenarios::*;
@@ -106,6 +110,13 @@ pub fn router() -> Router<AppState> {
         .route("/scenarios/{id}/edit", post(scenario_edit))
         .route("/scenarios/{id}/shares", post(scenario_shares))
         .route("/scenarios/{id}/versions/{version}/restore", post(scenario_restore))
+        .route("/accounts", get(accounts_page).post(account_open))
+        .route("/accounts/{id}", get(account_view))
+        .route("/accounts/{id}/orders", post(order_submit))
+        .route("/accounts/{id}/halt", post(account_halt))
+        .route("/accounts/{id}/reset", post(account_reset))
+        .route("/orders/{id}/cancel", post(order_cancel))
+        .route("/orders/{id}/modify", post(order_modify))
         .route("/account", get(account_page))
         .route("/account/mfa", post(account_mfa_begin))
         .route("/account/sessions/{handle}/end", post(account_session_end))
