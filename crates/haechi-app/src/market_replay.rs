@@ -39,7 +39,7 @@ impl Default for ReplayOptions {
 /// # Errors
 /// Without market data; the database's error.
 pub async fn starting_point(app: &App, opts: &ReplayOptions) -> AppResult<(NaiveDate, u32)> {
-    let m = app.market().current(app.db()).await.map_err(|e| crate::AppError::internal("loading market data", e))?;
+    let m = app.market().recent(app.db()).await.map_err(|e| crate::AppError::internal("loading market data", e))?;
     let dates = m.store.dates();
     if let Some(row) = app.db().market_state().await.map_err(|e| crate::AppError::internal("reading market", e))?
         && row.mode == "replay"
@@ -79,8 +79,7 @@ pub async fn run(app: App, opts: ReplayOptions, mut stop: tokio::sync::watch::Re
         if *stop.borrow() {
             return Ok(());
         }
-        let m =
-            app.market().current(app.db()).await.map_err(|e| crate::AppError::internal("loading market data", e))?;
+        let m = app.market().recent(app.db()).await.map_err(|e| crate::AppError::internal("loading market data", e))?;
         let store = m.store.clone();
         let idx = store.session_at_or_after(session);
         let phase = if step + 1 >= steps { Phase::ClosingCall } else { Phase::Continuous };

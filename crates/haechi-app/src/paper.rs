@@ -315,7 +315,7 @@ async fn write_back(
 
 /// The instrument's market and name, from the loaded market data.
 async fn instrument(app: &App, ticker: Ticker) -> AppResult<(Market, String)> {
-    let m = app.market().current(app.db()).await.map_err(market_error)?;
+    let m = app.market().recent(app.db()).await.map_err(market_error)?;
     let slot = m.store.slot_of(ticker).ok_or_else(|| {
         AppError::invalid("ticker", format!("{ticker} is not a listed instrument in the loaded market data"))
     })?;
@@ -334,7 +334,7 @@ fn market_error(e: haechi_jobs::MarketError) -> AppError {
 
 /// The session calendar: the exchange's where the data has it, weekdays beyond.
 async fn sessions(app: &App) -> AppResult<Sessions> {
-    let m = app.market().current(app.db()).await.map_err(market_error)?;
+    let m = app.market().recent(app.db()).await.map_err(market_error)?;
     Ok(Sessions::new(m.store.calendar().clone()))
 }
 
@@ -350,7 +350,7 @@ async fn band_base(app: &App, ticker: Ticker, session: NaiveDate) -> AppResult<O
             return Ok(Price::new(q.last));
         }
     }
-    let m = app.market().current(app.db()).await.map_err(market_error)?;
+    let m = app.market().recent(app.db()).await.map_err(market_error)?;
     let Some(slot) = m.store.slot_of(ticker) else { return Ok(None) };
     let idx = m.store.session_at_or_after(session);
     Ok(if idx == 0 { None } else { m.store.last_close(slot, idx - 1) })
@@ -378,7 +378,7 @@ pub async fn market_time(app: &App) -> AppResult<MarketView> {
 
 /// The session a replay plays after `session`: the next day of the market data.
 async fn replay_next(app: &App, session: NaiveDate) -> AppResult<NaiveDate> {
-    let m = app.market().current(app.db()).await.map_err(market_error)?;
+    let m = app.market().recent(app.db()).await.map_err(market_error)?;
     let i = m.store.session_at_or_after(session.succ_opt().unwrap_or(session));
     Ok(m.store.dates().get(i).copied().unwrap_or_else(|| Sessions::new(m.store.calendar().clone()).next_after(session)))
 }
@@ -520,7 +520,7 @@ async fn value_positions(
         .into_iter()
         .map(|q| (q.ticker.clone(), q))
         .collect();
-    let names = match app.market().current(app.db()).await {
+    let names = match app.market().recent(app.db()).await {
         Ok(m) => Some(m.store),
         Err(_) => None,
     };

@@ -62,6 +62,8 @@ pub enum Backend {
 pub struct Db {
     conn: DatabaseConnection,
     backend: Backend,
+    /// One in-process gate per mock account (see [`Db::paper_begin`]).
+    gates: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, std::sync::Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Db {
@@ -99,7 +101,7 @@ impl Db {
             opts.max_connections(32).min_connections(1);
         }
         let conn = Database::connect(opts).await?;
-        Ok(Db { conn, backend })
+        Ok(Db { conn, backend, gates: Default::default() })
     }
 
     /// Applies every pending migration.
@@ -118,6 +120,16 @@ impl Db {
     pub async fn ping(&self) -> Result<(), DbError> {
         self.conn.execute_unprepared("SELECT 1").await?;
         Ok(())
+    }
+
+    /// The gate of an account's writers in this process.
+    pub(crate) fn account_gate(&self, account_id: i64) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut gates = self.gates.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Gates nobody holds are dropped now and then, so closed accounts do not pile up.
+        if gates.len() > 10_000 {
+            gates.retain(|_, g| std::sync::Arc::strong_count(g) > 1);
+        }
+        gates.entry(account_id).or_default().clone()
     }
 
     #[must_use]

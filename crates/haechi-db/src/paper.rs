@@ -253,6 +253,11 @@ impl Db {
     /// # Errors
     /// The driver's error.
     pub async fn paper_begin(&self, account_id: i64) -> Result<Option<PaperTxn>, DbError> {
+        // Writers of one account queue here, in this process, instead of in the database:
+        // SQLite's busy handler sleeps in growing steps, so fifty writers contending there
+        // spend most of their time asleep.
+        let gate = self.account_gate(account_id);
+        let guard = gate.lock_owned().await;
         let txn = self.connection().begin().await?;
         let bumped = paper_account::Entity::update_many()
             .col_expr(
@@ -268,7 +273,7 @@ impl Db {
         let Some(account) = paper_account::Entity::find_by_id(account_id).one(&txn).await? else {
             return Ok(None);
         };
-        Ok(Some(PaperTxn { txn, account }))
+        Ok(Some(PaperTxn { txn, account, _guard: guard }))
     }
 
     // ---- market state ----
@@ -451,6 +456,7 @@ pub struct PaperTxn {
     txn: DatabaseTransaction,
     /// The account as locked.
     pub account: PaperAccountRow,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl PaperTxn {

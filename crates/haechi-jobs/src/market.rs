@@ -190,7 +190,13 @@ pub struct LoadedMarket {
 #[derive(Debug, Clone, Default)]
 pub struct MarketCache {
     inner: Arc<Mutex<Option<LoadedMarket>>>,
+    /// When the data version was last read, and the store then: order entry asks for the
+    /// store several times a request, and a new version may take a second to be seen.
+    checked: Arc<std::sync::Mutex<Option<(std::time::Instant, LoadedMarket)>>>,
 }
+
+/// How long a read of the data version stays good.
+const VERSION_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl MarketCache {
     /// The store for the current data version.
@@ -198,6 +204,33 @@ impl MarketCache {
     /// # Errors
     /// [`MarketError::NoData`] before any load; the database's error.
     pub async fn current(&self, db: &Db) -> Result<LoadedMarket, MarketError> {
+        let m = self.fetch(db).await?;
+        if let Ok(mut c) = self.checked.lock() {
+            *c = Some((std::time::Instant::now(), m.clone()));
+        }
+        Ok(m)
+    }
+
+    /// The store as of at most a second ago: for order entry, which asks for it several times
+    /// a request (a run or a sweep uses [`MarketCache::current`], which reads the version).
+    ///
+    /// # Errors
+    /// As [`MarketCache::current`].
+    pub async fn recent(&self, db: &Db) -> Result<LoadedMarket, MarketError> {
+        if let Ok(c) = self.checked.lock()
+            && let Some((at, m)) = c.as_ref()
+            && at.elapsed() < VERSION_TTL
+        {
+            return Ok(m.clone());
+        }
+        let m = self.fetch(db).await?;
+        if let Ok(mut c) = self.checked.lock() {
+            *c = Some((std::time::Instant::now(), m.clone()));
+        }
+        Ok(m)
+    }
+
+    async fn fetch(&self, db: &Db) -> Result<LoadedMarket, MarketError> {
         let Some(v) = db.data_version().await? else { return Err(MarketError::NoData) };
         let mut slot = self.inner.lock().await;
         if let Some(m) = slot.as_ref().filter(|m| m.version == v.id) {

@@ -510,13 +510,10 @@ mod key {
     };
     pub(super) const PAPER_REPLAY_SECS: Key<u32> = Key {
         name: "paper_replay_secs",
-        about: "Paper trading without KIS: replay one session of the loaded daily data every this many seconds (60..=86400; the demo uses 600), in `serve` (or `haechi market`). 0: off.",
+        about: "Paper trading without KIS: replay one session of the loaded daily data every this many seconds (up to 86400; the demo uses 600), in `serve` (or `haechi market`). 0: off.",
         secret: false,
         default: || 0,
-        parse: |raw| match integer::<u32>(raw, 0..=86_400)? {
-            v @ (0 | 60..=86_400) => Ok(v),
-            v => Err(Problem::Unparsable { value: v.to_string(), expected: "0 (off) or 60..=86400 seconds" }),
-        },
+        parse: |raw| integer(raw, 0..=86_400),
         show: show_plain,
         get: |s| &s.paper_replay_secs,
         get_mut: |s| &mut s.paper_replay_secs,

@@ -233,3 +233,99 @@ async fn a_run_left_running_by_a_killed_demo_finishes_after_the_restart() {
     let err = again.stderr.lock().unwrap().join("\n");
     assert!(err.contains("queued again") && err.contains(&format!("run_id={run}")), "{}", again.output());
 }
+
+/// The replayed market's matcher killed with SIGKILL mid-session (issue 15): restarted over the
+/// same folder, it plays the session on from where it was, and the account ends the session
+/// with exactly the fills of a demo whose matcher was never interrupted — none lost, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matcher_killed_mid_session_loses_and_doubles_no_fill() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Sessions of 12 s, so the kill lands inside the first one.
+    let fast = [("HAECHI_PAPER_REPLAY_SECS", "12")];
+    let (a_dir, b_dir) = (tmp.path().join("killed"), tmp.path().join("reference"));
+    let (a_arg, b_arg) = (a_dir.to_str().unwrap().to_owned(), b_dir.to_str().unwrap().to_owned());
+    let mut a = start_with(&["demo", "--dir", &a_arg], &a_dir, &fast);
+    let mut b = start_with(&["demo", "--dir", &b_arg], &b_dir, &fast);
+    a.wait_serving().await;
+    b.wait_serving().await;
+    let (a_pw, b_pw) = (a.printed_password(), b.printed_password());
+    let (client, _) = demo_client(&a.base, &a_pw).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let m: Value = client.get(format!("{}/api/v1/market", a.base)).send().await.unwrap().json().await.unwrap();
+        let progress = m["progress"].as_f64().unwrap_or(0.0);
+        if m["mode"] == "replay" && progress > 0.3 && m["phase"] == "continuous" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the replay never got going: {m}\n{}", a.output());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = a.child.id().to_string();
+    assert!(Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
+    let _ = a.child.wait();
+    let mut again = start_with(&["serve"], &a_dir, &fast);
+    again.wait_serving().await;
+
+    async fn closed_fills(base: &str, password: &str) -> Vec<(String, String, i64, i64, String)> {
+        let (client, _) = demo_client(base, password).await;
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let equity: Value =
+                client.get(format!("{base}/api/v1/accounts/1/equity")).send().await.unwrap().json().await.unwrap();
+            if equity.as_array().is_some_and(|e| !e.is_empty()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the first replayed session never closed");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let fills: Value = client
+            .get(format!("{base}/api/v1/accounts/1/fills?per_page=200"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let orders: Value = client
+            .get(format!("{base}/api/v1/accounts/1/orders?per_page=200"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        // Each order's filled quantity is the sum of its fills.
+        for o in orders["items"].as_array().unwrap() {
+            let sum: i64 = fills["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["order_id"] == o["id"])
+                .map(|f| f["quantity"].as_i64().unwrap())
+                .sum();
+            assert_eq!(sum, o["filled"].as_i64().unwrap(), "order {o}");
+        }
+        let mut out: Vec<_> = fills["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["ticker"].as_str().unwrap().to_owned(),
+                    f["side"].as_str().unwrap().to_owned(),
+                    f["quantity"].as_i64().unwrap(),
+                    f["price"].as_i64().unwrap(),
+                    f["trade_date"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+    let killed = closed_fills(&again.base, &a_pw).await;
+    let reference = closed_fills(&b.base, &b_pw).await;
+    assert!(!reference.is_empty(), "the demo's orders filled");
+    assert_eq!(killed, reference, "{}", again.output());
+    again.stop();
+    b.stop();
+}

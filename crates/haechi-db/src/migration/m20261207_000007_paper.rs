@@ -218,6 +218,16 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        // Orders per session (the daily count) and the duplicate check.
+        m.create_index(
+            Index::create()
+                .name("idx_paper_orders_account_session")
+                .table(PaperOrders::Table)
+                .col(PaperOrders::AccountId)
+                .col(PaperOrders::Session)
+                .to_owned(),
+        )
+        .await?;
         m.create_index(
             Index::create()
                 .name("idx_paper_orders_account_state")

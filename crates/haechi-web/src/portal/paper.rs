@@ -279,7 +279,7 @@ pub(super) async fn account_open(
     let cash: i64 = match f.cash.replace([',', ' '], "").parse() {
         Ok(c) => c,
         Err(_) => {
-            return accounts_render(&state, t.clone(), &p, Some(t.get("paper.cash_invalid").to_owned()), None).await;
+            return accounts_render(&state, t, &p, Some(t.get("paper.cash_invalid").to_owned()), None).await;
         }
     };
     match app_paper::open(state.app(), &meta, &p, &f.name, cash).await {
@@ -365,7 +365,7 @@ async fn account_render(
     };
     let csrf = session_csrf(p);
     let page = AccountPage {
-        t: t.clone(),
+        t: *t,
         user: Some(NavUser::of(p)),
         csrf: &csrf,
         id,
@@ -456,7 +456,7 @@ pub(super) async fn order_submit(
         client_order_id: None,
     };
     let rerender = |notice: Option<String>, error: Option<String>, confirm: bool| {
-        let (state, t, p, f) = (state.clone(), t.clone(), p.clone(), f.clone());
+        let (state, p, f) = (state.clone(), p.clone(), f.clone());
         async move {
             let status = if error.is_some() || confirm { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
             let html = account_render(&state, &t, &p, id, f, notice, error, confirm).await?;

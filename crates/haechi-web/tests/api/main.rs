@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
 
 mod helpers;
+mod paper;
 mod portal;
 mod runs;
 mod scenarios;
@@ -74,6 +75,15 @@ async fn openapi_describes_every_route() {
         "/api/v1/runs/{id}",
         "/api/v1/runs/{id}/report",
         "/api/v1/runs/events",
+        "/api/v1/accounts",
+        "/api/v1/accounts/{id}",
+        "/api/v1/accounts/{id}/orders",
+        "/api/v1/accounts/{id}/positions",
+        "/api/v1/accounts/{id}/fills",
+        "/api/v1/accounts/{id}/equity",
+        "/api/v1/accounts/{id}/events",
+        "/api/v1/orders/{id}",
+        "/api/v1/market",
         "/healthz",
         "/readyz",
         "/metrics",
