@@ -111,6 +111,7 @@ struct Inner {
     cache: AuthCache,
     clock: Arc<dyn Clock>,
     paper: tokio::sync::broadcast::Sender<PaperNotice>,
+    paper_state: paper::PaperState,
 }
 
 impl App {
@@ -123,7 +124,16 @@ impl App {
     #[must_use]
     pub fn with_clock(services: Services, settings: AppSettings, clock: Arc<dyn Clock>) -> App {
         let (paper, _) = tokio::sync::broadcast::channel(1024);
-        App { inner: Arc::new(Inner { services, settings, cache: AuthCache::default(), clock, paper }) }
+        App {
+            inner: Arc::new(Inner {
+                services,
+                settings,
+                cache: AuthCache::default(),
+                clock,
+                paper,
+                paper_state: paper::PaperState::default(),
+            }),
+        }
     }
 
     #[must_use]
@@ -150,6 +160,9 @@ impl App {
     #[must_use]
     pub fn paper_notices(&self) -> tokio::sync::broadcast::Receiver<PaperNotice> {
         self.inner.paper.subscribe()
+    }
+    pub(crate) fn paper_state(&self) -> &paper::PaperState {
+        &self.inner.paper_state
     }
     /// Wakes the account's live streams in this process.
     pub fn notify_paper(&self, owner_id: i64, account_id: i64) {

@@ -734,6 +734,10 @@ pub async fn set_site_halt(app: &App, meta: &RequestMeta, p: &Principal, halted:
         .set_site_flag(SITE_HALT_FLAG, if halted { "1" } else { "0" }, Some(p.id().get()))
         .await
         .map_err(internal("setting the site halt"))?;
+    // This process sees it at once; others within the cache's quarter second.
+    if let Ok(mut c) = app.paper_state().site.lock() {
+        *c = None;
+    }
     let event = if halted { "site_trading_halted" } else { "site_trading_resumed" };
     record(app, meta, event, None, Some(p.id()), json!({})).await;
     Ok(())
@@ -749,6 +753,7 @@ pub async fn site_halted(app: &App) -> AppResult<bool> {
 
 // ---------------------------------------------------------------- orders
 
+#[derive(Debug)]
 struct Parsed {
     ticker: Ticker,
     side: Side,
@@ -833,7 +838,12 @@ pub fn reason_ko(code: &str) -> &'static str {
 }
 
 /// Places an order: the fail-safes, then the market rules, then the reservation, all under
-/// the account's lock. A refusal is stored as a `rejected` order and audited.
+/// the account's lock. A refusal is stored as a `rejected` order; everything is audited.
+///
+/// Orders for one account that arrive together are placed together: the account's writer in
+/// this process takes every order waiting, applies them one after another under one lock, and
+/// commits them (with their audit entries) in one transaction — group commit, so fifty
+/// clients on one account cost one commit, not fifty.
 ///
 /// # Errors
 /// [`AppError::Invalid`] for a malformed request (nothing stored); [`AppError::NotFound`];
@@ -841,142 +851,437 @@ pub fn reason_ko(code: &str) -> &'static str {
 pub async fn place(app: &App, meta: &RequestMeta, p: &Principal, id: i64, req: OrderRequest) -> AppResult<Placed> {
     require_trader(p)?;
     let o = parse_order(&req)?;
-    owned(app, p, id).await?;
     let (market, _) = instrument(app, o.ticker).await?;
-    let mt = market_time(app).await?;
-    let session = mt.order_session;
-    let band = band_base(app, o.ticker, session).await?.map(|b| krx::price_band(session, market, b));
-    let site_halt = site_halted(app).await?;
-    let now = app.now_ms();
-    let placed = place_locked(app, id, &o, market, session, band, site_halt, req.confirm, now).await?;
-    let (event, detail) = match &placed {
-        Placed::Accepted(row) => ("paper_order_placed", json!({"account": id, "order": row.id})),
-        Placed::Rejected { order, code, .. } => {
-            ("paper_order_rejected", json!({"account": id, "order": order.id, "reason": code}))
-        }
-        Placed::NeedsConfirmation { code, .. } => ("paper_order_unconfirmed", json!({"account": id, "reason": code})),
-    };
-    record(app, meta, event, Some(p.id()), None, detail).await;
+    let session = market_time_recent(app).await?.order_session;
+    let band = band_base_recent(app, o.ticker, session).await?.map(|b| krx::price_band(session, market, b));
+    let site_halt = site_halted_recent(app).await?;
+    let placed = submit(app, id, p.id().get(), o, market, session, band, site_halt, req.confirm, meta).await?;
     if !matches!(placed, Placed::NeedsConfirmation { .. }) {
         app.notify_paper(p.id().get(), id);
     }
     Ok(placed)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn place_locked(
-    app: &App,
-    id: i64,
-    o: &Parsed,
+/// An order waiting for its account's writer.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    owner: i64,
+    o: Parsed,
     market: Market,
     session: NaiveDate,
     band: Option<PriceBand>,
     site_halted: bool,
     confirmed: bool,
     now: i64,
+    meta: RequestMeta,
+    reply: tokio::sync::oneshot::Sender<AppResult<Placed>>,
+}
+
+/// Paper trading's per-process state: the accounts' writers and short-lived caches of what
+/// every order asks (where the market is, the site's halt, band bases).
+#[derive(Debug, Default)]
+pub(crate) struct PaperState {
+    writers: std::sync::Mutex<std::collections::HashMap<i64, tokio::sync::mpsc::Sender<Entry>>>,
+    market: std::sync::Mutex<Option<(std::time::Instant, i64, MarketView)>>,
+    site: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    bases: std::sync::Mutex<std::collections::HashMap<(Ticker, i32), (std::time::Instant, Option<Price>)>>,
+}
+
+/// How long a cached answer stays good. A site halt set in another process takes effect
+/// within this; in this process, at once.
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_millis(250);
+/// A writer with nothing to do this long stops (a new order starts another).
+const WRITER_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most orders one commit takes.
+const BATCH: usize = 256;
+
+async fn market_time_recent(app: &App) -> AppResult<MarketView> {
+    let now = app.now_ms();
+    if let Ok(c) = app.paper_state().market.lock()
+        && let Some((at, ms, v)) = c.as_ref()
+        && at.elapsed() < CACHE_TTL
+        && (now - ms).abs() < 250
+    {
+        return Ok(*v);
+    }
+    let v = market_time(app).await?;
+    if let Ok(mut c) = app.paper_state().market.lock() {
+        *c = Some((std::time::Instant::now(), now, v));
+    }
+    Ok(v)
+}
+
+async fn site_halted_recent(app: &App) -> AppResult<bool> {
+    if let Ok(c) = app.paper_state().site.lock()
+        && let Some((at, v)) = c.as_ref()
+        && at.elapsed() < CACHE_TTL
+    {
+        return Ok(*v);
+    }
+    let v = site_halted(app).await?;
+    if let Ok(mut c) = app.paper_state().site.lock() {
+        *c = Some((std::time::Instant::now(), v));
+    }
+    Ok(v)
+}
+
+async fn band_base_recent(app: &App, ticker: Ticker, session: NaiveDate) -> AppResult<Option<Price>> {
+    let key = (ticker, day_number(session));
+    if let Ok(c) = app.paper_state().bases.lock()
+        && let Some((at, v)) = c.get(&key)
+        && at.elapsed() < std::time::Duration::from_secs(1)
+    {
+        return Ok(*v);
+    }
+    let v = band_base(app, ticker, session).await?;
+    if let Ok(mut c) = app.paper_state().bases.lock() {
+        if c.len() > 10_000 {
+            c.clear();
+        }
+        c.insert(key, (std::time::Instant::now(), v));
+    }
+    Ok(v)
+}
+
+/// Hands an order to its account's writer and waits for the answer.
+#[allow(clippy::too_many_arguments)]
+async fn submit(
+    app: &App,
+    id: i64,
+    owner: i64,
+    o: Parsed,
+    market: Market,
+    session: NaiveDate,
+    band: Option<PriceBand>,
+    site_halted: bool,
+    confirmed: bool,
+    meta: &RequestMeta,
 ) -> AppResult<Placed> {
-    let mut t = lock(app, id).await?;
-    if t.account.state != "open" {
-        return Err(AppError::Conflict("the account is closed".into()));
-    }
-    let day = day_number(session);
-    let limits = limits_of(&t.account);
-    let limit_price = match o.kind {
-        OrderKind::Limit { price } => Some(price.get()),
-        OrderKind::Market => None,
-    };
-    let per_share = limit_price.or(band.map(|b| b.upper_orderable.get())).unwrap_or(0);
-    let value = Won(per_share.saturating_mul(i64::try_from(o.quantity.get()).unwrap_or(i64::MAX)));
-    // The daily loss limit, measured now against the session's opening equity.
-    let mut loss_halted = t.account.loss_halt_session == Some(day);
-    // Negative: the owner lifted this session's halt after signing in again.
-    let lifted = t.account.loss_halt_session == Some(-day);
-    if !loss_halted && !lifted && o.side == Side::Buy && limits.daily_loss_limit.is_some() {
-        let holdings = t.holdings(None).await.map_err(internal("reading holdings"))?;
-        let (_, equity) = value_positions(app, &t.account, &holdings).await?;
-        let opening = t
-            .equity_before(day)
-            .await
-            .map_err(internal("reading equity"))?
-            .map_or(t.account.starting_cash, |e| e.equity);
-        if failsafe::loss_limit_reached(&limits, Won(opening), Won(equity)) {
-            loss_halted = true;
-            t.account.loss_halt_session = Some(day);
-        }
-    }
-    let window = i64::from(limits.duplicate_window_secs) * 1000;
-    let duplicate = window > 0
-        && t.same_order_since(
-            o.ticker.as_str(),
-            side_str(o.side),
-            if limit_price.is_some() { "limit" } else { "market" },
-            limit_price,
-            i64::try_from(o.quantity.get()).unwrap_or(i64::MAX),
-            now - window,
-        )
-        .await
-        .map_err(internal("checking duplicates"))?;
-    let orders_today =
-        u32::try_from(t.orders_for_session(day).await.map_err(internal("counting orders"))?).unwrap_or(u32::MAX);
-    let activity = Activity { orders_today, site_halted, account_halted: t.account.halted, loss_halted, duplicate };
-    let ticket = Ticket { side: o.side, value, confirmed };
-    let base_row = PaperOrderRow {
-        id: 0,
-        account_id: id,
-        seq: t.account.next_order,
-        ticker: o.ticker.as_str().to_owned(),
-        market: market.as_str().to_owned(),
-        side: side_str(o.side).to_owned(),
-        kind: if limit_price.is_some() { "limit" } else { "market" }.to_owned(),
-        limit_price,
-        quantity: i64::try_from(o.quantity.get()).unwrap_or(i64::MAX),
-        filled: 0,
-        session: day,
-        state: "accepted".into(),
-        reason: None,
-        reserved: 0,
-        client_order_id: o.client_order_id.clone(),
-        created_at: now,
-        updated_at: now,
-    };
-    let refusal = match failsafe::check(&limits, &activity, &ticket) {
-        Ok(()) => None,
-        Err(Refusal::NeedsConfirmation(_)) if confirmed => None,
-        Err(r @ Refusal::NeedsConfirmation(_)) => {
-            // Nothing is stored for a question; a loss halt found on the way is kept.
-            t.save_account().await.map_err(internal("saving an account"))?;
-            t.commit().await.map_err(internal("saving an account"))?;
-            return Ok(Placed::NeedsConfirmation { code: r.code(), message: r.to_string() });
-        }
-        Err(r) => Some((r.code(), r.to_string())),
-    };
-    let refusal = match refusal {
-        Some(r) => Some(r),
-        None => {
-            let holdings = t.holdings(Some(o.ticker.as_str())).await.map_err(internal("reading holdings"))?;
-            let mut acct = restore(&t, &holdings, &[])?;
-            let new =
-                NewOrder { ticker: o.ticker, market, side: o.side, kind: o.kind, quantity: o.quantity, session, band };
-            match acct.place(new) {
-                Ok(seq) => {
-                    let placed = &acct.orders()[&seq];
-                    let row = PaperOrderRow { reserved: placed.reserved.get(), ..base_row.clone() };
-                    write_back(&mut t, &acct, &[o.ticker], &mut [], now).await?;
-                    let row = t.insert_order(row).await.map_err(internal("storing an order"))?;
-                    t.commit().await.map_err(internal("storing an order"))?;
-                    return Ok(Placed::Accepted(row));
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let mut entry =
+        Entry { owner, o, market, session, band, site_halted, confirmed, now: app.now_ms(), meta: meta.clone(), reply };
+    // A writer that just retired hands the order back: a new one takes it.
+    for _ in 0..3 {
+        let tx = {
+            let mut writers = app.paper_state().writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            writers
+                .entry(id)
+                .or_insert_with(|| {
+                    let (tx, rx) = tokio::sync::mpsc::channel(4 * BATCH);
+                    tokio::spawn(writer(app.clone(), id, rx));
+                    tx
+                })
+                .clone()
+        };
+        match tx.send(entry).await {
+            Ok(()) => {
+                return answer
+                    .await
+                    .map_err(|_| AppError::internal("placing an order", "the account's writer stopped"))?;
+            }
+            Err(tokio::sync::mpsc::error::SendError(back)) => {
+                entry = back;
+                let mut writers = app.paper_state().writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if writers.get(&id).is_some_and(|w| w.same_channel(&tx)) {
+                    writers.remove(&id);
                 }
-                Err(reason) => Some((reason.code(), reject_message(reason, band))),
             }
         }
-    };
-    let (code, message) = refusal.unwrap_or(("rejected", String::new()));
-    let row = PaperOrderRow { state: "rejected".into(), reason: Some(code.to_owned()), ..base_row };
-    t.account.next_order += 1;
+    }
+    Err(AppError::internal("placing an order", "no writer took the order"))
+}
+
+/// One account's writer: takes every waiting order, places them under one lock, commits once.
+async fn writer(app: App, id: i64, mut rx: tokio::sync::mpsc::Receiver<Entry>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        match tokio::time::timeout(WRITER_IDLE, rx.recv_many(&mut batch, BATCH)).await {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(_) => {
+                // Idle: retire, unless an order slipped in meanwhile.
+                let retired = {
+                    let mut writers =
+                        app.paper_state().writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let idle = rx.is_empty();
+                    if idle {
+                        writers.remove(&id);
+                        rx.close();
+                    }
+                    idle
+                };
+                if !retired {
+                    continue;
+                }
+                // Orders sent between the check and the close are answered, not dropped.
+                while let Ok(e) = rx.try_recv() {
+                    batch.push(e);
+                }
+                if !batch.is_empty() {
+                    place_batch(&app, id, std::mem::take(&mut batch)).await;
+                }
+                return;
+            }
+        }
+        place_batch(&app, id, std::mem::take(&mut batch)).await;
+    }
+}
+
+/// The answer for every order of a batch whose transaction failed as a whole.
+fn batch_error(e: &AppError) -> AppError {
+    match e {
+        AppError::NotFound => AppError::NotFound,
+        AppError::Conflict(c) => AppError::Conflict(c.clone()),
+        other => AppError::internal("placing orders", other.to_string()),
+    }
+}
+
+async fn place_batch(app: &App, id: i64, entries: Vec<Entry>) {
+    let (specs, replies): (Vec<_>, Vec<_>) = entries
+        .into_iter()
+        .map(|e| {
+            let Entry { owner, o, market, session, band, site_halted, confirmed, now, meta, reply } = e;
+            ((owner, o, market, session, band, site_halted, confirmed, now, meta), reply)
+        })
+        .unzip();
+    match place_all(app, id, &specs).await {
+        Ok(results) => {
+            for (r, reply) in results.into_iter().zip(replies) {
+                let _ = reply.send(r);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(account = id, error = %e, orders = replies.len(), "a batch of orders failed");
+            for reply in replies {
+                let _ = reply.send(Err(batch_error(&e)));
+            }
+        }
+    }
+}
+
+type Spec = (i64, Parsed, Market, NaiveDate, Option<PriceBand>, bool, bool, i64, RequestMeta);
+
+/// What became of one order of a batch before the commit.
+enum Outcome {
+    /// Stored as `rows[i]`: accepted, or rejected with a code and message.
+    Row(usize, Option<(&'static str, String)>),
+    Done(AppResult<Placed>),
+}
+
+async fn place_all(app: &App, id: i64, specs: &[Spec]) -> AppResult<Vec<AppResult<Placed>>> {
+    let mut t = lock(app, id).await?;
+    let limits = limits_of(&t.account);
+    let mut holdings: std::collections::HashMap<Ticker, Vec<PaperHoldingRow>> = std::collections::HashMap::new();
+    let mut counts: std::collections::HashMap<i32, u32> = std::collections::HashMap::new();
+    let mut rows: Vec<PaperOrderRow> = Vec::new();
+    let mut outcomes = Vec::with_capacity(specs.len());
+    let mut audits = Vec::new();
+    let mut touched: Vec<Ticker> = Vec::new();
+    for (owner, o, market, session, band, site_halted, confirmed, now, meta) in specs {
+        let (market, session, band, now) = (*market, *session, *band, *now);
+        if t.account.owner_id != *owner {
+            outcomes.push(Outcome::Done(Err(AppError::NotFound)));
+            continue;
+        }
+        if t.account.state != "open" {
+            outcomes.push(Outcome::Done(Err(AppError::Conflict("the account is closed".into()))));
+            continue;
+        }
+        let day = day_number(session);
+        let limit_price = match o.kind {
+            OrderKind::Limit { price } => Some(price.get()),
+            OrderKind::Market => None,
+        };
+        let kind = if limit_price.is_some() { "limit" } else { "market" };
+        let quantity = i64::try_from(o.quantity.get()).unwrap_or(i64::MAX);
+        let per_share = limit_price.or(band.map(|b| b.upper_orderable.get())).unwrap_or(0);
+        let value = Won(per_share.saturating_mul(quantity));
+        // The daily loss limit, measured now against the session's opening equity.
+        let mut loss_halted = t.account.loss_halt_session == Some(day);
+        // Negative: the owner lifted this session's halt after signing in again.
+        let lifted = t.account.loss_halt_session == Some(-day);
+        if !loss_halted && !lifted && o.side == Side::Buy && limits.daily_loss_limit.is_some() {
+            let all = t.holdings(None).await.map_err(internal("reading holdings"))?;
+            let (_, equity) = value_positions(app, &t.account, &all).await?;
+            let opening = t
+                .equity_before(day)
+                .await
+                .map_err(internal("reading equity"))?
+                .map_or(t.account.starting_cash, |e| e.equity);
+            if failsafe::loss_limit_reached(&limits, Won(opening), Won(equity)) {
+                loss_halted = true;
+                t.account.loss_halt_session = Some(day);
+            }
+        }
+        let window = i64::from(limits.duplicate_window_secs) * 1000;
+        let same = |r: &PaperOrderRow| {
+            r.ticker == o.ticker.as_str()
+                && r.side == side_str(o.side)
+                && r.kind == kind
+                && r.limit_price == limit_price
+                && r.quantity == quantity
+                && r.state != "rejected"
+                && r.created_at >= now - window
+        };
+        let duplicate = window > 0
+            && (rows.iter().any(same)
+                || t.same_order_since(o.ticker.as_str(), side_str(o.side), kind, limit_price, quantity, now - window)
+                    .await
+                    .map_err(internal("checking duplicates"))?);
+        let orders_today = if limits.max_orders_per_day.is_some() {
+            match counts.get(&day) {
+                Some(n) => *n,
+                None => {
+                    let n = u32::try_from(t.orders_for_session(day).await.map_err(internal("counting orders"))?)
+                        .unwrap_or(u32::MAX);
+                    counts.insert(day, n);
+                    n
+                }
+            }
+        } else {
+            0
+        };
+        let activity = Activity {
+            orders_today,
+            site_halted: *site_halted,
+            account_halted: t.account.halted,
+            loss_halted,
+            duplicate,
+        };
+        let ticket = Ticket { side: o.side, value, confirmed: *confirmed };
+        let audit = |event: &'static str, detail: serde_json::Value| haechi_db::NewAuditEntry {
+            user_id: Some(*owner),
+            actor_id: None,
+            event,
+            ip: meta.ip.clone(),
+            request_id: meta.request_id.clone(),
+            detail,
+        };
+        let base_row = PaperOrderRow {
+            id: 0,
+            account_id: id,
+            seq: t.account.next_order,
+            ticker: o.ticker.as_str().to_owned(),
+            market: market.as_str().to_owned(),
+            side: side_str(o.side).to_owned(),
+            kind: kind.to_owned(),
+            limit_price,
+            quantity,
+            filled: 0,
+            session: day,
+            state: "accepted".into(),
+            reason: None,
+            reserved: 0,
+            client_order_id: o.client_order_id.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        let refusal = match failsafe::check(&limits, &activity, &ticket) {
+            Ok(()) => None,
+            Err(Refusal::NeedsConfirmation(_)) if *confirmed => None,
+            Err(r @ Refusal::NeedsConfirmation(_)) => {
+                // Nothing is stored for a question but the audit entry.
+                audits.push(audit("paper_order_unconfirmed", json!({"account": id, "reason": r.code()})));
+                outcomes.push(Outcome::Done(Ok(Placed::NeedsConfirmation { code: r.code(), message: r.to_string() })));
+                continue;
+            }
+            Err(r) => Some((r.code(), r.to_string())),
+        };
+        let refusal = match refusal {
+            Some(r) => Some(r),
+            None => {
+                let hs = match holdings.get(&o.ticker) {
+                    Some(h) => h.clone(),
+                    None => {
+                        let h = t.holdings(Some(o.ticker.as_str())).await.map_err(internal("reading holdings"))?;
+                        holdings.insert(o.ticker, h.clone());
+                        h
+                    }
+                };
+                let mut acct = restore(&t, &hs, &[])?;
+                let new = NewOrder {
+                    ticker: o.ticker,
+                    market,
+                    side: o.side,
+                    kind: o.kind,
+                    quantity: o.quantity,
+                    session,
+                    band,
+                };
+                match acct.place(new) {
+                    Ok(seq) => {
+                        let reserved = acct.orders()[&seq].reserved.get();
+                        t.account.cash = acct.cash().get();
+                        t.account.reserved = acct.reserved().get();
+                        t.account.next_order = i64::try_from(acct.next_id()).unwrap_or(i64::MAX);
+                        let h = acct.holdings().get(&o.ticker).copied().unwrap_or_default();
+                        holdings.insert(
+                            o.ticker,
+                            vec![PaperHoldingRow {
+                                account_id: id,
+                                ticker: o.ticker.as_str().to_owned(),
+                                quantity: i64::try_from(h.quantity).unwrap_or(i64::MAX),
+                                reserved: i64::try_from(h.reserved).unwrap_or(i64::MAX),
+                                cost: h.cost.get(),
+                            }],
+                        );
+                        if !touched.contains(&o.ticker) {
+                            touched.push(o.ticker);
+                        }
+                        if let Some(n) = counts.get_mut(&day) {
+                            *n += 1;
+                        }
+                        rows.push(PaperOrderRow { reserved, ..base_row.clone() });
+                        outcomes.push(Outcome::Row(rows.len() - 1, None));
+                        None
+                    }
+                    Err(reason) => Some((reason.code(), reject_message(reason, band))),
+                }
+            }
+        };
+        if let Some(r) = refusal {
+            t.account.next_order += 1;
+            rows.push(PaperOrderRow { state: "rejected".into(), reason: Some(r.0.to_owned()), ..base_row });
+            outcomes.push(Outcome::Row(rows.len() - 1, Some(r)));
+        }
+    }
     t.save_account().await.map_err(internal("saving an account"))?;
-    let row = t.insert_order(row).await.map_err(internal("storing an order"))?;
-    t.commit().await.map_err(internal("storing an order"))?;
-    Ok(Placed::Rejected { order: row, code, message })
+    for tk in &touched {
+        if let Some(h) = holdings.get(tk).and_then(|v| v.first()) {
+            t.put_holding(h.clone()).await.map_err(internal("saving a holding"))?;
+        }
+    }
+    let stored = t.insert_orders(rows).await.map_err(internal("storing orders"))?;
+    let mut results = Vec::with_capacity(outcomes.len());
+    for (outcome, spec) in outcomes.into_iter().zip(specs) {
+        let (owner, meta) = (spec.0, &spec.8);
+        let entry = |event: &'static str, detail: serde_json::Value| haechi_db::NewAuditEntry {
+            user_id: Some(owner),
+            actor_id: None,
+            event,
+            ip: meta.ip.clone(),
+            request_id: meta.request_id.clone(),
+            detail,
+        };
+        results.push(match outcome {
+            Outcome::Done(r) => r,
+            Outcome::Row(i, None) => {
+                let order =
+                    stored.get(i).cloned().ok_or_else(|| AppError::internal("storing orders", "row missing"))?;
+                audits.push(entry("paper_order_placed", json!({"account": id, "order": order.id})));
+                Ok(Placed::Accepted(order))
+            }
+            Outcome::Row(i, Some((code, message))) => {
+                let order =
+                    stored.get(i).cloned().ok_or_else(|| AppError::internal("storing orders", "row missing"))?;
+                audits.push(entry("paper_order_rejected", json!({"account": id, "order": order.id, "reason": code})));
+                Ok(Placed::Rejected { order, code, message })
+            }
+        });
+    }
+    t.audit_many(audits).await.map_err(internal("auditing orders"))?;
+    t.commit().await.map_err(internal("storing orders"))?;
+    Ok(results)
 }
 
 fn reject_message(reason: RejectReason, band: Option<PriceBand>) -> String {
@@ -1075,7 +1380,8 @@ pub async fn modify(
         .map_err(|_| AppError::Conflict(format!("the order is {}, not open", rows[0].state)))?;
     write_back(&mut t, &acct, &[parsed.ticker], &mut rows, now).await?;
     t.commit().await.map_err(internal("modifying an order"))?;
-    let placed = place_locked(app, old.account_id, &parsed, market, session, band, site_halt, true, now).await?;
+    let placed =
+        submit(app, old.account_id, p.id().get(), parsed, market, session, band, site_halt, true, meta).await?;
     if !matches!(placed, Placed::Accepted(_)) {
         // Put the original back as it was: same number, same place in the queue.
         restore_order(app, &old).await?;

@@ -258,6 +258,8 @@ impl Db {
         // spend most of their time asleep.
         let gate = self.account_gate(account_id);
         let guard = gate.lock_owned().await;
+        // Always the account's gate first, then the write turn: nobody takes them the other way.
+        let turn = self.write_turn().await;
         let txn = self.connection().begin().await?;
         let bumped = paper_account::Entity::update_many()
             .col_expr(
@@ -273,7 +275,7 @@ impl Db {
         let Some(account) = paper_account::Entity::find_by_id(account_id).one(&txn).await? else {
             return Ok(None);
         };
-        Ok(Some(PaperTxn { txn, account, _guard: guard }))
+        Ok(Some(PaperTxn { txn, account, _turn: turn, _guard: guard }))
     }
 
     // ---- market state ----
@@ -301,6 +303,7 @@ impl Db {
         if rows.is_empty() {
             return Ok(());
         }
+        let _turn = self.write_turn().await;
         paper_quote::Entity::insert_many(rows.iter().cloned().map(IntoActiveModel::into_active_model))
             .on_conflict(
                 OnConflict::column(paper_quote::Column::Ticker)
@@ -327,6 +330,7 @@ impl Db {
     /// # Errors
     /// The driver's error.
     pub async fn set_market_state(&self, row: MarketRow) -> Result<(), DbError> {
+        let _turn = self.write_turn().await;
         paper_market::Entity::insert(row.into_active_model())
             .on_conflict(
                 OnConflict::column(paper_market::Column::Id)
@@ -456,6 +460,8 @@ pub struct PaperTxn {
     txn: DatabaseTransaction,
     /// The account as locked.
     pub account: PaperAccountRow,
+    // Dropped after the transaction (fields drop in order): the turn first, then the gate.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     _guard: tokio::sync::OwnedMutexGuard<()>,
 }
 
@@ -607,6 +613,54 @@ impl PaperTxn {
         let mut am = o.into_active_model().reset_all();
         am.id = sea_orm::ActiveValue::NotSet;
         Ok(am.insert(&self.txn).await?)
+    }
+
+    /// Inserts orders in one statement (their `id`s are ignored) and returns them as stored,
+    /// in the order given (found again by their account numbers).
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn insert_orders(&self, orders: Vec<PaperOrderRow>) -> Result<Vec<PaperOrderRow>, DbError> {
+        if orders.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seqs: Vec<i64> = orders.iter().map(|o| o.seq).collect();
+        let rows = orders.into_iter().map(|o| {
+            let mut am = o.into_active_model().reset_all();
+            am.id = sea_orm::ActiveValue::NotSet;
+            am
+        });
+        paper_order::Entity::insert_many(rows).exec(&self.txn).await?;
+        let mut stored = paper_order::Entity::find()
+            .filter(paper_order::Column::AccountId.eq(self.account.id))
+            .filter(paper_order::Column::Seq.is_in(seqs.clone()))
+            .all(&self.txn)
+            .await?;
+        stored.sort_by_key(|o| seqs.iter().position(|s| *s == o.seq));
+        Ok(stored)
+    }
+
+    /// Appends audit entries inside the transaction: they stand or fall with what they record.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn audit_many(&self, entries: Vec<crate::NewAuditEntry>) -> Result<(), DbError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let at = now_ms();
+        let rows = entries.into_iter().map(|e| crate::entity::audit_log::ActiveModel {
+            at: Set(at),
+            user_id: Set(e.user_id),
+            actor_id: Set(e.actor_id),
+            event: Set(e.event.to_owned()),
+            ip: Set(e.ip),
+            request_id: Set(e.request_id),
+            detail: Set(e.detail.to_string()),
+            ..Default::default()
+        });
+        crate::entity::audit_log::Entity::insert_many(rows).exec(&self.txn).await?;
+        Ok(())
     }
 
     /// Writes an order's changed state.

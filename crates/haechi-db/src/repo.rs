@@ -421,6 +421,7 @@ impl Db {
     /// # Errors
     /// The driver's error.
     pub async fn audit(&self, e: NewAuditEntry) -> Result<(), DbError> {
+        let _turn = self.write_turn().await;
         audit_log::ActiveModel {
             at: Set(now_ms()),
             user_id: Set(e.user_id),
@@ -462,6 +463,7 @@ impl Db {
     /// The driver's error.
     pub async fn append_access(&self, entries: Vec<NewAccessEntry>) -> Result<(), DbError> {
         if !entries.is_empty() {
+            let _turn = self.write_turn().await;
             let entries = entries.into_iter().map(|e| access_log::ActiveModel {
                 at: Set(e.at),
                 request_id: Set(e.request_id),
