@@ -884,8 +884,11 @@ pub(crate) struct PaperState {
     writers: std::sync::Mutex<std::collections::HashMap<i64, tokio::sync::mpsc::Sender<Entry>>>,
     market: std::sync::Mutex<Option<(std::time::Instant, i64, MarketView)>>,
     site: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
-    bases: std::sync::Mutex<std::collections::HashMap<(Ticker, i32), (std::time::Instant, Option<Price>)>>,
+    bases: std::sync::Mutex<BaseCache>,
 }
+
+/// Band bases by (ticker, session), with when they were read.
+type BaseCache = std::collections::HashMap<(Ticker, i32), (std::time::Instant, Option<Price>)>;
 
 /// How long a cached answer stays good. A site halt set in another process takes effect
 /// within this; in this process, at once.
@@ -1065,7 +1068,7 @@ type Spec = (i64, Parsed, Market, NaiveDate, Option<PriceBand>, bool, bool, i64,
 enum Outcome {
     /// Stored as `rows[i]`: accepted, or rejected with a code and message.
     Row(usize, Option<(&'static str, String)>),
-    Done(AppResult<Placed>),
+    Done(Box<AppResult<Placed>>),
 }
 
 async fn place_all(app: &App, id: i64, specs: &[Spec]) -> AppResult<Vec<AppResult<Placed>>> {
@@ -1080,11 +1083,11 @@ async fn place_all(app: &App, id: i64, specs: &[Spec]) -> AppResult<Vec<AppResul
     for (owner, o, market, session, band, site_halted, confirmed, now, meta) in specs {
         let (market, session, band, now) = (*market, *session, *band, *now);
         if t.account.owner_id != *owner {
-            outcomes.push(Outcome::Done(Err(AppError::NotFound)));
+            outcomes.push(Outcome::Done(Box::new(Err(AppError::NotFound))));
             continue;
         }
         if t.account.state != "open" {
-            outcomes.push(Outcome::Done(Err(AppError::Conflict("the account is closed".into()))));
+            outcomes.push(Outcome::Done(Box::new(Err(AppError::Conflict("the account is closed".into())))));
             continue;
         }
         let day = day_number(session);
@@ -1182,7 +1185,10 @@ async fn place_all(app: &App, id: i64, specs: &[Spec]) -> AppResult<Vec<AppResul
             Err(r @ Refusal::NeedsConfirmation(_)) => {
                 // Nothing is stored for a question but the audit entry.
                 audits.push(audit("paper_order_unconfirmed", json!({"account": id, "reason": r.code()})));
-                outcomes.push(Outcome::Done(Ok(Placed::NeedsConfirmation { code: r.code(), message: r.to_string() })));
+                outcomes.push(Outcome::Done(Box::new(Ok(Placed::NeedsConfirmation {
+                    code: r.code(),
+                    message: r.to_string(),
+                }))));
                 continue;
             }
             Err(r) => Some((r.code(), r.to_string())),
@@ -1264,7 +1270,7 @@ async fn place_all(app: &App, id: i64, specs: &[Spec]) -> AppResult<Vec<AppResul
             detail,
         };
         results.push(match outcome {
-            Outcome::Done(r) => r,
+            Outcome::Done(r) => *r,
             Outcome::Row(i, None) => {
                 let order =
                     stored.get(i).cloned().ok_or_else(|| AppError::internal("storing orders", "row missing"))?;
