@@ -1507,7 +1507,7 @@ pub struct PrintIn {
 pub async fn apply_print(app: &App, print: &PrintIn) -> AppResult<usize> {
     let accounts = app
         .db()
-        .accounts_with_open_orders(print.ticker.as_str(), day_number(print.session))
+        .accounts_with_open_orders(print.ticker.as_str(), day_number(print.session), print.price.get())
         .await
         .map_err(internal("finding open orders"))?;
     let settlement = sessions(app).await?.add_sessions(print.session, 2);
@@ -1524,8 +1524,10 @@ async fn apply_to_account(app: &App, id: i64, print: &PrintIn, settlement: Naive
         return Ok(0);
     }
     let day = day_number(print.session);
-    let mut rows = t.open_orders(Some(print.ticker.as_str()), Some(day)).await.map_err(internal("reading orders"))?;
-    rows.retain(|r| r.session == day);
+    // Only the orders this print can reach: an account with thousands of orders far from the
+    // market costs a print nothing.
+    let mut rows =
+        t.orders_reached(print.ticker.as_str(), day, print.price.get()).await.map_err(internal("reading orders"))?;
     let holdings = t.holdings(Some(print.ticker.as_str())).await.map_err(internal("reading holdings"))?;
     let mut acct = restore(&t, &holdings, &rows)?;
     let p = Print {

@@ -207,7 +207,7 @@ impl Db {
     ///
     /// # Errors
     /// The driver's error.
-    pub async fn accounts_with_open_orders(&self, ticker: &str, session: i32) -> Result<Vec<i64>, DbError> {
+    pub async fn accounts_with_open_orders(&self, ticker: &str, session: i32, price: i64) -> Result<Vec<i64>, DbError> {
         Ok(paper_order::Entity::find()
             .select_only()
             .column(paper_order::Column::AccountId)
@@ -215,6 +215,7 @@ impl Db {
             .filter(paper_order::Column::Ticker.eq(ticker))
             .filter(paper_order::Column::State.is_in(OPEN_STATES))
             .filter(paper_order::Column::Session.eq(session))
+            .filter(reached_by(price))
             .into_tuple()
             .all(self.connection())
             .await?)
@@ -453,6 +454,16 @@ impl Db {
     }
 }
 
+/// Orders a print at `price` can fill: market orders, buys limited at or above it, sells at
+/// or below it. Orders far from the market are never loaded for a print.
+fn reached_by(price: i64) -> sea_orm::Condition {
+    use sea_orm::Condition;
+    Condition::any()
+        .add(paper_order::Column::Kind.eq("market"))
+        .add(Condition::all().add(paper_order::Column::Side.eq("buy")).add(paper_order::Column::LimitPrice.gte(price)))
+        .add(Condition::all().add(paper_order::Column::Side.eq("sell")).add(paper_order::Column::LimitPrice.lte(price)))
+}
+
 /// One account's transaction, holding its write lock. Dropped without [`PaperTxn::commit`],
 /// it rolls back.
 #[derive(Debug)]
@@ -497,6 +508,23 @@ impl PaperTxn {
             q = q.filter(paper_order::Column::Session.lte(s));
         }
         Ok(q.order_by_asc(paper_order::Column::Seq).all(&self.txn).await?)
+    }
+
+    /// The account's open orders of a ticker and session that a print at `price` reaches, in
+    /// time order.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn orders_reached(&self, ticker: &str, session: i32, price: i64) -> Result<Vec<PaperOrderRow>, DbError> {
+        Ok(paper_order::Entity::find()
+            .filter(paper_order::Column::AccountId.eq(self.account.id))
+            .filter(paper_order::Column::Ticker.eq(ticker))
+            .filter(paper_order::Column::State.is_in(OPEN_STATES))
+            .filter(paper_order::Column::Session.eq(session))
+            .filter(reached_by(price))
+            .order_by_asc(paper_order::Column::Seq)
+            .all(&self.txn)
+            .await?)
     }
 
     /// One of the account's orders.

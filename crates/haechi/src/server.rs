@@ -226,6 +226,7 @@ pub(crate) async fn serve_platform(
     };
     let gauge = tokio::spawn(queue_gauge(p.queue.clone()));
     let replay = spawn_replay(&app(&p, settings), settings, stop_rx.clone());
+    let checkpoints = spawn_checkpoints(&p.db, stop_rx.clone());
     let app = haechi_web::build(app(&p, settings), web_settings(settings));
     haechi_web::serve(listener, app, shutdown_signal()).await.context("serving")?;
     gauge.abort();
@@ -233,6 +234,7 @@ pub(crate) async fn serve_platform(
     if let Some(t) = replay {
         let _ = t.await;
     }
+    let _ = checkpoints.await;
     if let Some(t) = worker_task {
         let _ = t.await;
     }
@@ -240,6 +242,25 @@ pub(crate) async fn serve_platform(
     tracing::info!("shut down cleanly");
     p.db.close().await.context("closing the database")?;
     Ok(())
+}
+
+/// Checkpoints the SQLite log in the background (see `Db::checkpoint`) until `stop`.
+fn spawn_checkpoints(db: &Db, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let db = db.clone();
+    tokio::spawn(async move {
+        if db.backend() != haechi_db::Backend::Sqlite {
+            return;
+        }
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = stop.changed() => return,
+            }
+            if let Err(e) = db.checkpoint().await {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+        }
+    })
 }
 
 /// Starts the replayed paper-trading market when `paper_replay_secs` is set.
