@@ -1485,6 +1485,20 @@ pub async fn equity(app: &App, p: &Principal, id: i64) -> AppResult<Vec<PaperEqu
     app.db().paper_equity(id).await.map_err(internal("reading equity"))
 }
 
+/// An account's performance from its equity at each close, with the definitions of a run's
+/// report (`haechi_sim::metrics`, checked against empyrical): daily returns from the starting
+/// cash, then total return, CAGR, volatility, Sharpe, Sortino, drawdown and VaR.
+///
+/// # Errors
+/// [`AppError::NotFound`].
+pub async fn performance(app: &App, p: &Principal, id: i64) -> AppResult<(usize, haechi_sim::metrics::ReturnMetrics)> {
+    let a = owned(app, p, id).await?;
+    let equity = app.db().paper_equity(id).await.map_err(internal("reading equity"))?;
+    let levels: Vec<f64> = equity.iter().map(|e| e.equity as f64).collect();
+    let returns = haechi_sim::metrics::returns_from_equity(a.starting_cash as f64, &levels);
+    Ok((levels.len(), haechi_sim::metrics::summarize(&returns, None)))
+}
+
 // ---------------------------------------------------------------- the matcher
 
 /// A print as the matcher hands it over.

@@ -302,6 +302,11 @@ async fn prints_fill_in_price_time_priority_and_a_replayed_print_fills_nothing_t
     let equity = paper::equity(&f.app, &p, acct).await.unwrap();
     assert_eq!(equity.len(), 1);
     assert_eq!(equity[0].equity, snap.summary.account.cash + 70 * 70_000);
+    // Performance uses the run report's definitions: one session, its return from the start.
+    let (sessions, perf) = paper::performance(&f.app, &p, acct).await.unwrap();
+    assert_eq!(sessions, 1);
+    assert!((perf.total_return - (equity[0].equity as f64 / 10_000_000.0 - 1.0)).abs() < 1e-12);
+    assert!(perf.max_drawdown <= 0.0);
     // Selling: the tax follows the settlement date's schedule (KOSPI 2024: 0.03% + 0.15%).
     f.clock.set_ms(at(5, 9, 30));
     accepted(paper::place(&f.app, &meta(), &p, acct, limit(SAMSUNG, "sell", 71_000, 70)).await.unwrap());

@@ -107,6 +107,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(paper::positions))
         .routes(routes!(paper::fills))
         .routes(routes!(paper::equity))
+        .routes(routes!(paper::performance))
         .routes(routes!(paper::events))
         .routes(routes!(paper::market))
         .routes(routes!(paper::ticker))

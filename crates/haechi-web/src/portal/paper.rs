@@ -103,6 +103,8 @@ pub(super) struct AccountPage<'a> {
     orders: Vec<OrderRow>,
     fills: Vec<FillRow>,
     chart: String,
+    /// (label key, value) of the performance figures, once a session has closed.
+    performance: Vec<(&'static str, String)>,
     ticket: Option<TicketFacts>,
     ticket_error: Option<String>,
     notice: Option<String>,
@@ -341,6 +343,21 @@ async fn account_render(
     let recent = app_paper::orders(app, p, id, OrderFilter::Closed, paging).await?;
     let fills = app_paper::fills(app, p, id, paging).await?;
     let equity = app_paper::equity(app, p, id).await?;
+    let (closes, perf) = app_paper::performance(app, p, id).await?;
+    let pct = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| format!("{:+.2}%", v * 100.0));
+    let num = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| format!("{v:.2}"));
+    let performance = if closes == 0 {
+        Vec::new()
+    } else {
+        vec![
+            (msg("metric.total_return"), pct(Some(perf.total_return))),
+            (msg("metric.cagr"), pct(perf.cagr)),
+            (msg("metric.volatility"), pct(perf.annual_volatility).trim_start_matches('+').to_owned()),
+            (msg("metric.sharpe"), num(perf.sharpe)),
+            (msg("metric.sortino"), num(perf.sortino)),
+            (msg("metric.mdd"), pct(Some(perf.max_drawdown))),
+        ]
+    };
     let (ticket, ticket_error) = if form.ticker.trim().is_empty() {
         (None, None)
     } else {
@@ -425,6 +442,7 @@ async fn account_render(
             a.starting_cash,
             t.get("paper.equity_chart"),
         ),
+        performance,
         ticket,
         ticket_error,
         notice,

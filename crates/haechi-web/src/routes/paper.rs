@@ -742,6 +742,46 @@ pub async fn equity(
     Ok(axum::Json(paper::equity(state.app(), &p, id).await?.iter().map(EquityPoint::from).collect()))
 }
 
+/// An account's performance from its equity at each close, by the run report's definitions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PerformanceView {
+    /// Closes recorded.
+    pub sessions: usize,
+    pub total_return: f64,
+    pub cagr: Option<f64>,
+    pub annual_volatility: Option<f64>,
+    pub sharpe: Option<f64>,
+    pub sortino: Option<f64>,
+    pub max_drawdown: f64,
+    pub max_drawdown_duration_days: usize,
+    pub var_95: Option<f64>,
+    pub cvar_95: Option<f64>,
+}
+
+/// An account's performance (total return, CAGR, volatility, Sharpe, Sortino, drawdown, VaR)
+/// from its equity at each close, with the definitions of a run's report.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/performance", tag = "paper", params(("id" = i64, Path)),
+    responses((status = 200, body = PerformanceView), (status = 404, body = Problem)))]
+pub async fn performance(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<PerformanceView>> {
+    let (sessions, m) = paper::performance(state.app(), &p, id).await?;
+    Ok(axum::Json(PerformanceView {
+        sessions,
+        total_return: m.total_return,
+        cagr: m.cagr,
+        annual_volatility: m.annual_volatility,
+        sharpe: m.sharpe,
+        sortino: m.sortino,
+        max_drawdown: m.max_drawdown,
+        max_drawdown_duration_days: m.max_drawdown_duration_days,
+        var_95: m.var_95,
+        cvar_95: m.cvar_95,
+    }))
+}
+
 /// Where the market stands: live or replayed, its phase, the session a new order is for.
 #[utoipa::path(get, path = "/api/v1/market", tag = "paper",
     responses((status = 200, body = MarketStateView)))]

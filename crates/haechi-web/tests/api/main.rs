@@ -81,6 +81,7 @@ async fn openapi_describes_every_route() {
         "/api/v1/accounts/{id}/positions",
         "/api/v1/accounts/{id}/fills",
         "/api/v1/accounts/{id}/equity",
+        "/api/v1/accounts/{id}/performance",
         "/api/v1/accounts/{id}/events",
         "/api/v1/orders/{id}",
         "/api/v1/market",

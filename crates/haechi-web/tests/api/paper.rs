@@ -114,6 +114,11 @@ async fn orders_need_the_trade_scope_and_an_idempotency_key_replays_the_first_an
     assert_eq!(acct["reserved"], first["reserved"]);
     assert_eq!(acct["available"].as_i64().unwrap(), 10_000_000 - first["reserved"].as_i64().unwrap());
 
+    // Performance, by the run report's definitions: nothing closed yet, nothing earned.
+    let perf: Value =
+        read.get(app.url(&format!("/api/v1/accounts/{id}/performance"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!((perf["sessions"].as_i64(), perf["total_return"].as_f64()), (Some(0), Some(0.0)));
+
     // The live stream opens with the account.
     let mut stream = read.get(app.url(&format!("/api/v1/accounts/{id}/events"))).send().await.unwrap();
     assert_eq!(stream.status(), StatusCode::OK);
