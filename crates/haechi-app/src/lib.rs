@@ -11,6 +11,7 @@ pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod identify;
+pub mod market_feed;
 pub mod market_replay;
 pub mod metrics_names;
 pub mod mfa;
@@ -58,6 +59,9 @@ pub struct AppSettings {
     pub max_stored_bytes: u64,
     /// Open mock accounts one user may have.
     pub max_paper_accounts: u32,
+    /// A KIS mock account (모의투자) is configured, with workers for the `paper` queue: an
+    /// account may mirror its orders there.
+    pub kis_mirror: bool,
 }
 
 impl Default for AppSettings {
@@ -72,6 +76,7 @@ impl Default for AppSettings {
             max_scenarios: 500,
             max_stored_bytes: 256 * 1024 * 1024,
             max_paper_accounts: 10,
+            kis_mirror: false,
         }
     }
 }

@@ -363,14 +363,15 @@ async fn band_base(app: &App, ticker: Ticker, session: NaiveDate) -> AppResult<O
 pub async fn market_time(app: &App) -> AppResult<MarketView> {
     let now = app.now_ms();
     if let Some(row) = app.db().market_state().await.map_err(internal("reading the market state"))?
-        && row.mode == "replay"
+        && (row.mode == "replay" || row.mode == "feed")
         && now - row.updated_at < REPLAY_FRESH_MS
         && let Some(session) = day_from_number(row.session)
     {
         let phase = Phase::parse(&row.phase).unwrap_or(Phase::BeforeOpen);
         let order_session = if phase == Phase::AfterClose { replay_next(app, session).await? } else { session };
         let progress = (row.steps > 0).then(|| f64::from(row.step) / f64::from(row.steps));
-        return Ok(MarketView { mode: "replay", phase, order_session, progress });
+        let mode = if row.mode == "feed" { "feed" } else { "replay" };
+        return Ok(MarketView { mode, phase, order_session, progress });
     }
     let t: MarketTime = sessions(app).await?.at(now);
     Ok(MarketView { mode: "live", phase: t.phase, order_session: t.order_session, progress: None })
@@ -816,27 +817,6 @@ fn parse_order(req: &OrderRequest) -> AppResult<Parsed> {
     }
 }
 
-/// Korean wording of a refusal, for the portal and notices.
-#[must_use]
-pub fn reason_ko(code: &str) -> &'static str {
-    match code {
-        "off_tick" => "호가단위에 맞지 않는 가격입니다",
-        "outside_price_limit" => "가격제한폭(상·하한가)을 벗어난 가격입니다",
-        "insufficient_cash" => "주문가능금액이 부족합니다",
-        "insufficient_shares" => "매도가능수량이 부족합니다 (공매도 불가)",
-        "not_traded" => "오늘 거래할 수 없는 종목입니다 (기준가 없음)",
-        "max_order_value" => "1회 주문 한도를 넘었습니다",
-        "max_orders_per_day" => "하루 주문 횟수 한도를 넘었습니다",
-        "daily_loss_halt" => "일일 손실 한도에 도달해 오늘은 매수할 수 없습니다",
-        "account_halted" => "이 계좌는 거래가 정지되었습니다",
-        "site_halted" => "관리자가 전체 거래를 정지했습니다",
-        "confirm_duplicate" => "방금 같은 주문을 냈습니다. 다시 내려면 확인하세요",
-        "confirm_large" => "큰 주문입니다. 확인 후 다시 제출하세요",
-        "account_closed" => "해지된 계좌입니다",
-        _ => "주문이 거부되었습니다",
-    }
-}
-
 /// Places an order: the fail-safes, then the market rules, then the reservation, all under
 /// the account's lock. A refusal is stored as a `rejected` order; everything is audited.
 ///
@@ -855,16 +835,28 @@ pub async fn place(app: &App, meta: &RequestMeta, p: &Principal, id: i64, req: O
     let session = market_time_recent(app).await?.order_session;
     let band = band_base_recent(app, o.ticker, session).await?.map(|b| krx::price_band(session, market, b));
     let site_halt = site_halted_recent(app).await?;
-    let placed = submit(app, id, p.id().get(), o, market, session, band, site_halt, req.confirm, meta).await?;
+    let spec = Spec {
+        owner: p.id().get(),
+        o,
+        market,
+        session,
+        band,
+        site_halted: site_halt,
+        confirmed: req.confirm,
+        now: app.now_ms(),
+        meta: meta.clone(),
+    };
+    let placed = submit(app, id, spec).await?;
     if !matches!(placed, Placed::NeedsConfirmation { .. }) {
         app.notify_paper(p.id().get(), id);
     }
     Ok(placed)
 }
 
-/// An order waiting for its account's writer.
+/// An order as its account's writer places it: the request and what was read for it outside
+/// the account's lock.
 #[derive(Debug)]
-pub(crate) struct Entry {
+struct Spec {
     owner: i64,
     o: Parsed,
     market: Market,
@@ -874,6 +866,25 @@ pub(crate) struct Entry {
     confirmed: bool,
     now: i64,
     meta: RequestMeta,
+}
+
+impl Spec {
+    fn audit(&self, event: &'static str, detail: serde_json::Value) -> haechi_db::NewAuditEntry {
+        haechi_db::NewAuditEntry {
+            user_id: Some(self.owner),
+            actor_id: None,
+            event,
+            ip: self.meta.ip.clone(),
+            request_id: self.meta.request_id.clone(),
+            detail,
+        }
+    }
+}
+
+/// An order waiting for its account's writer.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    spec: Spec,
     reply: tokio::sync::oneshot::Sender<AppResult<Placed>>,
 }
 
@@ -947,22 +958,9 @@ async fn band_base_recent(app: &App, ticker: Ticker, session: NaiveDate) -> AppR
 }
 
 /// Hands an order to its account's writer and waits for the answer.
-#[allow(clippy::too_many_arguments)]
-async fn submit(
-    app: &App,
-    id: i64,
-    owner: i64,
-    o: Parsed,
-    market: Market,
-    session: NaiveDate,
-    band: Option<PriceBand>,
-    site_halted: bool,
-    confirmed: bool,
-    meta: &RequestMeta,
-) -> AppResult<Placed> {
+async fn submit(app: &App, id: i64, spec: Spec) -> AppResult<Placed> {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let mut entry =
-        Entry { owner, o, market, session, band, site_halted, confirmed, now: app.now_ms(), meta: meta.clone(), reply };
+    let mut entry = Entry { spec, reply };
     // A writer that just retired hands the order back: a new one takes it.
     for _ in 0..3 {
         let tx = {
@@ -1040,13 +1038,7 @@ fn batch_error(e: &AppError) -> AppError {
 }
 
 async fn place_batch(app: &App, id: i64, entries: Vec<Entry>) {
-    let (specs, replies): (Vec<_>, Vec<_>) = entries
-        .into_iter()
-        .map(|e| {
-            let Entry { owner, o, market, session, band, site_halted, confirmed, now, meta, reply } = e;
-            ((owner, o, market, session, band, site_halted, confirmed, now, meta), reply)
-        })
-        .unzip();
+    let (specs, replies): (Vec<_>, Vec<_>) = entries.into_iter().map(|e| (e.spec, e.reply)).unzip();
     match place_all(app, id, &specs).await {
         Ok(results) => {
             for (r, reply) in results.into_iter().zip(replies) {
@@ -1061,8 +1053,6 @@ async fn place_batch(app: &App, id: i64, entries: Vec<Entry>) {
         }
     }
 }
-
-type Spec = (i64, Parsed, Market, NaiveDate, Option<PriceBand>, bool, bool, i64, RequestMeta);
 
 /// What became of one order of a batch before the commit.
 enum Outcome {
@@ -1080,9 +1070,9 @@ async fn place_all(app: &App, id: i64, specs: &[Spec]) -> AppResult<Vec<AppResul
     let mut outcomes = Vec::with_capacity(specs.len());
     let mut audits = Vec::new();
     let mut touched: Vec<Ticker> = Vec::new();
-    for (owner, o, market, session, band, site_halted, confirmed, now, meta) in specs {
-        let (market, session, band, now) = (*market, *session, *band, *now);
-        if t.account.owner_id != *owner {
+    for spec in specs {
+        let Spec { owner, ref o, market, session, band, site_halted, confirmed, now, .. } = *spec;
+        if t.account.owner_id != owner {
             outcomes.push(Outcome::Done(Box::new(Err(AppError::NotFound))));
             continue;
         }
@@ -1144,22 +1134,8 @@ async fn place_all(app: &App, id: i64, specs: &[Spec]) -> AppResult<Vec<AppResul
         } else {
             0
         };
-        let activity = Activity {
-            orders_today,
-            site_halted: *site_halted,
-            account_halted: t.account.halted,
-            loss_halted,
-            duplicate,
-        };
-        let ticket = Ticket { side: o.side, value, confirmed: *confirmed };
-        let audit = |event: &'static str, detail: serde_json::Value| haechi_db::NewAuditEntry {
-            user_id: Some(*owner),
-            actor_id: None,
-            event,
-            ip: meta.ip.clone(),
-            request_id: meta.request_id.clone(),
-            detail,
-        };
+        let activity = Activity { orders_today, site_halted, account_halted: t.account.halted, loss_halted, duplicate };
+        let ticket = Ticket { side: o.side, value, confirmed };
         let base_row = PaperOrderRow {
             id: 0,
             account_id: id,
@@ -1181,10 +1157,10 @@ async fn place_all(app: &App, id: i64, specs: &[Spec]) -> AppResult<Vec<AppResul
         };
         let refusal = match failsafe::check(&limits, &activity, &ticket) {
             Ok(()) => None,
-            Err(Refusal::NeedsConfirmation(_)) if *confirmed => None,
+            Err(Refusal::NeedsConfirmation(_)) if confirmed => None,
             Err(r @ Refusal::NeedsConfirmation(_)) => {
                 // Nothing is stored for a question but the audit entry.
-                audits.push(audit("paper_order_unconfirmed", json!({"account": id, "reason": r.code()})));
+                audits.push(spec.audit("paper_order_unconfirmed", json!({"account": id, "reason": r.code()})));
                 outcomes.push(Outcome::Done(Box::new(Ok(Placed::NeedsConfirmation {
                     code: r.code(),
                     message: r.to_string(),
@@ -1258,35 +1234,37 @@ async fn place_all(app: &App, id: i64, specs: &[Spec]) -> AppResult<Vec<AppResul
         }
     }
     let stored = t.insert_orders(rows).await.map_err(internal("storing orders"))?;
+    let mirrored: Vec<PaperOrderRow> = if t.is_mirrored().await.map_err(internal("reading mirroring"))? {
+        stored.iter().filter(|o| o.state == "accepted").cloned().collect()
+    } else {
+        Vec::new()
+    };
+    t.add_mirror_orders(&mirrored).await.map_err(internal("recording orders to mirror"))?;
     let mut results = Vec::with_capacity(outcomes.len());
     for (outcome, spec) in outcomes.into_iter().zip(specs) {
-        let (owner, meta) = (spec.0, &spec.8);
-        let entry = |event: &'static str, detail: serde_json::Value| haechi_db::NewAuditEntry {
-            user_id: Some(owner),
-            actor_id: None,
-            event,
-            ip: meta.ip.clone(),
-            request_id: meta.request_id.clone(),
-            detail,
-        };
         results.push(match outcome {
             Outcome::Done(r) => *r,
             Outcome::Row(i, None) => {
                 let order =
                     stored.get(i).cloned().ok_or_else(|| AppError::internal("storing orders", "row missing"))?;
-                audits.push(entry("paper_order_placed", json!({"account": id, "order": order.id})));
+                audits.push(spec.audit("paper_order_placed", json!({"account": id, "order": order.id})));
                 Ok(Placed::Accepted(order))
             }
             Outcome::Row(i, Some((code, message))) => {
                 let order =
                     stored.get(i).cloned().ok_or_else(|| AppError::internal("storing orders", "row missing"))?;
-                audits.push(entry("paper_order_rejected", json!({"account": id, "order": order.id, "reason": code})));
+                audits.push(
+                    spec.audit("paper_order_rejected", json!({"account": id, "order": order.id, "reason": code})),
+                );
                 Ok(Placed::Rejected { order, code, message })
             }
         });
     }
     t.audit_many(audits).await.map_err(internal("auditing orders"))?;
     t.commit().await.map_err(internal("storing orders"))?;
+    if !mirrored.is_empty() {
+        enqueue_mirror(app, id).await;
+    }
     Ok(results)
 }
 
@@ -1329,6 +1307,7 @@ pub async fn cancel(app: &App, meta: &RequestMeta, p: &Principal, order_id: i64)
     let tickers: Vec<Ticker> = Ticker::parse(&rows[0].ticker).ok().into_iter().collect();
     write_back(&mut t, &acct, &tickers, &mut rows, app.now_ms()).await?;
     t.commit().await.map_err(internal("cancelling an order"))?;
+    mirror_changes(app, o.account_id).await;
     record(app, meta, "paper_order_cancelled", Some(p.id()), None, json!({"account": o.account_id, "order": order_id}))
         .await;
     app.notify_paper(p.id().get(), o.account_id);
@@ -1386,8 +1365,19 @@ pub async fn modify(
         .map_err(|_| AppError::Conflict(format!("the order is {}, not open", rows[0].state)))?;
     write_back(&mut t, &acct, &[parsed.ticker], &mut rows, now).await?;
     t.commit().await.map_err(internal("modifying an order"))?;
-    let placed =
-        submit(app, old.account_id, p.id().get(), parsed, market, session, band, site_halt, true, meta).await?;
+    mirror_changes(app, old.account_id).await;
+    let spec = Spec {
+        owner: p.id().get(),
+        o: parsed,
+        market,
+        session,
+        band,
+        site_halted: site_halt,
+        confirmed: true,
+        now: app.now_ms(),
+        meta: meta.clone(),
+    };
+    let placed = submit(app, old.account_id, spec).await?;
     if !matches!(placed, Placed::Accepted(_)) {
         // Put the original back as it was: same number, same place in the queue.
         restore_order(app, &old).await?;
@@ -1594,7 +1584,7 @@ async fn apply_to_account(app: &App, id: i64, print: &PrintIn, settlement: Naive
 pub async fn close_session(app: &App, session: NaiveDate) -> AppResult<()> {
     let day = day_number(session);
     let ids = app.db().open_paper_account_ids().await.map_err(internal("listing accounts"))?;
-    for id in ids {
+    for &id in &ids {
         let Some(mut t) = app.db().paper_begin(id).await.map_err(internal("locking an account"))? else { continue };
         let mut rows = t.open_orders(None, Some(day)).await.map_err(internal("reading orders"))?;
         let holdings = t.holdings(None).await.map_err(internal("reading holdings"))?;
@@ -1611,6 +1601,87 @@ pub async fn close_session(app: &App, session: NaiveDate) -> AppResult<()> {
             app.notify_paper(owner, id);
         }
     }
+    // Mirrored accounts: compare the session's fills with KIS's once it has closed.
+    let jobs = haechi_jobs::mirror::reconcile_jobs(app.db(), &ids, session)
+        .await
+        .map_err(internal("finding mirrored orders"))?;
+    for job in jobs {
+        if let Err(e) = app.queue().enqueue(job).await {
+            tracing::warn!(account = job.account_id, error = %e, "could not enqueue a mirror reconciliation");
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- mirroring
+
+/// Sends the account's new mirrored orders (and cancels) to KIS, on a worker. A failure to
+/// enqueue is logged: the next order or cancel of the account enqueues the work again.
+async fn enqueue_mirror(app: &App, account_id: i64) {
+    if let Err(e) = app.queue().enqueue(haechi_jobs::mirror::MirrorJob { account_id }).await {
+        tracing::warn!(account = account_id, error = %e, "could not enqueue mirroring");
+    }
+}
+
+/// After a cancel: a mirrored account's cancel goes to KIS too.
+async fn mirror_changes(app: &App, account_id: i64) {
+    match app.db().is_mirrored(account_id).await {
+        Ok(true) => enqueue_mirror(app, account_id).await,
+        Ok(false) => {}
+        Err(e) => tracing::warn!(account = account_id, error = %e, "could not read mirroring"),
+    }
+}
+
+/// An account's mirroring to the KIS mock account: on or off, and its mirrored orders.
+#[derive(Debug, Clone)]
+pub struct MirrorView {
+    pub enabled: bool,
+    /// This platform has a KIS mock account to mirror to.
+    pub available: bool,
+    pub orders: Vec<haechi_db::MirrorOrderRow>,
+}
+
+/// # Errors
+/// [`AppError::NotFound`] for an account not the caller's.
+pub async fn mirror(app: &App, p: &Principal, id: i64) -> AppResult<MirrorView> {
+    owned(app, p, id).await?;
+    let enabled = app.db().is_mirrored(id).await.map_err(internal("reading mirroring"))?;
+    let orders = app.db().mirror_orders(id, None).await.map_err(internal("reading mirrored orders"))?;
+    Ok(MirrorView { enabled, available: app.settings().kis_mirror, orders })
+}
+
+/// Turns mirroring of the account's new orders to the KIS mock account on or off (audited).
+///
+/// # Errors
+/// [`AppError::Conflict`] to turn it on where no KIS mock account is configured;
+/// [`AppError::NotFound`].
+pub async fn set_mirror(app: &App, meta: &RequestMeta, p: &Principal, id: i64, on: bool) -> AppResult<()> {
+    require_trader(p)?;
+    let a = owned(app, p, id).await?;
+    if on && !app.settings().kis_mirror {
+        return Err(AppError::Conflict(
+            "mirroring needs a KIS mock account: HAECHI_KIS_ENV=mock, HAECHI_KIS_ACCOUNT and the app key".into(),
+        ));
+    }
+    if on && a.state != "open" {
+        return Err(AppError::Conflict("the account is closed".into()));
+    }
+    app.db().set_mirror(id, on).await.map_err(internal("setting mirroring"))?;
+    let event = if on { "paper_mirror_on" } else { "paper_mirror_off" };
+    record(app, meta, event, Some(p.id()), None, json!({"account": id})).await;
+    Ok(())
+}
+
+/// Asks for the session's mirrored orders to be compared with KIS's now (it also happens at
+/// each close).
+///
+/// # Errors
+/// [`AppError::NotFound`]; the queue's error.
+pub async fn reconcile(app: &App, p: &Principal, id: i64, session: NaiveDate) -> AppResult<()> {
+    require_trader(p)?;
+    owned(app, p, id).await?;
+    let job = haechi_jobs::mirror::ReconcileJob { account_id: id, session: day_number(session) };
+    app.queue().enqueue(job).await.map_err(|e| AppError::internal("enqueueing a reconciliation", e))?;
     Ok(())
 }
 
@@ -1619,10 +1690,26 @@ pub async fn close_session(app: &App, session: NaiveDate) -> AppResult<()> {
 /// # Errors
 /// The database's error.
 pub async fn set_replay_state(app: &App, session: NaiveDate, phase: Phase, step: u32, steps: u32) -> AppResult<()> {
+    set_market_state(app, "replay", session, phase, step, steps).await
+}
+
+/// Records where the market is: `mode` is `replay` (the replayed daily data) or `feed` (a live
+/// trade feed); `step` of `steps` is how far into the session it is.
+///
+/// # Errors
+/// The database's error.
+pub async fn set_market_state(
+    app: &App,
+    mode: &str,
+    session: NaiveDate,
+    phase: Phase,
+    step: u32,
+    steps: u32,
+) -> AppResult<()> {
     app.db()
         .set_market_state(MarketRow {
             id: 1,
-            mode: "replay".into(),
+            mode: mode.into(),
             session: day_number(session),
             phase: phase.as_str().into(),
             step: i32::try_from(step).unwrap_or(i32::MAX),

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod calendar;
+pub mod intraday;
 pub mod krx;
 pub mod ledger;
 pub mod market;

@@ -633,16 +633,6 @@ impl PaperTxn {
         Ok(())
     }
 
-    /// Inserts an order (its `id` is ignored) and returns it as stored.
-    ///
-    /// # Errors
-    /// The driver's error.
-    pub async fn insert_order(&self, o: PaperOrderRow) -> Result<PaperOrderRow, DbError> {
-        let mut am = o.into_active_model().reset_all();
-        am.id = sea_orm::ActiveValue::NotSet;
-        Ok(am.insert(&self.txn).await?)
-    }
-
     /// Inserts orders in one statement (their `id`s are ignored) and returns them as stored,
     /// in the order given (found again by their account numbers).
     ///
@@ -767,6 +757,162 @@ impl PaperTxn {
     /// The driver's error; nothing is kept then.
     pub async fn commit(self) -> Result<(), DbError> {
         self.txn.commit().await?;
+        Ok(())
+    }
+}
+
+// ---- mirroring to the KIS mock account ----
+
+pub type MirrorOrderRow = crate::entity::paper_mirror_order::Model;
+
+/// Mirror states that still have work for the mirroring job.
+pub const MIRROR_WORK: [&str; 3] = ["pending", "sending", "sent"];
+
+impl Db {
+    /// Turns mirroring of an account's new orders on or off.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn set_mirror(&self, account_id: i64, on: bool) -> Result<(), DbError> {
+        use crate::entity::paper_mirror_account as m;
+        if on {
+            m::Entity::insert(m::ActiveModel { account_id: Set(account_id), created_at: Set(now_ms()) })
+                // Already on: keep it as it was (a no-op update; `DO NOTHING` has no portable
+                // MySQL spelling).
+                .on_conflict(OnConflict::column(m::Column::AccountId).update_column(m::Column::AccountId).to_owned())
+                .exec(self.connection())
+                .await?;
+        } else {
+            m::Entity::delete_by_id(account_id).exec(self.connection()).await?;
+        }
+        Ok(())
+    }
+
+    /// # Errors
+    /// The driver's error.
+    pub async fn is_mirrored(&self, account_id: i64) -> Result<bool, DbError> {
+        use crate::entity::paper_mirror_account as m;
+        Ok(m::Entity::find_by_id(account_id).one(self.connection()).await?.is_some())
+    }
+
+    /// An account's mirrored orders, newest first; only a session's with `session`.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn mirror_orders(&self, account_id: i64, session: Option<i32>) -> Result<Vec<MirrorOrderRow>, DbError> {
+        use crate::entity::paper_mirror_order as m;
+        let mut q = m::Entity::find().filter(m::Column::AccountId.eq(account_id));
+        if let Some(s) = session {
+            q = q.filter(m::Column::Session.eq(s));
+        }
+        Ok(q.order_by_desc(m::Column::OrderId).all(self.connection()).await?)
+    }
+
+    /// The mirrored orders the mirroring job still has work on (to send, or to cancel), oldest
+    /// first.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn mirror_work(&self, account_id: i64) -> Result<Vec<MirrorOrderRow>, DbError> {
+        use crate::entity::paper_mirror_order as m;
+        Ok(m::Entity::find()
+            .filter(m::Column::AccountId.eq(account_id))
+            .filter(m::Column::State.is_in(MIRROR_WORK))
+            .filter(m::Column::CancelSent.eq(false))
+            .order_by_asc(m::Column::OrderId)
+            .all(self.connection())
+            .await?)
+    }
+
+    /// Moves a mirrored order from state `from` to `to` if it is still in `from` (and, with
+    /// `before`, was last changed before that time): true for the one caller that moved it, so
+    /// two workers never both send an order or its cancel.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn claim_mirror_order(
+        &self,
+        order_id: i64,
+        from: &str,
+        to: &str,
+        before: Option<i64>,
+    ) -> Result<bool, DbError> {
+        use crate::entity::paper_mirror_order as m;
+        let mut q = m::Entity::update_many()
+            .col_expr(m::Column::State, Expr::value(to))
+            .col_expr(m::Column::UpdatedAt, Expr::value(now_ms()))
+            .filter(m::Column::OrderId.eq(order_id))
+            .filter(m::Column::State.eq(from));
+        if let Some(t) = before {
+            q = q.filter(m::Column::UpdatedAt.lt(t));
+        }
+        Ok(q.exec(self.connection()).await?.rows_affected == 1)
+    }
+
+    /// Marks a sent order's cancel as going to KIS: true for the one caller that marked it.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn claim_mirror_cancel(&self, order_id: i64) -> Result<bool, DbError> {
+        use crate::entity::paper_mirror_order as m;
+        let r = m::Entity::update_many()
+            .col_expr(m::Column::CancelSent, Expr::value(true))
+            .col_expr(m::Column::UpdatedAt, Expr::value(now_ms()))
+            .filter(m::Column::OrderId.eq(order_id))
+            .filter(m::Column::State.eq("sent"))
+            .filter(m::Column::CancelSent.eq(false))
+            .exec(self.connection())
+            .await?;
+        Ok(r.rows_affected == 1)
+    }
+
+    /// Stores a mirrored order's new state.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn update_mirror_order(&self, row: MirrorOrderRow) -> Result<(), DbError> {
+        let mut am = row.into_active_model().reset_all();
+        am.updated_at = Set(now_ms());
+        am.update(self.connection()).await?;
+        Ok(())
+    }
+}
+
+impl PaperTxn {
+    /// Whether the locked account mirrors its orders to KIS.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn is_mirrored(&self) -> Result<bool, DbError> {
+        use crate::entity::paper_mirror_account as m;
+        Ok(m::Entity::find_by_id(self.account.id).one(&self.txn).await?.is_some())
+    }
+
+    /// Records orders to mirror, `pending`, in the account's transaction: an accepted order is
+    /// mirrored exactly when it is stored.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn add_mirror_orders(&self, orders: &[PaperOrderRow]) -> Result<(), DbError> {
+        use crate::entity::paper_mirror_order as m;
+        if orders.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let rows = orders.iter().map(|o| m::ActiveModel {
+            order_id: Set(o.id),
+            account_id: Set(o.account_id),
+            session: Set(o.session),
+            state: Set("pending".into()),
+            branch: Set(None),
+            broker_order_no: Set(None),
+            cancel_sent: Set(false),
+            kis_filled: Set(None),
+            kis_price: Set(None),
+            detail: Set(None),
+            updated_at: Set(now),
+        });
+        m::Entity::insert_many(rows).exec(&self.txn).await?;
         Ok(())
     }
 }

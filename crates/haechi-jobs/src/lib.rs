@@ -3,6 +3,8 @@
 //! - [`runner`]: the `run` kind on the `runs` queue executes a simulation run;
 //! - [`schedule`]: the daily KIS collection, the `kis.daily` kind on the `etl` queue, and the
 //!   once-a-day schedule that enqueues it;
+//! - [`mirror`]: `paper.mirror` and `paper.reconcile` on the `paper` queue mirror paper orders
+//!   to the KIS mock account and reconcile its fills;
 //! - [`market`]: the engine's columnar store built from market data in SQL, cached per data
 //!   version; [`etl`] and [`quality`]: collection from KIS and its data-quality checks.
 //!
@@ -13,6 +15,7 @@
 pub mod etl;
 pub mod market;
 mod metrics_names;
+pub mod mirror;
 pub mod quality;
 pub mod runner;
 pub mod schedule;
@@ -27,8 +30,10 @@ pub mod queues {
     pub const SWEEPS: &str = "sweeps";
     /// Market data collection: long, once a day.
     pub const ETL: &str = "etl";
+    /// Paper orders mirrored to the KIS mock account: short, and not behind a collection.
+    pub const PAPER: &str = "paper";
     /// Every queue, in the order `haechi worker` lists them.
-    pub const ALL: &[&str] = &[RUNS, SWEEPS, ETL];
+    pub const ALL: &[&str] = &[RUNS, SWEEPS, ETL, PAPER];
 }
 
 pub use haechi_queue::{

@@ -250,8 +250,9 @@ async fn mock_orders_balance_fills_and_cancel_round_trip() {
         quantity: None,
     };
     c.revise_cancel(&cancel).await.unwrap();
-    let today = fake.market().dates().last().copied().unwrap();
-    let orders = c.daily_orders(today, today).await.unwrap();
+    // Orders are dated by the KST day they arrived.
+    let today = (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive();
+    let orders = c.daily_orders(today - chrono::Duration::days(1), today).await.unwrap();
     assert_eq!(orders.len(), 4);
     let o = orders.iter().find(|o| o.order_no == resting.order_no).unwrap();
     assert_eq!((o.filled_quantity, o.remaining, o.cancelled), (0, 0, true));
@@ -328,4 +329,51 @@ async fn the_quote_feed_runs_on_approval_keys_from_the_rest_client() {
     .unwrap();
     assert_eq!(fake.ws().stats().registrations, 2);
     feed.shutdown().await;
+}
+
+/// `WsHubConfig::replay`: the fake plays its own daily bars as intraday sessions. A whole
+/// session seen on the feed opens at the bar's open at 09:00, closes at its close at 15:30,
+/// stays inside its range, and trades exactly its volume; the days follow the market's own.
+#[tokio::test]
+async fn the_fake_streams_its_daily_bars_as_intraday_sessions() {
+    let replay = haechi_kis::fake::SessionReplay { session: Duration::from_millis(600), steps: 6, sessions_back: 50 };
+    let fake = fake(KisEnv::Mock, |f| {
+        f.ws.tick_interval = Duration::from_millis(10);
+        f.ws.replay = Some(replay);
+    })
+    .await;
+    let c = client(&fake, KisEnv::Mock);
+    let mut cfg = haechi_kis::ws::FeedConfig::new(fake.ws_url());
+    cfg.reconnect_min = Duration::from_millis(100);
+    let feed = haechi_kis::ws::QuoteFeed::start(cfg, vec![Arc::new(c)]);
+    let mut trades = feed.trades();
+    let ticker = fake.tickers()[0].clone();
+    feed.subscribe(&ticker).await.unwrap();
+    // Trades by business date, until two whole sessions after the first (partial) one.
+    let mut days: std::collections::BTreeMap<NaiveDate, Vec<haechi_kis::frame::Trade>> = Default::default();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while days.len() < 3 {
+            let t = trades.recv().await.unwrap();
+            days.entry(t.business_date).or_default().push(t);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no three sessions in 20 s: {:?}", days.keys().collect::<Vec<_>>()));
+    feed.shutdown().await;
+    let market = fake.market();
+    let slot = market.slot_of(haechi_core::Ticker::parse(&ticker).unwrap()).unwrap();
+    let dates: Vec<NaiveDate> = days.keys().copied().collect();
+    // The second day seen was played whole: the first may have been joined mid-session.
+    let (date, whole) = (dates[1], &days[&dates[1]]);
+    let idx = market.dates().binary_search(&date).unwrap();
+    assert_eq!(market.dates()[idx - 1], dates[0], "sessions follow the market's calendar");
+    assert!(idx + 50 >= market.n_days(), "the replay plays the last 50 days");
+    let bar = market.raw(slot, idx).unwrap();
+    let times: Vec<String> = whole.iter().map(|t| t.time.format("%H:%M").to_string()).collect();
+    assert_eq!(times, ["09:00", "10:35", "12:10", "13:45", "15:20", "15:30"]);
+    assert_eq!(whole[0].price, i64::from(bar.open));
+    assert_eq!(whole[5].price, i64::from(bar.close));
+    assert!(whole.iter().all(|t| (i64::from(bar.low)..=i64::from(bar.high)).contains(&t.price)));
+    assert_eq!(whole.iter().map(|t| t.volume).sum::<i64>(), i64::try_from(bar.volume).unwrap());
+    assert_eq!(whole[5].acc_volume, i64::try_from(bar.volume).unwrap());
 }

@@ -54,6 +54,7 @@ async fn start_hub(last_closes: &[(&str, i64)]) -> (Arc<WsHub>, String) {
         tick_interval: Duration::from_millis(30),
         ping_interval: Duration::from_millis(200),
         max_registrations: 41,
+        replay: None,
     };
     let closes = last_closes.iter().map(|(t, p)| ((*t).to_owned(), *p)).collect();
     let hub = WsHub::new(cfg, closes, date());

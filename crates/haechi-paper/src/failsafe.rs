@@ -91,6 +91,17 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every code [`Refusal::code`] answers, for catalogues that must word each one.
+    pub const CODES: [&'static str; 7] = [
+        "site_halted",
+        "account_halted",
+        "daily_loss_halt",
+        "max_orders_per_day",
+        "max_order_value",
+        "confirm_duplicate",
+        "confirm_large",
+    ];
+
     /// A stable code for clients and the portal's wording.
     #[must_use]
     pub fn code(self) -> &'static str {

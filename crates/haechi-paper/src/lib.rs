@@ -26,7 +26,8 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 pub mod failsafe;
-pub mod replay;
+/// The synthetic intraday session the replayed market and the fake KIS stream both play.
+pub use haechi_core::intraday as replay;
 pub mod session;
 
 /// An order's life: accepted, then partly and wholly filled, or ended another way.

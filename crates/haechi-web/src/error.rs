@@ -79,6 +79,9 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("payload too large")]
     PayloadTooLarge,
+    /// A WebSocket endpoint asked without a WebSocket handshake.
+    #[error("upgrade required: {0}")]
+    UpgradeRequired(String),
     #[error("busy")]
     Unavailable { retry_after_secs: u64 },
     #[error("quota: {0}")]
@@ -145,6 +148,11 @@ impl ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "요청이 너무 큽니다 Payload too large")
             }
             ApiError::Quota(_) => (StatusCode::TOO_MANY_REQUESTS, "quota", "한도를 넘었습니다 Quota exceeded"),
+            ApiError::UpgradeRequired(_) => (
+                StatusCode::UPGRADE_REQUIRED,
+                "upgrade-required",
+                "웹소켓 연결이 필요합니다 WebSocket handshake required",
+            ),
             ApiError::Unavailable { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "busy", "잠시 후 다시 시도하세요 Busy, retry shortly")
             }
@@ -157,7 +165,9 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let (status, kind, title) = self.parts();
         let detail = match self {
-            ApiError::BadRequest(d) | ApiError::Conflict(d) | ApiError::Quota(d) => Some(d.clone()),
+            ApiError::BadRequest(d) | ApiError::Conflict(d) | ApiError::Quota(d) | ApiError::UpgradeRequired(d) => {
+                Some(d.clone())
+            }
             ApiError::Forbidden(d) => Some((*d).to_owned()),
             ApiError::TooManyRequests { retry_after_secs } => Some(format!("retry after {retry_after_secs} s")),
             _ => None,

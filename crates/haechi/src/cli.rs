@@ -48,8 +48,10 @@ enum Command {
     KisFake(crate::etl::FakeArgs),
     /// Serve the REST API (and, later, the portal), with in-process workers on the embedded queue.
     Serve,
-    /// Run the paper-trading market: without KIS keys, a replay of the loaded daily data (one
-    /// session every `paper_replay_secs`, 600 when unset), matching every open order.
+    /// Run the paper-trading matcher: with KIS keys, on KIS's `H0STCNT0` trade feed (or
+    /// `haechi kis-fake`'s replayed sessions) for the tickers with open orders or holdings;
+    /// without, a replay of the loaded daily data (one session every `paper_replay_secs`, 600
+    /// when unset).
     Market,
     /// Run jobs from the queue (Redis in production) until SIGTERM: simulation runs, and the
     /// daily KIS collection when KIS is configured.

@@ -168,6 +168,7 @@ const KEYS: &[&dyn AnyKey] = &[
     &key::JOB_ORPHAN_SECS,
     &kis::APP_KEY,
     &kis::APP_SECRET,
+    &kis::FEED_KEYS,
     &kis::ENV,
     &kis::ACCOUNT,
     &kis::BASE_URL,
@@ -574,6 +575,28 @@ mod kis {
         get: |s| &s.kis.app_secret,
         get_mut: |s| &mut s.kis.app_secret,
     };
+    pub(super) const FEED_KEYS: Key<Option<Secret>> = Key {
+        name: "kis.feed_keys",
+        about: "More app keys for the `H0STCNT0` trade feed of `haechi market`, `KEY:SECRET` pairs separated by commas: KIS allows 41 registrations per app key, so each pair adds 41 names the matcher can watch.",
+        secret: true,
+        default: || None,
+        // The value is not echoed in the message: it is secret.
+        parse: |raw| {
+            let s = trimmed_secret(raw)?;
+            let pairs = s.as_ref().map_or("", |s| s.expose());
+            if pairs
+                .split(',')
+                .all(|p| p.split_once(':').is_some_and(|(k, v)| !k.trim().is_empty() && !v.trim().is_empty()))
+            {
+                Ok(s)
+            } else {
+                Err(Problem::Malformed { expected: "KEY:SECRET pairs separated by commas" })
+            }
+        },
+        show: show_redacted,
+        get: |s| &s.kis.feed_keys,
+        get_mut: |s| &mut s.kis.feed_keys,
+    };
     pub(super) const ENV: Key<KisEnv> = Key {
         name: "kis.env",
         about: "`mock` (모의투자) or `real` (실전); keys only work on their own environment, stock info and financials are real-only.",
@@ -826,6 +849,8 @@ impl Default for Settings {
 pub struct KisSettings {
     pub app_key: Option<Secret>,
     pub app_secret: Option<Secret>,
+    /// More app keys for the trade feed, `KEY:SECRET,KEY:SECRET`.
+    pub feed_keys: Option<Secret>,
     pub env: KisEnv,
     pub account: Option<Account>,
     pub base_url: Option<String>,
@@ -842,6 +867,7 @@ impl Default for KisSettings {
         Self {
             app_key: kis::APP_KEY.default(),
             app_secret: kis::APP_SECRET.default(),
+            feed_keys: kis::FEED_KEYS.default(),
             env: kis::ENV.default(),
             account: kis::ACCOUNT.default(),
             base_url: kis::BASE_URL.default(),
@@ -855,6 +881,20 @@ impl Default for KisSettings {
 }
 
 impl KisSettings {
+    /// The trade feed's clients' settings: the main app key's, then one per
+    /// `kis.feed_keys` pair (each a WebSocket session of 41 registrations).
+    pub fn feed_configs(&self) -> Vec<KisConfig> {
+        let Some(main) = self.client_config() else { return Vec::new() };
+        let extra = self.feed_keys.as_ref().map_or("", |s| s.expose());
+        let more = extra.split(',').filter_map(|pair| {
+            let (key, secret) = pair.split_once(':')?;
+            let mut cfg = main.clone();
+            cfg.credentials = Credentials::new(key.trim(), secret.trim()).ok()?;
+            Some(cfg)
+        });
+        std::iter::once(main.clone()).chain(more).collect()
+    }
+
     /// The KIS client's settings; `None` when no app key is configured, which turns KIS
     /// collection off. [`load`] has refused a key without its secret.
     pub fn client_config(&self) -> Option<KisConfig> {
@@ -1773,6 +1813,7 @@ mod tests {
              [kis]\n\
              # app_key is not set  # default\n\
              # app_secret is not set  # default\n\
+             # feed_keys is not set  # default\n\
              env = \"mock\"  # default\n\
              # account is not set  # default\n\
              # base_url is not set  # default\n\
@@ -2074,6 +2115,33 @@ mod tests {
         assert!(matches!(errors[0].problem, Problem::Unreadable { .. }), "{}", errors[0]);
     }
 
+    /// More app keys widen the trade feed: one client configuration per key, the main one
+    /// first; a malformed list is refused by name without echoing it.
+    #[test]
+    fn feed_keys_add_one_feed_session_each_and_are_not_echoed() {
+        let s = load_with(
+            None,
+            &[
+                ("HAECHI_KIS_APP_KEY", "PSmain"),
+                ("HAECHI_KIS_APP_SECRET", "main-secret"),
+                ("HAECHI_KIS_FEED_KEYS", "PStwo:two-secret, PSthree:three-secret"),
+            ],
+        )
+        .unwrap();
+        let keys: Vec<String> = s.kis.feed_configs().iter().map(|c| c.credentials.app_key.clone()).collect();
+        assert_eq!(keys, ["PSmain", "PStwo", "PSthree"]);
+        let errors = errors_of(load_with(
+            None,
+            &[
+                ("HAECHI_KIS_APP_KEY", "PSmain"),
+                ("HAECHI_KIS_APP_SECRET", "s"),
+                ("HAECHI_KIS_FEED_KEYS", "PSonly-a-key"),
+            ],
+        ));
+        assert_eq!(keys_of(&errors), ["kis.feed_keys"]);
+        assert!(!errors[0].to_string().contains("PSonly-a-key"), "{}", errors[0]);
+    }
+
     #[test]
     fn kis_values_are_validated_and_secrets_not_echoed() {
         let errors = errors_of(load_with(
@@ -2201,6 +2269,7 @@ mod tests {
         ("s3_secret_key", "leak-s3", "leak-s3"),
         ("kis.app_key", "PSleakkey", "PSleakkey"),
         ("kis.app_secret", "leak-kis-secret", "leak-kis-secret"),
+        ("kis.feed_keys", "PSleaktwo:leak-feed-secret", "leak-feed-secret"),
         ("kis.account", "50012345-01", "50012345"),
     ];
 

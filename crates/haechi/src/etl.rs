@@ -278,6 +278,11 @@ pub(crate) struct FakeArgs {
     /// Seconds between token issuances per app key (KIS: 60).
     #[arg(long, default_value_t = 60)]
     pub issue_interval_secs: u64,
+    /// Stream the market's own days as intraday sessions on `H0STCNT0`, one every this many
+    /// seconds (600: a session in ten minutes), for `haechi market` to match paper orders on.
+    /// 0: a random walk from the last close, as before.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub session_secs: u64,
     #[command(flatten)]
     pub market: crate::cli::MarketArgs,
 }
@@ -290,6 +295,12 @@ pub(crate) fn kis_fake(args: &FakeArgs) -> Result<()> {
             cfg.rate_limit = r;
         }
         cfg.min_issue_interval = Duration::from_secs(args.issue_interval_secs);
+        if args.session_secs > 0 {
+            cfg.ws.replay = Some(haechi_kis::fake::SessionReplay {
+                session: Duration::from_secs(args.session_secs),
+                ..Default::default()
+            });
+        }
         let fake = haechi_kis::fake::FakeKis::start(cfg, SocketAddr::new(args.host, args.port))
             .await
             .map_err(|e| anyhow!("{e}"))?;
@@ -301,6 +312,12 @@ pub(crate) fn kis_fake(args: &FakeArgs) -> Result<()> {
             fake.tickers().len(),
             fake.market().n_days()
         );
+        if args.session_secs > 0 {
+            println!(
+                "  H0STCNT0: the last 250 days replayed as intraday sessions, one every {} s (`haechi market` matches on it)",
+                args.session_secs
+            );
+        }
         // A line every 10 s while requests arrive: what the server saw, for benchmarks.
         let stats = tokio::spawn(async move {
             let mut last = 0;

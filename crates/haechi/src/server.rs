@@ -66,6 +66,8 @@ fn app_settings(s: &Settings) -> AppSettings {
         max_active_runs: s.max_active_runs,
         max_scenarios: s.max_scenarios,
         max_stored_bytes: u64::from(s.max_stored_mib) * 1024 * 1024,
+        // Mirroring is offered on KIS's mock environment only: real-money orders stay refused.
+        kis_mirror: s.kis.env == haechi_kis::KisEnv::Mock && s.kis.account.is_some() && s.kis.client_config().is_some(),
         ..AppSettings::default()
     }
 }
@@ -148,7 +150,8 @@ fn runner(p: &Platform, settings: &Settings) -> Runner {
 }
 
 /// The job kinds this process executes: runs always, the daily KIS collection when KIS is
-/// configured (it needs the client).
+/// configured (it needs the client), and mirroring to the KIS mock account on the mock
+/// environment with an account.
 pub(crate) async fn registry(
     p: &Platform,
     settings: &Settings,
@@ -161,6 +164,11 @@ pub(crate) async fn registry(
     if let Some(kis) = kis {
         let stores = Stores { db: p.db.clone(), objects: p.objects.clone() };
         let client = crate::etl::kis_client(settings, &stores, kis.clone()).await?;
+        if app_settings(settings).kis_mirror {
+            let mirror = haechi_jobs::mirror::Mirror::new(p.db.clone(), client.clone());
+            registry.register(mirror.clone())?;
+            registry.register(Arc::new(haechi_jobs::mirror::Reconciler(mirror)))?;
+        }
         let etl = haechi_jobs::etl::Etl::new(p.db.clone(), p.objects.clone(), client, Default::default());
         registry.register(KisDaily::new(Arc::new(etl)))?;
     }
@@ -211,6 +219,7 @@ pub(crate) async fn serve_platform(
     workers: u32,
     kis: Option<haechi_kis::KisConfig>,
 ) -> Result<()> {
+    let shutdown = shutdown_signal();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let daily = crate::etl::spawn_daily(settings, &p, kis.is_some(), stop_rx.clone())?;
     // With the embedded queue this process is the only worker: a run still `running` was
@@ -228,7 +237,7 @@ pub(crate) async fn serve_platform(
     let replay = spawn_replay(&app(&p, settings), settings, stop_rx.clone());
     let checkpoints = spawn_checkpoints(&p.db, stop_rx.clone());
     let app = haechi_web::build(app(&p, settings), web_settings(settings));
-    haechi_web::serve(listener, app, shutdown_signal()).await.context("serving")?;
+    haechi_web::serve(listener, app, shutdown).await.context("serving")?;
     gauge.abort();
     let _ = stop_tx.send(true);
     if let Some(t) = replay {
@@ -284,8 +293,10 @@ pub(crate) fn spawn_replay(
     }))
 }
 
-/// `haechi market`: the paper-trading matcher as its own process. Without KIS it replays the
-/// loaded daily data (`paper_replay_secs`, 600 when unset).
+/// `haechi market`: the paper-trading matcher as its own process. With KIS configured it
+/// matches on the `H0STCNT0` feed; without, it replays the loaded daily data
+/// (`paper_replay_secs`, 600 when unset). Run one per deployment: two would each apply every
+/// print (harmlessly, as prints are keyed, but for nothing).
 pub fn market(file: Option<&Path>) -> Result<()> {
     let mut settings = load_settings(file)?;
     init_tracing(settings.log_format);
@@ -293,10 +304,32 @@ pub fn market(file: Option<&Path>) -> Result<()> {
         settings.paper_replay_secs = 600;
     }
     runtime()?.block_on(async {
+        let shutdown = shutdown_signal();
         let p = open_platform(&settings).await?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let task = spawn_replay(&app(&p, &settings), &settings, stop_rx);
-        shutdown_signal().await;
+        let task = match crate::etl::kis_config(&settings) {
+            Some(kis) => {
+                let stores = Stores { db: p.db.clone(), objects: p.objects.clone() };
+                let feed_cfg = haechi_kis::ws::FeedConfig::new(kis.ws_url.clone());
+                // One WebSocket session (41 registrations) per app key.
+                let mut sources: Vec<Arc<dyn haechi_kis::ws::ApprovalSource>> = Vec::new();
+                for cfg in settings.kis.feed_configs() {
+                    sources.push(Arc::new(crate::etl::kis_client(&settings, &stores, cfg).await?));
+                }
+                tracing::info!(ws = %kis.ws_url, app_keys = sources.len(), capacity = sources.len() * 41, "paper market: matching on the KIS trade feed");
+                let feed = haechi_kis::ws::QuoteFeed::start(feed_cfg, sources);
+                let (trades, rx) = haechi_app::market_feed::KisTrades::new(feed);
+                let app = app(&p, &settings);
+                Some(tokio::spawn(async move {
+                    let opts = haechi_app::market_feed::FeedOptions::default();
+                    if let Err(e) = haechi_app::market_feed::run(app, trades, rx, opts, stop_rx).await {
+                        tracing::error!(error = %e, "the paper market feed stopped");
+                    }
+                }))
+            }
+            None => spawn_replay(&app(&p, &settings), &settings, stop_rx),
+        };
+        shutdown.await;
         let _ = stop_tx.send(true);
         if let Some(t) = task {
             let _ = t.await;
@@ -371,6 +404,11 @@ pub fn worker(
         if kis.is_none() && queues.iter().any(|q| q == haechi_jobs::queues::ETL) {
             bail!("the etl queue needs KIS settings (HAECHI_KIS_APP_KEY and HAECHI_KIS_APP_SECRET)");
         }
+        if !app_settings(&settings).kis_mirror && queues.iter().any(|q| q == haechi_jobs::queues::PAPER) {
+            bail!(
+                "the paper queue needs a KIS mock account to mirror to (HAECHI_KIS_ENV=mock, HAECHI_KIS_ACCOUNT, HAECHI_KIS_APP_KEY and HAECHI_KIS_APP_SECRET)"
+            );
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let daily = crate::etl::spawn_daily(&settings, &p, kis.is_some(), stop_rx)?;
         let registry = registry(&p, &settings, kis.as_ref()).await?;
@@ -386,22 +424,37 @@ pub fn worker(
     })
 }
 
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called, not when the
+/// future is first polled: axum polls its shutdown future on a task of its own, and a SIGTERM
+/// arriving before that task ran (a busy 2-core machine, a supervisor stopping a process that
+/// has just come up) would otherwise take the default action and kill the process uncleanly.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (term, int) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok())
     };
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    let (term, int): (Option<()>, Option<()>) = (None, None);
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! { () = wait(term) => {}, () = wait(int) => {} }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (term, int);
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 pub fn migrate(file: Option<&Path>) -> Result<()> {

@@ -383,7 +383,7 @@ async fn a_sweep_whose_market_data_changed_fails_saying_so() {
 }
 
 #[test]
-fn worker_refuses_unknown_queues_and_etl_without_kis() {
+fn worker_refuses_unknown_queues_and_kis_queues_without_kis() {
     let dir = tempfile::tempdir().unwrap();
     let run = |queues: &str| {
         Command::new(env!("CARGO_BIN_EXE_haechi"))
@@ -398,10 +398,15 @@ fn worker_refuses_unknown_queues_and_etl_without_kis() {
     let out = run("runs,nope");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--queues: unknown queue \"nope\" (queues: runs, sweeps, etl)"), "{err}");
+    assert!(err.contains("--queues: unknown queue \"nope\" (queues: runs, sweeps, etl, paper)"), "{err}");
 
     let out = run("etl");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the etl queue needs KIS settings"), "{err}");
+
+    let out = run("paper");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the paper queue needs a KIS mock account"), "{err}");
 }

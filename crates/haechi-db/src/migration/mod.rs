@@ -10,6 +10,7 @@ mod m20261207_000004_fair_runs_and_storage;
 mod m20261207_000005_market_sessions;
 mod m20261207_000006_sweeps;
 mod m20261207_000007_paper;
+mod m20261207_000008_paper_mirror;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000005_market_sessions::Migration),
             Box::new(m20261207_000006_sweeps::Migration),
             Box::new(m20261207_000007_paper::Migration),
+            Box::new(m20261207_000008_paper_mirror::Migration),
         ]
     }
 }

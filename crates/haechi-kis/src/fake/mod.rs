@@ -23,7 +23,7 @@ use haechi_data::synth::{self, SynthConfig};
 use tokio::time::Instant;
 
 use crate::KisEnv;
-pub use ws::{WsHub, WsHubConfig};
+pub use ws::{SessionReplay, WsHub, WsHubConfig};
 
 /// How the fake behaves.
 #[derive(Debug, Clone)]
@@ -126,7 +126,7 @@ struct AccountBook {
 
 struct State {
     cfg: FakeKisConfig,
-    market: MarketStore,
+    market: Arc<MarketStore>,
     /// Latest session's index, the fake's "today".
     today: usize,
     tokens: Mutex<Vec<TokenRec>>,
@@ -178,15 +178,9 @@ impl FakeKis {
         let market = tokio::task::spawn_blocking(move || synth::generate(&market_cfg))
             .await
             .map_err(|e| FakeError::Bind { addr, source: std::io::Error::other(e) })??;
+        let market = Arc::new(market);
         let today = market.n_days().saturating_sub(1);
-        let last_closes = (0..market.n_instruments())
-            .filter_map(|slot| {
-                let c = market.last_close(slot, today)?;
-                Some((market.instrument(slot).ticker.as_str().to_owned(), c.get()))
-            })
-            .collect();
-        let business_date = market.dates().last().copied().unwrap_or_default();
-        let ws = WsHub::new(cfg.ws.clone(), last_closes, business_date);
+        let ws = WsHub::replaying(cfg.ws.clone(), market.clone());
         let state = Arc::new(State {
             cfg,
             market,

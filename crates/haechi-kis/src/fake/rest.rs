@@ -691,7 +691,8 @@ fn order_cash(st: &State, app_key: &str, tr_id: &str, body: &[u8]) -> Answer {
     let order_no = st.next_order.fetch_add(1, Ordering::Relaxed);
     let time = kst_time();
     let mut o = FakeOrder {
-        day: st.market.dates().get(st.today).copied().unwrap_or_default(),
+        // KIS dates an order by the (KST) day it arrived, whatever the market data's last day.
+        day: (crate::utc_now() + chrono::Duration::hours(9)).date_naive(),
         order_no,
         original: 0,
         ticker: ticker.clone(),

@@ -1,5 +1,7 @@
 //! The fake KIS WebSocket: approval keys, one session per app key, 41 registrations per session,
-//! §6.3 acknowledgements, PINGPONG, and `H0STCNT0` trades from a random walk per ticker.
+//! §6.3 acknowledgements, PINGPONG, and `H0STCNT0` trades: a random walk per ticker, or with
+//! [`WsHubConfig::replay`] the fake market's own days played again as intraday sessions
+//! ([`haechi_core::intraday`]) on a fast clock, so a session of the daily bars takes minutes.
 //!
 //! It enforces the rules the real service enforces (spec §5.3, §8), so a client that passes
 //! against it does not get refused or blocked by KIS for the same behaviour.
@@ -14,7 +16,9 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
 use axum::routing::get;
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{Datelike as _, NaiveDate, NaiveDateTime, NaiveTime};
+use haechi_core::intraday::{Tick, session_path, step_time};
+use haechi_core::{MarketStore, Ticker};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior, interval, interval_at};
@@ -29,6 +33,28 @@ pub struct WsHubConfig {
     pub ping_interval: Duration,
     /// Registrations per session before `OPSP0008`.
     pub max_registrations: usize,
+    /// Play the market's days as intraday sessions instead of a random walk (needs the market:
+    /// [`WsHub::replaying`]).
+    pub replay: Option<SessionReplay>,
+}
+
+/// How the fake plays its market's days again, every subscriber on one shared clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionReplay {
+    /// Wall time of one session (ten minutes for the demo).
+    pub session: Duration,
+    /// Prints per ticker per session: the opening auction at 09:00, the continuous session to
+    /// 15:20, the closing call's print at 15:30.
+    pub steps: u32,
+    /// The first session played is this many before the market's last day; after the last
+    /// day it starts there again.
+    pub sessions_back: usize,
+}
+
+impl Default for SessionReplay {
+    fn default() -> SessionReplay {
+        SessionReplay { session: Duration::from_secs(600), steps: 78, sessions_back: 250 }
+    }
 }
 
 impl Default for WsHubConfig {
@@ -37,6 +63,7 @@ impl Default for WsHubConfig {
             tick_interval: Duration::from_millis(200),
             ping_interval: Duration::from_secs(20),
             max_registrations: 41,
+            replay: None,
         }
     }
 }
@@ -68,6 +95,8 @@ pub struct WsHub {
     cfg: WsHubConfig,
     last_closes: HashMap<String, i64>,
     business_date: NaiveDate,
+    /// The market a replay plays, and when its clock started.
+    market: Option<(Arc<MarketStore>, Instant)>,
     state: Mutex<HubState>,
     /// Bumped by [`WsHub::drop_sessions`]; every session watches it.
     drops: watch::Sender<u64>,
@@ -104,10 +133,20 @@ impl WsHub {
     /// `last_closes`: previous closes per ticker, where each ticker's walk starts.
     #[must_use]
     pub fn new(cfg: WsHubConfig, last_closes: HashMap<String, i64>, business_date: NaiveDate) -> Arc<WsHub> {
-        Arc::new(WsHub {
+        Arc::new(WsHub::build(cfg, last_closes, business_date, None))
+    }
+
+    fn build(
+        cfg: WsHubConfig,
+        last_closes: HashMap<String, i64>,
+        business_date: NaiveDate,
+        market: Option<(Arc<MarketStore>, Instant)>,
+    ) -> WsHub {
+        WsHub {
             cfg,
             last_closes,
             business_date,
+            market,
             state: Mutex::new(HubState::default()),
             drops: watch::Sender::new(0),
             sessions_opened: AtomicU64::new(0),
@@ -116,7 +155,37 @@ impl WsHub {
             pongs_received: AtomicU64::new(0),
             refused_max: AtomicU64::new(0),
             refused_in_use: AtomicU64::new(0),
-        })
+        }
+    }
+
+    /// A hub over `market`: its last closes start the random walks, and with
+    /// [`WsHubConfig::replay`] its days are played again, the clock starting now.
+    #[must_use]
+    pub fn replaying(cfg: WsHubConfig, market: Arc<MarketStore>) -> Arc<WsHub> {
+        let today = market.n_days().saturating_sub(1);
+        let last_closes = (0..market.n_instruments())
+            .filter_map(|slot| {
+                let c = market.last_close(slot, today)?;
+                Some((market.instrument(slot).ticker.as_str().to_owned(), c.get()))
+            })
+            .collect();
+        let business_date = market.dates().last().copied().unwrap_or_default();
+        Arc::new(WsHub::build(cfg, last_closes, business_date, Some((market, Instant::now()))))
+    }
+
+    /// Where the replay's clock is: the day (an index into the market's days) and the step of
+    /// that day's session. `None` without a replay.
+    #[must_use]
+    pub fn replay_position(&self) -> Option<(usize, u32)> {
+        let (r, (market, started)) = (self.cfg.replay?, self.market.as_ref()?);
+        let steps = r.steps.max(haechi_core::intraday::MIN_STEPS);
+        let per_step = (r.session / steps).max(Duration::from_millis(1));
+        let n = u64::try_from(started.elapsed().as_nanos() / per_step.as_nanos()).unwrap_or(u64::MAX);
+        let days = market.n_days().max(1);
+        let first = days.saturating_sub(r.sessions_back.max(1));
+        let span = (days - first) as u64;
+        let day = first + usize::try_from((n / u64::from(steps)) % span).unwrap_or(0);
+        Some((day, u32::try_from(n % u64::from(steps)).unwrap_or(0)))
     }
 
     /// A new approval key for `app_key` (what `/oauth2/Approval` answers). Every key issued stays
@@ -202,10 +271,9 @@ impl WsHub {
                     Some(Ok(_)) => {}
                 },
                 _ = ticks.tick() => {
-                    let now = kst_now();
+                    let frames = self.due_frames(&mut session);
                     let mut failed = false;
-                    for sim in session.regs.values_mut().flatten() {
-                        let frame = format!("0|{H0STCNT0}|001|{}", sim.next_record(now.time(), self.business_date));
+                    for frame in frames {
                         if socket.send(Message::text(frame)).await.is_err() {
                             failed = true;
                             break;
@@ -239,6 +307,42 @@ impl WsHub {
             }
         }
         self.close_session(id);
+    }
+
+    /// The trade frames a session owes its registrations now: one per ticker per tick of the
+    /// random walk, or a replay's print for each ticker whose step came since the last one sent
+    /// (a ticker registered mid-session starts at the current step, as a live feed would).
+    fn due_frames(&self, session: &mut ServerSession) -> Vec<String> {
+        let Some((day, step)) = self.replay_position() else {
+            let now = kst_now();
+            return session
+                .regs
+                .values_mut()
+                .flatten()
+                .map(|sim| format!("0|{H0STCNT0}|001|{}", sim.next_record(now.time(), self.business_date)))
+                .collect();
+        };
+        let (Some((market, _)), Some(r)) = (self.market.as_ref(), self.cfg.replay) else { return Vec::new() };
+        let mut frames = Vec::new();
+        for ((_, ticker), sim) in &mut session.regs {
+            let Some(sim) = sim else { continue };
+            if sim.replay.as_ref().is_some_and(|p| (p.day, p.step) == (day, step)) {
+                continue;
+            }
+            if sim.replay.as_ref().is_none_or(|p| p.day != day) {
+                let Some(play) = DayPlay::new(market, ticker, day, r.steps) else { continue };
+                *sim = TickerSim::new(ticker, play.prev_close);
+                sim.replay = Some(play);
+            }
+            let Some(play) = sim.replay.as_mut() else { continue };
+            play.step = step;
+            let Some(tick) = play.path.get(step as usize).copied() else { continue };
+            let date = play.date;
+            let time = step_time(step, r.steps);
+            let record = sim.record(time, date, tick.price.get(), i64::try_from(tick.volume).unwrap_or(i64::MAX));
+            frames.push(format!("0|{H0STCNT0}|001|{record}"));
+        }
+        frames
     }
 
     /// The answer to one client text, and whether the session must then close.
@@ -397,6 +501,32 @@ struct TickerSim {
     buy_volume: i64,
     sell_volume: i64,
     rng: u64,
+    /// The day a replay is playing for this ticker.
+    replay: Option<DayPlay>,
+}
+
+/// One ticker's replayed day.
+#[derive(Debug)]
+struct DayPlay {
+    day: usize,
+    date: NaiveDate,
+    prev_close: i64,
+    path: Vec<Tick>,
+    /// The last step sent.
+    step: u32,
+}
+
+impl DayPlay {
+    fn new(market: &MarketStore, ticker: &str, day: usize, steps: u32) -> Option<DayPlay> {
+        let slot = market.slot_of(Ticker::parse(ticker).ok()?)?;
+        let bar = market.raw(slot, day)?;
+        let date = *market.dates().get(day)?;
+        let prev_close =
+            day.checked_sub(1).and_then(|d| market.last_close(slot, d)).map_or(i64::from(bar.open), |p| p.get());
+        let seed = u64::try_from(date.num_days_from_ce()).unwrap_or(0) ^ slot as u64;
+        let path = session_path(date, market.instrument(slot).market, bar, steps, seed);
+        Some(DayPlay { day, date, prev_close, path, step: u32::MAX })
+    }
 }
 
 impl TickerSim {
@@ -424,6 +554,7 @@ impl TickerSim {
             buy_volume: 0,
             sell_volume: 0,
             rng: seed | 1,
+            replay: None,
         }
     }
 
@@ -441,13 +572,20 @@ impl TickerSim {
         i64::try_from(self.next_u64() % n).unwrap_or(0)
     }
 
-    /// The next trade as the 46 `^`-joined fields of §6.6.
+    /// The random walk's next trade as the 46 `^`-joined fields of §6.6.
     fn next_record(&mut self, time: NaiveTime, date: NaiveDate) -> String {
         if self.open_time.is_some() {
             let steps = self.below(5) - 2;
             self.price = to_tick(self.price + steps * tick_size(self.price)).clamp(self.lower, self.upper);
         }
-        let price = self.price;
+        let volume = 1 + self.below(300);
+        self.record(time, date, self.price, volume)
+    }
+
+    /// A trade of `volume` shares at `price` as the 46 `^`-joined fields of §6.6, the day's
+    /// open, high, low and accumulated figures carried on.
+    fn record(&mut self, time: NaiveTime, date: NaiveDate, price: i64, volume: i64) -> String {
+        self.price = price;
         let open_time = *self.open_time.get_or_insert(time);
         if self.acc_volume == 0 {
             (self.open, self.high, self.low, self.high_time, self.low_time) = (price, price, price, time, time);
@@ -458,7 +596,6 @@ impl TickerSim {
         if price < self.low {
             (self.low, self.low_time) = (price, time);
         }
-        let volume = 1 + self.below(300);
         let buy = self.below(2) == 0;
         self.acc_volume += volume;
         self.acc_value += price * volume;

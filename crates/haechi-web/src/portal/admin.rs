@@ -145,6 +145,8 @@ pub(super) struct AdminUsersPage<'a> {
     policies: Vec<(&'static str, &'static str, bool)>,
     notice: Option<&'static str>,
     error: Option<&'static str>,
+    /// Paper trading is halted on the whole site.
+    site_halted: bool,
 }
 
 pub(super) fn role_key(role: Role) -> &'static str {
@@ -167,6 +169,7 @@ pub(super) async fn admin_users_render(
 ) -> UiResult {
     let page_of_users = admin::list_users(state.app(), p, Paging::new(Some(0), Some(200))?).await?;
     let policies = admin::role_policies(state.app(), p).await?;
+    let site_halted = haechi_app::paper::site_halted(state.app()).await?;
     let csrf = session_csrf(p);
     let html = AdminUsersPage {
         policies: policies.into_iter().map(|(r, required)| (r.as_str(), role_key(r), required)).collect(),
@@ -189,6 +192,7 @@ pub(super) async fn admin_users_render(
         roles: Role::ALL.iter().map(|r| (r.as_str(), role_key(*r))).collect(),
         notice,
         error,
+        site_halted,
     }
     .render()?;
     Ok(page(status, Ok(html), cookies))
@@ -207,6 +211,10 @@ pub(super) async fn admin_users(
         Some(msg("admin.changed"))
     } else if has("policy=1") {
         Some(msg("admin.policy_saved"))
+    } else if has("halt=1") {
+        Some(msg("admin.trading_halted"))
+    } else if has("halt=0") {
+        Some(msg("admin.trading_resumed"))
     } else {
         None
     };
@@ -251,6 +259,24 @@ pub(super) async fn admin_user_update(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct TradingHaltForm {
+    halted: String,
+}
+
+/// Halts or resumes paper trading on the whole site (audited as `site_trading_halted` /
+/// `site_trading_resumed`).
+pub(super) async fn admin_trading_halt(
+    State(state): State<AppState>,
+    ClientInfo(meta): ClientInfo,
+    Signed(p, ..): Signed<ManagePolicies>,
+    Form(f): Form<TradingHaltForm>,
+) -> UiResult {
+    let halted = f.halted == "1";
+    haechi_app::paper::set_site_halt(state.app(), &meta, &p, halted).await?;
+    Ok(Redirect::to(if halted { "/admin/users?halt=1" } else { "/admin/users?halt=0" }).into_response())
 }
 
 /// Sets the two-factor requirement of every role from the checked boxes.

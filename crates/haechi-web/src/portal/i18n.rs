@@ -105,6 +105,13 @@ impl Lang {
     }
 }
 
+/// The Korean words for an order refusal's code (the API's `reason_ko`; the portal words it in
+/// the page's language from the same catalogue entries).
+#[must_use]
+pub fn reason_ko(code: &str) -> &'static str {
+    Tr::new(Lang::Ko).lookup(&format!("order.reason.{code}")).unwrap_or("주문이 거부되었습니다.")
+}
+
 /// What templates call: `t.get("login.title")`.
 #[derive(Debug, Clone, Copy)]
 pub struct Tr {
@@ -188,6 +195,21 @@ mod tests {
         assert!(ko.len() > 20);
         assert_eq!(ko.difference(&en).collect::<Vec<_>>(), Vec::<&String>::new(), "in ko.toml only");
         assert_eq!(en.difference(&ko).collect::<Vec<_>>(), Vec::<&String>::new(), "in en.toml only");
+    }
+
+    /// Every refusal the order API can answer is worded in both languages, so neither the API's
+    /// `reason_ko` nor the portal falls back to a generic sentence or a raw code.
+    #[test]
+    fn every_order_refusal_is_worded_in_both_languages() {
+        let codes = haechi_app::paper::Refusal::CODES
+            .into_iter()
+            .chain(haechi_core::RejectReason::ALL.map(haechi_core::RejectReason::code));
+        for code in codes {
+            for lang in [Lang::Ko, Lang::En] {
+                assert!(Tr::new(lang).lookup(&format!("order.reason.{code}")).is_some(), "{lang:?} lacks {code}");
+            }
+            assert_ne!(reason_ko(code), "주문이 거부되었습니다.", "{code}");
+        }
     }
 
     /// Every `t.get("…")` in the templates and `msg("…")` in the portal code names a

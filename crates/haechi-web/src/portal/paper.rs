@@ -111,6 +111,20 @@ pub(super) struct AccountPage<'a> {
     error: Option<String>,
     confirm_needed: bool,
     form: TicketForm,
+    /// Mirroring to the KIS mock account: offered here, on, and the mirrored orders.
+    mirror_available: bool,
+    mirror_on: bool,
+    mirror_rows: Vec<MirrorRow>,
+}
+
+/// A mirrored order as the account page lists it.
+#[derive(Debug)]
+pub(super) struct MirrorRow {
+    order_id: i64,
+    state_key: String,
+    broker_order_no: String,
+    kis_filled: String,
+    detail: String,
 }
 
 /// What the ticket form holds (kept after a refusal or a request to confirm).
@@ -315,6 +329,9 @@ pub(super) async fn account_view(
         Some("halted") => Some(t.get("paper.notice.halted").to_owned()),
         Some("resumed") => Some(t.get("paper.notice.resumed").to_owned()),
         Some("reset") => Some(t.get("paper.notice.reset").to_owned()),
+        Some("lifted") => Some(t.get("paper.notice.lifted").to_owned()),
+        Some("mirror_on") => Some(t.get("paper.notice.mirror_on").to_owned()),
+        Some("mirror_off") => Some(t.get("paper.notice.mirror_off").to_owned()),
         _ => None,
     };
     let error = param("refused").map(|code| reason_text(&t, &code));
@@ -344,6 +361,7 @@ async fn account_render(
     let fills = app_paper::fills(app, p, id, paging).await?;
     let equity = app_paper::equity(app, p, id).await?;
     let (closes, perf) = app_paper::performance(app, p, id).await?;
+    let mirror = app_paper::mirror(app, p, id).await?;
     let pct = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| format!("{:+.2}%", v * 100.0));
     let num = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| format!("{v:.2}"));
     let performance = if closes == 0 {
@@ -398,10 +416,10 @@ async fn account_render(
         profit: signed_won(snap.summary.profit),
         profit_class: class_of(snap.summary.profit),
         ret: format!("{:+.2}%", snap.summary.return_pct),
-        market_mode_key: if snap.market.mode == "replay" {
-            msg("paper.market.replay")
-        } else {
-            msg("paper.market.live")
+        market_mode_key: match snap.market.mode {
+            "replay" => msg("paper.market.replay"),
+            "feed" => msg("paper.market.feed"),
+            _ => msg("paper.market.live"),
         },
         market_phase_key: format!("paper.phase.{}", snap.market.phase.as_str()),
         order_session: snap.market.order_session.to_string(),
@@ -449,6 +467,20 @@ async fn account_render(
         error,
         confirm_needed,
         form,
+        mirror_available: mirror.available,
+        mirror_on: mirror.enabled,
+        mirror_rows: mirror
+            .orders
+            .into_iter()
+            .take(50)
+            .map(|m| MirrorRow {
+                order_id: m.order_id,
+                state_key: format!("paper.mirror_state.{}", m.state),
+                broker_order_no: m.broker_order_no.unwrap_or_default(),
+                kis_filled: m.kis_filled.map_or_else(|| "—".into(), won),
+                detail: m.detail.unwrap_or_default(),
+            })
+            .collect(),
     };
     page.render().map_err(|e| UiError::from(ApiError::Internal(format!("template: {e}"))))
 }
@@ -556,6 +588,54 @@ pub(super) async fn account_halt(
     let halted = f.halted == "1";
     app_paper::set_halt(state.app(), &meta, &p, id, halted).await?;
     let done = if halted { "halted" } else { "resumed" };
+    Ok(Redirect::to(&format!("/accounts/{id}?done={done}")).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct LiftForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    totp_code: String,
+}
+
+/// Lifts the daily loss halt after the password (and code) again; a wrong one is said on the
+/// page, by name.
+pub(super) async fn account_lift_loss_halt(
+    State(state): State<AppState>,
+    ClientInfo(meta): ClientInfo,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Signed(p, ..): Signed<Trade>,
+    Form(f): Form<LiftForm>,
+) -> UiResult {
+    let proof = haechi_app::accounts::Reauth {
+        password: &f.password,
+        totp_code: Some(f.totp_code.trim()).filter(|c| !c.is_empty()),
+        recovery_code: None,
+    };
+    match app_paper::lift_loss_halt(state.app(), &meta, &p, id, proof).await {
+        Ok(()) => Ok(Redirect::to(&format!("/accounts/{id}?done=lifted")).into_response()),
+        Err(AppError::Invalid(_)) => Ok(Redirect::to(&format!("/accounts/{id}?refused=reauth")).into_response()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct MirrorForm {
+    enabled: String,
+}
+
+/// Turns mirroring to the KIS mock account on or off.
+pub(super) async fn account_mirror(
+    State(state): State<AppState>,
+    ClientInfo(meta): ClientInfo,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Signed(p, ..): Signed<Trade>,
+    Form(f): Form<MirrorForm>,
+) -> UiResult {
+    let on = f.enabled == "1";
+    app_paper::set_mirror(state.app(), &meta, &p, id, on).await?;
+    let done = if on { "mirror_on" } else { "mirror_off" };
     Ok(Redirect::to(&format!("/accounts/{id}?done={done}")).into_response())
 }
 

@@ -156,7 +156,8 @@ impl From<&paper::Position> for PositionView {
 /// Where the market stands for order entry.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MarketStateView {
-    /// `live` (KST wall clock) or `replay` (a replayed session on a virtual clock).
+    /// `live` (KST wall clock), `replay` (a replayed session on a virtual clock) or `feed`
+    /// (the session and time of the trades on the live feed).
     pub mode: String,
     /// `before_open`, `continuous`, `closing_call`, `after_close` or `closed`.
     pub phase: String,
@@ -496,6 +497,145 @@ pub async fn halt(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The password (and one-time code, with two-factor on) that lifts a daily loss halt.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LiftRequest {
+    pub password: String,
+    #[serde(default)]
+    pub totp_code: Option<String>,
+}
+
+/// Lifts the daily loss halt for the rest of the session, after the owner proves it is them
+/// again (a stolen session cannot undo the fail-safe). Audited as `paper_loss_halt_lifted`.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/loss-halt/lift", tag = "paper", params(("id" = i64, Path)),
+    request_body(content = LiftRequest, content_type = "application/json"),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn lift_loss_halt(
+    State(state): State<AppState>,
+    ClientInfo(meta): ClientInfo,
+    Caller(p): Caller,
+    Path(id): Path<i64>,
+    b: Bytes,
+) -> ApiResult<StatusCode> {
+    let req: LiftRequest = body(&b)?;
+    let proof = haechi_app::accounts::Reauth {
+        password: &req.password,
+        totp_code: req.totp_code.as_deref().filter(|c| !c.is_empty()),
+        recovery_code: None,
+    };
+    paper::lift_loss_halt(state.app(), &meta, &p, id, proof).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A paper order's twin at the KIS mock account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MirrorOrderView {
+    pub order_id: i64,
+    pub session: String,
+    /// `pending`, `sending`, `sent`, `failed` (KIS refused it: `detail`), `unknown` (no answer;
+    /// reconciliation looks for it), `skipped` (cancelled before it was sent), `matched` or
+    /// `differs` (reconciliation: `detail` has both sides).
+    pub state: String,
+    /// KIS's order number.
+    pub broker_order_no: Option<String>,
+    pub cancel_sent: bool,
+    /// What KIS filled, and at what average price, as of the last reconciliation.
+    pub kis_filled: Option<i64>,
+    pub kis_price: Option<i64>,
+    pub detail: Option<String>,
+}
+
+/// Mirroring of an account's orders to the KIS mock account (모의투자).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MirrorStateView {
+    pub enabled: bool,
+    /// Whether this platform has a KIS mock account to mirror to.
+    pub available: bool,
+    pub orders: Vec<MirrorOrderView>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorRequest {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileRequest {
+    /// The session to compare (YYYY-MM-DD); the current order session when absent.
+    #[serde(default)]
+    pub session: Option<String>,
+}
+
+/// The account's mirroring to the KIS mock account and its mirrored orders, newest first.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/mirror", tag = "paper", params(("id" = i64, Path)),
+    responses((status = 200, body = MirrorStateView), (status = 404, body = Problem)))]
+pub async fn mirror(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<MirrorStateView>> {
+    let m = paper::mirror(state.app(), &p, id).await?;
+    Ok(axum::Json(MirrorStateView {
+        enabled: m.enabled,
+        available: m.available,
+        orders: m
+            .orders
+            .into_iter()
+            .map(|o| MirrorOrderView {
+                order_id: o.order_id,
+                session: date(o.session),
+                state: o.state,
+                broker_order_no: o.broker_order_no,
+                cancel_sent: o.cancel_sent,
+                kis_filled: o.kis_filled,
+                kis_price: o.kis_price,
+                detail: o.detail,
+            })
+            .collect(),
+    }))
+}
+
+/// Turns mirroring of the account's new orders to the KIS mock account on or off. Orders are
+/// sent by workers on the `paper` queue; each session's fills are reconciled at the close.
+#[utoipa::path(put, path = "/api/v1/accounts/{id}/mirror", tag = "paper", params(("id" = i64, Path)),
+    request_body(content = MirrorRequest, content_type = "application/json"),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_mirror(
+    State(state): State<AppState>,
+    ClientInfo(meta): ClientInfo,
+    Caller(p): Caller,
+    Path(id): Path<i64>,
+    b: Bytes,
+) -> ApiResult<StatusCode> {
+    let req: MirrorRequest = body(&b)?;
+    paper::set_mirror(state.app(), &meta, &p, id, req.enabled).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Compares a session's mirrored orders with KIS's record of them now (a job; the answer is
+/// in `GET …/mirror` once it ran).
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/mirror/reconcile", tag = "paper", params(("id" = i64, Path)),
+    request_body(content = ReconcileRequest, content_type = "application/json"),
+    responses((status = 202), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn reconcile(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<i64>,
+    b: Bytes,
+) -> ApiResult<StatusCode> {
+    let req: ReconcileRequest = if b.is_empty() { ReconcileRequest { session: None } } else { body(&b)? };
+    let session = match req.session.as_deref() {
+        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| ApiError::Validation(vec![FieldError::new("session", format!("{s:?} is not YYYY-MM-DD"))]))?,
+        None => paper::market_time(state.app()).await?.order_session,
+    };
+    paper::reconcile(state.app(), &p, id, session).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
 /// Halts or resumes trading on the whole site (administrators).
 #[utoipa::path(put, path = "/api/v1/admin/trading-halt", tag = "admin",
     request_body(content = HaltRequest, content_type = "application/json"),
@@ -553,7 +693,7 @@ fn placed_response(placed: &Placed) -> (StatusCode, serde_json::Value) {
                 "status": 422,
                 "detail": message,
                 "reason": code,
-                "reason_ko": paper::reason_ko(code),
+                "reason_ko": crate::portal::i18n::reason_ko(code),
                 "order": OrderView::from(order),
             }),
         ),
@@ -565,7 +705,7 @@ fn placed_response(placed: &Placed) -> (StatusCode, serde_json::Value) {
                 "status": 422,
                 "detail": message,
                 "reason": code,
-                "reason_ko": paper::reason_ko(code),
+                "reason_ko": crate::portal::i18n::reason_ko(code),
                 "errors": [{"field": "confirm", "message": "send the order again with \"confirm\": true"}],
             }),
         ),
@@ -829,21 +969,18 @@ pub async fn ticker(
 /// How often the stream looks for changes made by other processes (the matcher elsewhere).
 const POLL: Duration = Duration::from_secs(1);
 
-/// A live stream (Server-Sent Events) of the account: an `account` event (as `GET
-/// /api/v1/accounts/{id}`, with live P&L) at once and after every change.
-#[utoipa::path(get, path = "/api/v1/accounts/{id}/events", tag = "paper", params(("id" = i64, Path)),
-    responses((status = 200, description = "text/event-stream of `account` events", content_type = "text/event-stream"),
-        (status = 404, body = Problem)))]
-pub async fn events(
-    State(state): State<AppState>,
-    Caller(p): Caller,
-    Path(id): Path<i64>,
-) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    paper::owned(state.app(), &p, id).await?;
+/// The account as it changes: its detail (as `GET /api/v1/accounts/{id}`, with live P&L) at
+/// once, then after every change and every price move; ends when the account is no longer the
+/// caller's. What the SSE stream and the WebSocket both send.
+fn account_changes(
+    state: AppState,
+    p: haechi_app::Principal,
+    id: i64,
+) -> impl Stream<Item = AccountDetail> + Send + 'static {
     let rx = state.app().paper_notices();
     let p = std::sync::Arc::new(p);
     let init = (state, rx, None::<(i64, i64)>, true);
-    let stream = futures_util::stream::unfold(init, move |(state, mut rx, mut last, first)| {
+    futures_util::stream::unfold(init, move |(state, mut rx, mut last, first)| {
         let p = p.clone();
         async move {
             loop {
@@ -871,10 +1008,84 @@ pub async fn events(
                     continue;
                 }
                 last = Some(key);
-                let ev = Event::default().event("account").json_data(AccountDetail::from(&snap)).ok()?;
-                return Some((Ok(ev), (state, rx, last, false)));
+                return Some((AccountDetail::from(&snap), (state, rx, last, false)));
             }
         }
+    })
+}
+
+/// A live stream (Server-Sent Events) of the account: an `account` event (as `GET
+/// /api/v1/accounts/{id}`, with live P&L) at once and after every change.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/events", tag = "paper", params(("id" = i64, Path)),
+    responses((status = 200, description = "text/event-stream of `account` events", content_type = "text/event-stream"),
+        (status = 404, body = Problem)))]
+pub async fn events(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    paper::owned(state.app(), &p, id).await?;
+    let stream = futures_util::StreamExt::filter_map(account_changes(state, p, id), |d| async move {
+        Event::default().event("account").json_data(d).ok().map(Ok)
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// The account's live stream over a WebSocket, for app clients: the same `account` messages
+/// as the SSE stream, each a text frame `{"event":"account","data":{…}}`. Browsers send cookies
+/// on a cross-site WebSocket handshake and no CORS rule stops the page reading the socket, so
+/// a handshake whose `Origin` is not this server's is refused (403).
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/socket", tag = "paper", params(("id" = i64, Path)),
+    responses((status = 101, description = "WebSocket of `account` messages"),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 426, body = Problem)))]
+pub async fn socket(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    ws: Result<axum::extract::ws::WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    same_origin(&headers)?;
+    paper::owned(state.app(), &p, id).await?;
+    let ws = ws.map_err(|e| ApiError::UpgradeRequired(e.body_text()))?;
+    let changes = account_changes(state, p, id);
+    Ok(ws.on_upgrade(move |socket| serve_socket(socket, changes)))
+}
+
+/// `Origin`, when the client sent one, names this server (scheme aside): what a browser page of
+/// another site cannot forge.
+fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let origin_host = origin.to_str().ok().and_then(|o| o.split_once("://")).map_or("", |(_, h)| h);
+    if host.is_empty() || !origin_host.eq_ignore_ascii_case(host) {
+        return Err(ApiError::Forbidden("a WebSocket from another site's page is refused"));
+    }
+    Ok(())
+}
+
+async fn serve_socket(
+    mut socket: axum::extract::ws::WebSocket,
+    changes: impl Stream<Item = AccountDetail> + Send + 'static,
+) {
+    use axum::extract::ws::Message;
+    use futures_util::StreamExt as _;
+    let mut changes = std::pin::pin!(changes);
+    loop {
+        tokio::select! {
+            next = changes.next() => {
+                let Some(detail) = next else { break };
+                let text = serde_json::json!({"event": "account", "data": detail}).to_string();
+                if socket.send(Message::text(text)).await.is_err() {
+                    return;
+                }
+            }
+            // Pings are answered by the library; anything else from the client is ignored.
+            msg = socket.recv() => match msg {
+                None | Some(Err(_) | Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    let _ = socket.send(Message::Close(None)).await;
 }

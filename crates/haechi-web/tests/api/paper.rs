@@ -145,3 +145,110 @@ async fn orders_need_the_trade_scope_and_an_idempotency_key_replays_the_first_an
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 }
+
+/// The WebSocket for app clients: the account at once and again after an order changes it;
+/// refused from another site's page, to a stranger, and without a handshake — each by name.
+#[tokio::test]
+async fn the_account_socket_pushes_changes_and_refuses_other_sites_and_strangers() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let app = spawn_app().await;
+    load_market(&app, 3).await;
+    let (b, _) = app.user("socket@example.com").await;
+    let (read_token, trade) = (token(&b, &["read"]).await, bearer(&token(&b, &["read", "trade"]).await));
+    let r = trade.post(app.url("/api/v1/accounts")).json(&json!({"name": "소켓", "cash": 10_000_000})).send().await;
+    let id = r.unwrap().json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let path = format!("/api/v1/accounts/{id}/socket");
+    let ws_url = app.url(&path).replacen("http://", "ws://", 1);
+    let request = |origin: Option<&str>| {
+        let mut req = ws_url.as_str().into_client_request().unwrap();
+        req.headers_mut().insert("authorization", format!("Bearer {read_token}").parse().unwrap());
+        if let Some(o) = origin {
+            req.headers_mut().insert("origin", o.parse().unwrap());
+        }
+        req
+    };
+
+    let host = app.url("").trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let (mut socket, _) = tokio_tungstenite::connect_async(request(Some(&format!("http://{host}")))).await.unwrap();
+    let first = next_json(&mut socket).await;
+    assert_eq!((first["event"].as_str(), first["data"]["id"].as_i64()), (Some("account"), Some(id)), "{first}");
+    let ticket: Value = trade.get(app.url("/api/v1/market/tickers/100010")).send().await.unwrap().json().await.unwrap();
+    let body = json!({"ticker": "100010", "side": "buy", "type": "limit", "price": ticket["lower"], "quantity": 3});
+    let r = trade.post(app.url(&format!("/api/v1/accounts/{id}/orders"))).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let changed = next_json(&mut socket).await;
+    assert!(changed["data"]["version"].as_i64() > first["data"]["version"].as_i64(), "{changed}");
+    assert!(changed["data"]["reserved"].as_i64().unwrap() > 0, "the order's reservation shows: {changed}");
+
+    // Another site's page cannot open it with the user's cookies.
+    let err = tokio_tungstenite::connect_async(request(Some("https://evil.example"))).await.unwrap_err();
+    assert!(matches!(&err, tokio_tungstenite::tungstenite::Error::Http(r) if r.status() == 403), "{err:?}");
+    // A stranger gets the 404 any other account path gives.
+    let (b2, _) = app.user("socket-stranger@example.com").await;
+    let stranger = token(&b2, &["read"]).await;
+    let mut req = ws_url.as_str().into_client_request().unwrap();
+    req.headers_mut().insert("authorization", format!("Bearer {stranger}").parse().unwrap());
+    let err = tokio_tungstenite::connect_async(req).await.unwrap_err();
+    assert!(matches!(&err, tokio_tungstenite::tungstenite::Error::Http(r) if r.status() == 404), "{err:?}");
+    // A plain GET is told what is missing, as a problem document.
+    let (status, p) = problem(bearer(&read_token).get(app.url(&path)).send().await.unwrap()).await;
+    assert_eq!((status, p["type"].as_str()), (StatusCode::UPGRADE_REQUIRED, Some("/problems/upgrade-required")), "{p}");
+}
+
+/// The next message of a WebSocket, as JSON.
+async fn next_json<S>(socket: &mut S) -> Value
+where
+    S: futures_util::Stream<
+            Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
+        > + Unpin,
+{
+    use futures_util::StreamExt as _;
+    let msg = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap().unwrap().unwrap();
+    serde_json::from_str(msg.to_text().unwrap()).unwrap()
+}
+
+/// The portal's fail-safe controls: the loss halt lifts only with the password (a wrong one is
+/// said on the page), and an administrator — no one else — halts the whole site from the
+/// users page, which every order then meets.
+#[tokio::test]
+async fn the_portal_lifts_a_loss_halt_with_the_password_and_admins_halt_the_site() {
+    let app = spawn_app().await;
+    load_market(&app, 3).await;
+    let (b, _) = app.user("halts@example.com").await;
+    let trade = bearer(&token(&b, &["read", "trade"]).await);
+    let r = trade.post(app.url("/api/v1/accounts")).json(&json!({"name": "정지", "cash": 10_000_000})).send().await;
+    let id = r.unwrap().json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let csrf = b.csrf.clone().unwrap();
+    let lift = |password: &'static str| {
+        b.client
+            .post(app.url(&format!("/accounts/{id}/loss-halt")))
+            .form(&[("_csrf", csrf.as_str()), ("password", password), ("totp_code", "")])
+            .send()
+    };
+    let wrong = lift("not the password").await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::OK);
+    assert!(wrong.text().await.unwrap().contains("비밀번호 또는 일회용 코드가 올바르지 않습니다"));
+    let right = lift(PASSWORD).await.unwrap();
+    assert!(right.text().await.unwrap().contains("일일 손실 한도 정지를 이번 거래일 동안 해제했습니다"));
+    assert_eq!(app.audit_events().await.iter().filter(|e| *e == "paper_loss_halt_lifted").count(), 1);
+
+    // Not an administrator: refused.
+    let halt = |c: &reqwest::Client, csrf: String, halted: &'static str| {
+        c.post(app.url("/admin/trading-halt")).form(&[("_csrf", csrf), ("halted", halted.to_owned())]).send()
+    };
+    assert_eq!(halt(&b.client, csrf.clone(), "1").await.unwrap().status(), StatusCode::FORBIDDEN);
+    let (mut admin, admin_id) = app.user("halt-admin@example.com").await;
+    app.promote(admin_id, "admin").await;
+    assert_eq!(admin.login("halt-admin@example.com", PASSWORD, None).await.status(), StatusCode::OK);
+    let page = halt(&admin.client, admin.csrf.clone().unwrap(), "1").await.unwrap().text().await.unwrap();
+    assert!(page.contains("모든 모의계좌의 새 주문이 정지되어 있습니다"), "the users page says so");
+    let ticket: Value = trade.get(app.url("/api/v1/market/tickers/100010")).send().await.unwrap().json().await.unwrap();
+    let body = json!({"ticker": "100010", "side": "buy", "type": "limit", "price": ticket["lower"], "quantity": 1});
+    let (status, p) =
+        problem(trade.post(app.url(&format!("/api/v1/accounts/{id}/orders"))).json(&body).send().await.unwrap()).await;
+    assert_eq!((status, p["reason"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("site_halted")), "{p}");
+    let page = halt(&admin.client, admin.csrf.clone().unwrap(), "0").await.unwrap().text().await.unwrap();
+    assert!(page.contains("모의투자 주문을 받고 있습니다"));
+    let r = trade.post(app.url(&format!("/api/v1/accounts/{id}/orders"))).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "resumed: orders are taken again");
+}

@@ -4,9 +4,9 @@
 //! inside [low, high], and the prints' volumes add up to the bar's volume.
 //! Deterministic: the same bar, steps and seed give the same path.
 
-use chrono::NaiveDate;
-use haechi_core::store::RawBar;
-use haechi_core::{Market, Price, krx};
+use crate::store::RawBar;
+use crate::{Market, Price, krx};
+use chrono::{NaiveDate, NaiveTime};
 
 /// One print of a replayed session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +19,20 @@ pub struct Tick {
 
 /// Fewest steps a path can have: open, high, low, close.
 pub const MIN_STEPS: u32 = 4;
+
+/// When step `step` of `steps` prints, in KST: the opening auction at 09:00, the continuous
+/// prints spread evenly to 15:20, the closing call's print at 15:30.
+#[must_use]
+pub fn step_time(step: u32, steps: u32) -> NaiveTime {
+    let n = steps.max(MIN_STEPS);
+    let secs = if step + 1 >= n {
+        15 * 3600 + 30 * 60
+    } else {
+        // 09:00 to 15:20 is 380 minutes over the n − 2 gaps before the closing call.
+        9 * 3600 + u64::from(step) * 380 * 60 / u64::from(n - 2)
+    };
+    NaiveTime::from_num_seconds_from_midnight_opt(u32::try_from(secs).unwrap_or(0), 0).unwrap_or(NaiveTime::MIN)
+}
 
 /// The session's prints, `steps` of them (at least [`MIN_STEPS`]); none for a bar without
 /// volume (a halted name does not print).
@@ -134,6 +148,17 @@ mod tests {
             }
             prop_assert_eq!(&path, &session_path(day(), Market::Kospi, bar, steps, seed));
         }
+    }
+
+    #[test]
+    fn steps_print_from_the_open_to_the_closing_call() {
+        let hm = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap_or(NaiveTime::MIN);
+        assert_eq!(step_time(0, 78), hm(9, 0));
+        assert_eq!(step_time(1, 78), hm(9, 5));
+        assert_eq!(step_time(76, 78), hm(15, 20));
+        assert_eq!(step_time(77, 78), hm(15, 30));
+        let times: Vec<_> = (0..10).map(|s| step_time(s, 10)).collect();
+        assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
     }
 
     #[test]
