@@ -1489,6 +1489,117 @@ pub async fn performance(app: &App, p: &Principal, id: i64) -> AppResult<(usize,
     Ok((levels.len(), haechi_sim::metrics::summarize(&returns, None)))
 }
 
+/// The account as a run report (`haechi_sim::report`, the type and page a run has): equity and
+/// drawdown at each close, the same metrics, the monthly returns, the round trips of its fills
+/// and its positions. The scenario it carries describes the account — its name, starting cash,
+/// period, traded names and commission — with the strategy `manual`: its owner placed the
+/// orders. The orders themselves are on the account page, not in the report (a paper order
+/// can be cancelled, or refused by a fail-safe, which a run's order record has no words for).
+///
+/// # Errors
+/// [`AppError::NotFound`]; [`AppError::Conflict`] without market data.
+pub async fn report(app: &App, p: &Principal, id: i64) -> AppResult<haechi_sim::report::Report> {
+    use haechi_sim::engine::{DayRecord, FillTiming, FinalPosition, RunOutput, TaxBasis};
+    use haechi_sim::scenario::{Execution, Period, Risk, Scenario, StrategySpec, Universe};
+    let a = owned(app, p, id).await?;
+    let m = app.market().recent(app.db()).await.map_err(market_error)?;
+    let equity = app.db().paper_equity(id).await.map_err(internal("reading equity"))?;
+    let days: Vec<DayRecord> = equity
+        .iter()
+        .filter_map(|e| {
+            Some(DayRecord {
+                date: day_from_number(e.session)?,
+                equity: Won(e.equity),
+                cash: Won(e.cash),
+                invested: Won(e.equity - e.cash),
+            })
+        })
+        .collect();
+    let fills: Vec<haechi_core::Fill> = app
+        .db()
+        .all_paper_fills(id)
+        .await
+        .map_err(internal("reading fills"))?
+        .iter()
+        .filter_map(|f| {
+            Some(haechi_core::Fill {
+                order_id: OrderId(u64::try_from(f.order_id).ok()?),
+                ticker: Ticker::parse(&f.ticker).ok()?,
+                side: if f.side == "sell" { Side::Sell } else { Side::Buy },
+                trade_date: day_from_number(f.trade_date)?,
+                settlement_date: day_from_number(f.settlement_date)?,
+                quantity: Quantity(u64::try_from(f.quantity).ok()?),
+                price: Price::new(f.price)?,
+                amount: Won(f.amount),
+                commission: Won(f.commission),
+                tax: Won(f.tax),
+            })
+        })
+        .collect();
+    let holdings = app.db().paper_holdings(id).await.map_err(internal("reading holdings"))?;
+    let (positions, _) = value_positions(app, &a, &holdings).await?;
+    let positions: Vec<FinalPosition> = positions
+        .iter()
+        .filter_map(|x| {
+            let last = x.last.and_then(Price::new)?;
+            Some(FinalPosition {
+                ticker: Ticker::parse(&x.ticker).ok()?,
+                quantity: Quantity(u64::try_from(x.quantity).ok()?),
+                cost: Won(x.cost),
+                last_price: last,
+                value: Won(x.value),
+            })
+        })
+        .collect();
+    let mut traded: Vec<Ticker> = fills.iter().map(|f| f.ticker).collect();
+    traded.sort_unstable();
+    traded.dedup();
+    let today = sessions(app).await?.at(app.now_ms()).order_session;
+    let period = Period { start: days.first().map_or(today, |d| d.date), end: days.last().map_or(today, |d| d.date) };
+    let limits = limits_of(&a);
+    let scenario = Scenario {
+        name: a.name.clone(),
+        description: Some(format!("모의계좌 paper account #{id}")),
+        capital: Won(a.starting_cash),
+        period,
+        universe: Universe::Tickers(traded.clone()),
+        benchmark: None,
+        strategy: StrategySpec::Manual,
+        sizing: None,
+        execution: Execution {
+            // Paper orders fill on the printed trades of their own session.
+            fill: FillTiming::Close,
+            slippage_bps: 0,
+            participation: 1.0,
+            locked_limit_share: haechi_sim::scenario::DEFAULT_LOCKED_LIMIT_SHARE,
+            commission_rate: a.commission_ppb as f64 / 1e9,
+            tax_basis: TaxBasis::Settlement,
+            liquidate_at_end: false,
+        },
+        risk: Risk { max_order_value: limits.max_order_value, max_position_weight: None, cash_reserve: 0.0 },
+    };
+    let run = RunOutput {
+        days,
+        orders: Vec::new(),
+        fills,
+        positions,
+        commissions: Won(a.commissions),
+        taxes: Won(a.taxes),
+        bar_steps: 0,
+        slippage_won: 0,
+        slippage_base: 0,
+    };
+    let ctx = haechi_sim::report::ReportContext {
+        store: &m.store,
+        start: m.store.session_at_or_after(period.start),
+        benchmark: None,
+        synthetic: m.synthetic,
+        clamped_rows: 0,
+        universe_size: traded.len(),
+    };
+    Ok(haechi_sim::report::build(&scenario, run, ctx))
+}
+
 // ---------------------------------------------------------------- the matcher
 
 /// A print as the matcher hands it over.

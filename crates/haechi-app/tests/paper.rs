@@ -316,6 +316,21 @@ async fn prints_fill_in_price_time_priority_and_a_replayed_print_fills_nothing_t
     assert_eq!(sale.tax, 4_970_000 * 18 / 10_000);
     assert_eq!(sale.settlement_date, 20240109, "T+2 skips the weekend");
     assert!(paper::positions(&f.app, &p, acct).await.unwrap().is_empty());
+    // The run report of the account: the same figures, and the round trip the fills make.
+    paper::close_session(&f.app, d(5)).await.unwrap();
+    let r = paper::report(&f.app, &p, acct).await.unwrap();
+    let equity = paper::equity(&f.app, &p, acct).await.unwrap();
+    assert_eq!(r.scenario.strategy.name(), "manual");
+    assert_eq!(r.equity_curve.len(), 2);
+    assert_eq!(r.summary.final_equity.get(), equity[1].equity);
+    let (_, perf) = paper::performance(&f.app, &p, acct).await.unwrap();
+    assert!((r.summary.returns.total_return - perf.total_return).abs() < 1e-12);
+    assert_eq!(r.summary.trade_count, 4, "three buys and the sale");
+    assert_eq!(r.trades.len(), 1, "one round trip: 70 shares bought on the 4th, sold on the 5th");
+    assert_eq!((r.trades[0].quantity, r.trades[0].ticker.as_str()), (70, SAMSUNG));
+    let snap = paper::snapshot(&f.app, &p, acct).await.unwrap();
+    assert_eq!(r.summary.commissions.get(), snap.summary.account.commissions);
+    assert!(r.positions.is_empty());
 }
 
 #[tokio::test]

@@ -48,10 +48,28 @@ pub enum Universe {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StrategySpec {
     BuyAndHold,
-    Rebalance { weights: Vec<(Ticker, f64)>, frequency: RebalanceFrequency },
-    SmaCross { fast: usize, slow: usize },
-    MomentumRotation { lookback: usize, skip: usize, top_n: usize, frequency: RebalanceFrequency },
-    RsiReversion { period: usize, oversold: f64, overbought: f64 },
+    Rebalance {
+        weights: Vec<(Ticker, f64)>,
+        frequency: RebalanceFrequency,
+    },
+    SmaCross {
+        fast: usize,
+        slow: usize,
+    },
+    MomentumRotation {
+        lookback: usize,
+        skip: usize,
+        top_n: usize,
+        frequency: RebalanceFrequency,
+    },
+    RsiReversion {
+        period: usize,
+        oversold: f64,
+        overbought: f64,
+    },
+    /// Orders placed by hand: a paper account's report. Not a scenario file's choice (the
+    /// parser offers the five strategies above).
+    Manual,
 }
 
 impl StrategySpec {
@@ -63,6 +81,7 @@ impl StrategySpec {
             StrategySpec::SmaCross { .. } => "sma_cross",
             StrategySpec::MomentumRotation { .. } => "momentum_rotation",
             StrategySpec::RsiReversion { .. } => "rsi_reversion",
+            StrategySpec::Manual => "manual",
         }
     }
 
@@ -368,6 +387,7 @@ impl Scenario {
             StrategySpec::RsiReversion { period, oversold, overbought } => {
                 Box::new(RsiReversion::new(*period, *oversold, *overbought, sizing.unwrap_or(default_sizing)))
             }
+            StrategySpec::Manual => Box::new(crate::strategy::Manual),
         }
     }
 }

@@ -50,7 +50,7 @@ fn main() {
         parse.as_secs_f64() * 1e3
     );
 
-    let header = RunHeader { id: 1, state: "succeeded".into(), progress: 1.0 };
+    let header = RunHeader::run(1, "succeeded", 1.0);
     let mut times: Vec<Duration> = Vec::new();
     let mut bytes = 0;
     for i in 0..320 {

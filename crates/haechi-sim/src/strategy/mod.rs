@@ -20,6 +20,20 @@ pub use rsi::RsiReversion;
 pub use sizing::Sizing;
 pub use sma_cross::SmaCross;
 
+/// The orders of a paper account, placed by its owner: as a strategy it places none. It exists
+/// so a paper account's report can say truthfully what decided its trades
+/// ([`crate::scenario::StrategySpec::Manual`]); no scenario file can ask for it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Manual;
+
+impl Strategy for Manual {
+    fn name(&self) -> &'static str {
+        "manual"
+    }
+
+    fn on_close(&mut self, _ctx: &Context<'_>, _out: &mut Vec<OrderRequest>) {}
+}
+
 use chrono::{Datelike, NaiveDate};
 use haechi_core::{MarketStore, OrderKind, Price, Side, Won};
 

@@ -117,6 +117,8 @@ pub fn router() -> Router<AppState> {
         .route("/accounts/{id}/halt", post(account_halt))
         .route("/accounts/{id}/loss-halt", post(account_lift_loss_halt))
         .route("/accounts/{id}/mirror", post(account_mirror))
+        .route("/accounts/{id}/report", get(account_report))
+        .route("/accounts/{id}/report/{file}", get(account_report_csv))
         .route("/accounts/{id}/reset", post(account_reset))
         .route("/orders/{id}/cancel", post(order_cancel))
         .route("/orders/{id}/modify", post(order_modify))

@@ -639,6 +639,56 @@ pub(super) async fn account_mirror(
     Ok(Redirect::to(&format!("/accounts/{id}?done={done}")).into_response())
 }
 
+/// The account's performance on the run report's page: the same charts, metrics, monthly
+/// returns, round trips and positions, from its equity at each close and its fills.
+pub(super) async fn account_report(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    Signed(p, ..): Signed<Trade>,
+) -> UiResult {
+    let (t, lang_cookie) = language(raw.as_deref(), &headers);
+    let r = app_paper::report(state.app(), &p, id).await?;
+    let header = super::RunHeader {
+        id,
+        state: "succeeded".into(),
+        progress: 1.0,
+        heading: Some(format!("{} · {}", r.scenario.name, t.get("paper.report"))),
+        base: format!("/accounts/{id}/report"),
+    };
+    let csrf = session_csrf(&p);
+    let html = super::render_run_page(
+        t,
+        Some(NavUser::of(&p)),
+        &csrf,
+        &header,
+        Some(std::sync::Arc::new(r)),
+        super::runs::page_param(raw.as_deref()),
+    )
+    .map_err(|e| UiError::from(ApiError::Internal(format!("template: {e}"))))?;
+    Ok(page(StatusCode::OK, Ok(html), lang_cookie.into_iter().collect()))
+}
+
+/// The account report's round trips as CSV.
+pub(super) async fn account_report_csv(
+    State(state): State<AppState>,
+    axum::extract::Path((id, file)): axum::extract::Path<(i64, String)>,
+    Signed(p, ..): Signed<Trade>,
+) -> UiResult {
+    if file != "trades.csv" {
+        return Err(ApiError::NotFound.into());
+    }
+    let r = app_paper::report(state.app(), &p, id).await?;
+    let mut resp = super::report::trades_csv(&r).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"account-{id}-trades.csv\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
 pub(super) async fn account_reset(
     State(state): State<AppState>,
     ClientInfo(meta): ClientInfo,

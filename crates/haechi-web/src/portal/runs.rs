@@ -184,6 +184,8 @@ pub(super) struct RunPage<'a> {
     page: usize,
     pages: usize,
     state: String,
+    heading: Option<String>,
+    base: String,
     state_key: &'static str,
     progress: u32,
 }
@@ -205,6 +207,18 @@ pub struct RunHeader {
     pub id: i64,
     pub state: String,
     pub progress: f64,
+    /// The page's heading; `None`: "Report #id".
+    pub heading: Option<String>,
+    /// Where the page's CSV links start (`/runs/{id}`; a paper account's report has its own).
+    pub base: String,
+}
+
+impl RunHeader {
+    /// A run's header.
+    #[must_use]
+    pub fn run(id: i64, state: &str, progress: f64) -> RunHeader {
+        RunHeader { id, state: state.to_owned(), progress, heading: None, base: format!("/runs/{id}") }
+    }
 }
 
 /// Renders the report page (also what the render benchmark measures).
@@ -268,6 +282,8 @@ pub fn render_run_page(
         page,
         pages,
         state: run.state.clone(),
+        heading: run.heading.clone(),
+        base: run.base.clone(),
         state_key: state_key(&run.state),
         progress: (run.progress * 100.0).round().clamp(0.0, 100.0) as u32,
     }
@@ -297,7 +313,7 @@ pub(super) async fn run_page(
             return Ok(report::error_page(t, Some(NavUser::of(&p)), &csrf, id, &e, lang_cookie.into_iter().collect()));
         }
     };
-    let header = RunHeader { id: run.id, state: run.state.clone(), progress: run.progress };
+    let header = RunHeader::run(run.id, &run.state, run.progress);
     let html = render_run_page(t, Some(NavUser::of(&p)), &csrf, &header, r, page_param(q.as_deref()))?;
     Ok(page(StatusCode::OK, Ok(html), lang_cookie.into_iter().collect()))
 }

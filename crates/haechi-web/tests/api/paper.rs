@@ -144,6 +144,15 @@ async fn orders_need_the_trade_scope_and_an_idempotency_key_replays_the_first_an
     let r = b2.get(&format!("/accounts/{id}")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    // The account's report is the run report's page, under the account's name; the owner's only.
+    let r = b.get(&format!("/accounts/{id}/report")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("<h1>연습 · 성과 보고서</h1>") && html.contains("id=\"positions\""), "{html}");
+    assert_eq!(b2.get(&format!("/accounts/{id}/report")).await.status(), StatusCode::NOT_FOUND);
+    let csv = b.get(&format!("/accounts/{id}/report/trades.csv")).await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(csv.text().await.unwrap().contains("ticker,entry_date,exit_date"));
 }
 
 /// The WebSocket for app clients: the account at once and again after an order changes it;
