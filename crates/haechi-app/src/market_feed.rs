@@ -1,8 +1,9 @@
 //! Paper trading matched on a live trade feed: KIS's `H0STCNT0` stream, or the fake KIS's
 //! replayed sessions (`haechi kis-fake`), through [`TradeFeed`].
 //!
-//! The matcher keeps the feed registered for exactly the tickers with open orders or holdings,
-//! and sends every trade through the same matching as the replayed market
+//! The matcher keeps the feed registered for the tickers with open orders or holdings, plus one
+//! pilot (the most traded name of the market data), and sends every trade through the same
+//! matching as the replayed market
 //! ([`paper::apply_print`]). The session and its phase come from the trades' own business date
 //! and time, so a fake session played in ten minutes and a real one of six and a half hours
 //! run the same code:
@@ -12,6 +13,10 @@
 //!   arrives, or [`FeedOptions::close_grace`] after its closing print with no trade since;
 //! - trades after 15:30 (after-hours single-price trading) and from a closed session are not
 //!   matched.
+//!
+//! The pilot keeps the market state current while no account watches anything: the first
+//! order placed is then for the feed's session (the fake's replayed day, say), not the wall
+//! clock's. It costs one of the 41 registrations of a session.
 //!
 //! Crash-safe like the replay: the market state row records the session, and each print's key
 //! (`session:ticker:accumulated volume`) is unique, so a print applied twice fills nothing twice.
@@ -103,6 +108,18 @@ struct Matcher {
     quotes: HashMap<Ticker, QuoteRow>,
     subscribed: BTreeSet<String>,
     refused: BTreeSet<String>,
+    pilot: Option<String>,
+}
+
+/// The name whose trades keep the market state current: the most traded of the market data's
+/// last session.
+async fn pilot(app: &App) -> Option<String> {
+    let m = app.market().recent(app.db()).await.ok()?;
+    let last = m.store.n_days().checked_sub(1)?;
+    (0..m.store.n_instruments())
+        .filter_map(|slot| Some((m.store.raw(slot, last)?.volume, slot)))
+        .max()
+        .map(|(_, slot)| m.store.instrument(slot).ticker.as_str().to_owned())
 }
 
 /// Matches until `stop` turns true or the trade channel closes.
@@ -133,8 +150,10 @@ pub async fn run(
         quotes: HashMap::new(),
         subscribed: BTreeSet::new(),
         refused: BTreeSet::new(),
+        pilot: None,
     };
-    tracing::info!(session = ?m.session.map(|s| s.0), "paper matching on the live trade feed started");
+    m.pilot = pilot(&m.app).await;
+    tracing::info!(session = ?m.session.map(|s| s.0), pilot = ?m.pilot, "paper matching on the live trade feed started");
     let mut tick = tokio::time::interval(opts.resync);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -269,7 +288,7 @@ impl Matcher {
     /// must not miss its opening print) or holdings, and drops the others.
     async fn resync(&mut self, feed: &dyn TradeFeed) {
         let want: BTreeSet<String> = match self.app.db().watched_tickers(i32::MAX).await {
-            Ok(w) => w.into_iter().collect(),
+            Ok(w) => w.into_iter().chain(self.pilot.clone()).collect(),
             Err(e) => return log_error("listing watched tickers", &AppError::internal("watching", e)),
         };
         let gone: Vec<String> = self.subscribed.difference(&want).cloned().collect();

@@ -164,6 +164,11 @@ async fn orders_fill_expire_and_close_on_the_fake_kis_stream() {
     assert_eq!(snap.summary.account.reserved, 0);
     let held = 10 * i64::from(a_bar.close) + 7 * i64::from(b_bar.close);
     assert_eq!(equity.equity, snap.summary.account.cash + held, "{equity:?}");
-    // The feed registered the watched names only (the expired order's name is no longer one).
-    assert!(fake.ws().stats().subscribe_messages >= 2);
+    // Orders placed now are for the feed's session (the fake's replayed days), not the wall
+    // clock's: the market state follows the trades.
+    let view = paper::market_time(&app).await.unwrap();
+    assert_eq!(view.mode, "feed");
+    assert!(view.order_session > session && view.order_session <= *store.dates().last().unwrap(), "{view:?}");
+    // The watched names and the pilot were registered.
+    assert!(fake.ws().stats().subscribe_messages >= 3);
 }
