@@ -1554,7 +1554,7 @@ pub async fn report(app: &App, p: &Principal, id: i64) -> AppResult<haechi_sim::
     let mut traded: Vec<Ticker> = fills.iter().map(|f| f.ticker).collect();
     traded.sort_unstable();
     traded.dedup();
-    let today = sessions(app).await?.at(app.now_ms()).order_session;
+    let today = market_time(app).await?.order_session;
     let period = Period { start: days.first().map_or(today, |d| d.date), end: days.last().map_or(today, |d| d.date) };
     let limits = limits_of(&a);
     let scenario = Scenario {

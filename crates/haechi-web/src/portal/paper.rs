@@ -656,6 +656,8 @@ pub(super) async fn account_report(
         progress: 1.0,
         heading: Some(format!("{} · {}", r.scenario.name, t.get("paper.report"))),
         base: format!("/accounts/{id}/report"),
+        note: Some(t.get("paper.report_note").to_owned()),
+        show_orders: false,
     };
     let csrf = session_csrf(&p);
     let html = super::render_run_page(

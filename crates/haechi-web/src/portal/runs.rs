@@ -186,6 +186,7 @@ pub(super) struct RunPage<'a> {
     state: String,
     heading: Option<String>,
     base: String,
+    note: Option<String>,
     state_key: &'static str,
     progress: u32,
 }
@@ -211,13 +212,25 @@ pub struct RunHeader {
     pub heading: Option<String>,
     /// Where the page's CSV links start (`/runs/{id}`; a paper account's report has its own).
     pub base: String,
+    /// A line under the heading saying what the figures are computed from.
+    pub note: Option<String>,
+    /// The order summary (a paper account's orders are on its own page instead).
+    pub show_orders: bool,
 }
 
 impl RunHeader {
     /// A run's header.
     #[must_use]
     pub fn run(id: i64, state: &str, progress: f64) -> RunHeader {
-        RunHeader { id, state: state.to_owned(), progress, heading: None, base: format!("/runs/{id}") }
+        RunHeader {
+            id,
+            state: state.to_owned(),
+            progress,
+            heading: None,
+            base: format!("/runs/{id}"),
+            note: None,
+            show_orders: true,
+        }
     }
 }
 
@@ -265,7 +278,7 @@ pub fn render_run_page(
         })
         .unwrap_or_default();
     let positions = r.as_deref().map(position_rows).unwrap_or_default();
-    let orders = r.as_deref().map(|r| order_summary(&t, r));
+    let orders = r.as_deref().filter(|_| run.show_orders).map(|r| order_summary(&t, r));
     RunPage {
         t,
         user,
@@ -284,6 +297,7 @@ pub fn render_run_page(
         state: run.state.clone(),
         heading: run.heading.clone(),
         base: run.base.clone(),
+        note: run.note.clone(),
         state_key: state_key(&run.state),
         progress: (run.progress * 100.0).round().clamp(0.0, 100.0) as u32,
     }

@@ -149,6 +149,7 @@ async fn orders_need_the_trade_scope_and_an_idempotency_key_replays_the_first_an
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
     assert!(html.contains("<h1>연습 · 성과 보고서</h1>") && html.contains("id=\"positions\""), "{html}");
+    assert!(html.contains("id=\"report-note\"") && !html.contains("id=\"orders\""), "orders stay on the account page");
     assert_eq!(b2.get(&format!("/accounts/{id}/report")).await.status(), StatusCode::NOT_FOUND);
     let csv = b.get(&format!("/accounts/{id}/report/trades.csv")).await;
     assert_eq!(csv.status(), StatusCode::OK);
