@@ -1234,11 +1234,8 @@ async fn place_all(app: &App, id: i64, specs: &[Spec]) -> AppResult<Vec<AppResul
         }
     }
     let stored = t.insert_orders(rows).await.map_err(internal("storing orders"))?;
-    let mirrored: Vec<PaperOrderRow> = if t.is_mirrored().await.map_err(internal("reading mirroring"))? {
-        stored.iter().filter(|o| o.state == "accepted").cloned().collect()
-    } else {
-        Vec::new()
-    };
+    let mirrored: Vec<PaperOrderRow> =
+        if t.account.mirror { stored.iter().filter(|o| o.state == "accepted").cloned().collect() } else { Vec::new() };
     t.add_mirror_orders(&mirrored).await.map_err(internal("recording orders to mirror"))?;
     let mut results = Vec::with_capacity(outcomes.len());
     for (outcome, spec) in outcomes.into_iter().zip(specs) {
@@ -1777,7 +1774,10 @@ pub async fn set_mirror(app: &App, meta: &RequestMeta, p: &Principal, id: i64, o
     if on && a.state != "open" {
         return Err(AppError::Conflict("the account is closed".into()));
     }
-    app.db().set_mirror(id, on).await.map_err(internal("setting mirroring"))?;
+    let mut t = lock(app, id).await?;
+    t.account.mirror = on;
+    t.save_account().await.map_err(internal("setting mirroring"))?;
+    t.commit().await.map_err(internal("setting mirroring"))?;
     let event = if on { "paper_mirror_on" } else { "paper_mirror_off" };
     record(app, meta, event, Some(p.id()), None, json!({"account": id})).await;
     Ok(())

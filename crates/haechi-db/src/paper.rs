@@ -81,6 +81,7 @@ impl Db {
             created_at: Set(now),
             updated_at: Set(now),
             closed_at: Set(None),
+            mirror: Set(false),
             ..Default::default()
         }
         .insert(self.connection())
@@ -769,30 +770,10 @@ pub type MirrorOrderRow = crate::entity::paper_mirror_order::Model;
 pub const MIRROR_WORK: [&str; 3] = ["pending", "sending", "sent"];
 
 impl Db {
-    /// Turns mirroring of an account's new orders on or off.
-    ///
-    /// # Errors
-    /// The driver's error.
-    pub async fn set_mirror(&self, account_id: i64, on: bool) -> Result<(), DbError> {
-        use crate::entity::paper_mirror_account as m;
-        if on {
-            m::Entity::insert(m::ActiveModel { account_id: Set(account_id), created_at: Set(now_ms()) })
-                // Already on: keep it as it was (a no-op update; `DO NOTHING` has no portable
-                // MySQL spelling).
-                .on_conflict(OnConflict::column(m::Column::AccountId).update_column(m::Column::AccountId).to_owned())
-                .exec(self.connection())
-                .await?;
-        } else {
-            m::Entity::delete_by_id(account_id).exec(self.connection()).await?;
-        }
-        Ok(())
-    }
-
     /// # Errors
     /// The driver's error.
     pub async fn is_mirrored(&self, account_id: i64) -> Result<bool, DbError> {
-        use crate::entity::paper_mirror_account as m;
-        Ok(m::Entity::find_by_id(account_id).one(self.connection()).await?.is_some())
+        Ok(self.paper_account(account_id).await?.is_some_and(|a| a.mirror))
     }
 
     /// An account's mirrored orders, newest first; only a session's with `session`.
@@ -879,15 +860,6 @@ impl Db {
 }
 
 impl PaperTxn {
-    /// Whether the locked account mirrors its orders to KIS.
-    ///
-    /// # Errors
-    /// The driver's error.
-    pub async fn is_mirrored(&self) -> Result<bool, DbError> {
-        use crate::entity::paper_mirror_account as m;
-        Ok(m::Entity::find_by_id(self.account.id).one(&self.txn).await?.is_some())
-    }
-
     /// Records orders to mirror, `pending`, in the account's transaction: an accepted order is
     /// mirrored exactly when it is stored.
     ///

@@ -20,7 +20,6 @@ pub mod paper_equity;
 pub mod paper_fill;
 pub mod paper_holding;
 pub mod paper_market;
-pub mod paper_mirror_account;
 pub mod paper_mirror_order;
 pub mod paper_order;
 pub mod paper_quote;

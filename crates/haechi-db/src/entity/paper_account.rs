@@ -33,6 +33,8 @@ pub struct Model {
     pub created_at: i64,
     pub updated_at: i64,
     pub closed_at: Option<i64>,
+    /// New orders are also sent to the KIS mock account.
+    pub mirror: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,5 +1,6 @@
-//! Mirroring paper orders to the KIS mock account (모의투자): which accounts mirror, and each
-//! mirrored order's KIS order number, state and what reconciliation found.
+//! Mirroring paper orders to the KIS mock account (모의투자): which accounts mirror (a column
+//! of the account, read with the account's lock at no extra cost), and each mirrored order's KIS
+//! order number, state and what reconciliation found.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
@@ -10,10 +11,9 @@ use sea_orm_migration::schema::{
 pub struct Migration;
 
 #[derive(DeriveIden, Clone, Copy)]
-enum PaperMirrorAccounts {
+enum PaperAccounts {
     Table,
-    AccountId,
-    CreatedAt,
+    Mirror,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -35,12 +35,10 @@ enum PaperMirrorOrders {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(
-            Table::create()
-                .table(PaperMirrorAccounts::Table)
-                .if_not_exists()
-                .col(big_integer(PaperMirrorAccounts::AccountId).primary_key())
-                .col(big_integer(PaperMirrorAccounts::CreatedAt))
+        m.alter_table(
+            Table::alter()
+                .table(PaperAccounts::Table)
+                .add_column(boolean(PaperAccounts::Mirror).default(false))
                 .to_owned(),
         )
         .await?;
@@ -75,6 +73,6 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(PaperMirrorOrders::Table).to_owned()).await?;
-        m.drop_table(Table::drop().table(PaperMirrorAccounts::Table).to_owned()).await
+        m.alter_table(Table::alter().table(PaperAccounts::Table).drop_column(PaperAccounts::Mirror).to_owned()).await
     }
 }
