@@ -4,28 +4,24 @@
 //! `HAECHI_TEST_MYSQL_URL` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
 
+mod common;
+
 use chrono::NaiveDate;
-use haechi_app::accounts::{self, Registration};
+use common::meta;
 use haechi_app::market_feed::{self, FeedOptions, KisTrades};
 use haechi_app::paging::Paging;
 use haechi_app::paper::{self, OrderRequest, Placed};
-use haechi_app::{Account, App, AppSettings, Principal, RequestMeta, Role, Services};
+use haechi_app::{App, AppSettings};
 use haechi_core::Ticker;
 use haechi_data::synth::SynthConfig;
 use haechi_db::OrderFilter;
-use haechi_db::testkit::TestDb;
 use haechi_kis::fake::{FakeKis, FakeKisConfig, SessionReplay};
 use haechi_kis::{Credentials, KisClient, KisConfig, KisEnv};
-use haechi_objects::testkit::TestObjects;
 use haechi_paper::session::Phase;
 use std::sync::Arc;
 use std::time::Duration;
 
 const STEPS: u32 = 6;
-
-fn meta() -> RequestMeta {
-    RequestMeta { ip: "192.0.2.9".into(), request_id: "feed".into(), user_agent: "test".into() }
-}
 
 fn limit(ticker: &str, price: i64, quantity: i64) -> OrderRequest {
     OrderRequest {
@@ -61,25 +57,10 @@ async fn orders_fill_expire_and_close_on_the_fake_kis_stream() {
     let fake = FakeKis::start(cfg, std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
 
     // The platform over the same market the fake serves.
-    let db = TestDb::new().await.expect("test database (is HAECHI_TEST_MYSQL_URL reachable?)");
-    let (objects, _guard) = TestObjects::local();
-    let queue_dir = tempfile::tempdir().unwrap();
-    let queue = haechi_jobs::Queue::connect(&haechi_jobs::QueueConfig::Sqlite { path: queue_dir.path().join("q.db") })
-        .await
-        .unwrap();
-    let store = haechi_data::synth::generate(&synth).unwrap();
-    haechi_jobs::market::load_store_into_db(&db.db, &store, "synthetic", true, "feed test").await.unwrap();
-    let services =
-        Services { db: db.db.clone(), objects, queue, events: haechi_jobs::run_events(), market: Default::default() };
-    let app = App::new(services, AppSettings::default());
-    let new = Registration {
-        email: "feed@example.com".into(),
-        display_name: "피드".into(),
-        password: "correct horse battery staple".into(),
-        role: Role::Investor,
-    };
-    let a = accounts::register(&app, &meta(), new).await.unwrap();
-    let p = Principal::local(Account::from(&app.db().user_by_email(&a.email).await.unwrap().unwrap()));
+    let platform = common::platform(&synth).await;
+    let store = &platform.store;
+    let app = App::new(platform.services.clone(), AppSettings::default());
+    let p = common::investor(&app, "feed@example.com").await;
     let acct = paper::open(&app, &meta(), &p, "피드 계좌", 100_000_000).await.unwrap().id;
 
     // The session after the one the fake is playing: orders are placed for it before it opens,

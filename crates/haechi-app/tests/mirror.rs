@@ -4,24 +4,20 @@
 //! SQLite by default; MariaDB when `HAECHI_TEST_MYSQL_URL` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code may fail loudly
 
+mod common;
+
 use chrono::NaiveDate;
-use haechi_app::accounts::{self, Registration};
+use common::meta;
 use haechi_app::paper::{self, OrderRequest, Placed, PrintIn};
-use haechi_app::{Account, App, AppError, AppSettings, Principal, RequestMeta, Role, Services};
+use haechi_app::{App, AppError, AppSettings, Principal};
 use haechi_core::{Price, Ticker};
 use haechi_data::synth::SynthConfig;
 use haechi_db::MirrorOrderRow;
-use haechi_db::testkit::TestDb;
 use haechi_jobs::mirror::{Mirror, Reconciler};
 use haechi_kis::fake::{FakeKis, FakeKisConfig};
 use haechi_kis::{Credentials, KisClient, KisConfig, KisEnv};
-use haechi_objects::testkit::TestObjects;
 use std::sync::Arc;
 use std::time::Duration;
-
-fn meta() -> RequestMeta {
-    RequestMeta { ip: "192.0.2.10".into(), request_id: "mirror".into(), user_agent: "test".into() }
-}
 
 fn buy(ticker: Ticker, price: i64, quantity: i64) -> OrderRequest {
     OrderRequest {
@@ -77,21 +73,8 @@ async fn orders_and_cancels_reach_the_kis_mock_account_and_differences_are_flagg
     cfg.rate_limit = 1_000;
     let fake = FakeKis::start(cfg, std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
 
-    let db = TestDb::new().await.expect("test database (is HAECHI_TEST_MYSQL_URL reachable?)");
-    let (objects, _guard) = TestObjects::local();
-    let queue_dir = tempfile::tempdir().unwrap();
-    let queue = haechi_jobs::Queue::connect(&haechi_jobs::QueueConfig::Sqlite { path: queue_dir.path().join("q.db") })
-        .await
-        .unwrap();
-    let store = haechi_data::synth::generate(&synth).unwrap();
-    haechi_jobs::market::load_store_into_db(&db.db, &store, "synthetic", true, "mirror test").await.unwrap();
-    let services = Services {
-        db: db.db.clone(),
-        objects,
-        queue: queue.clone(),
-        events: haechi_jobs::run_events(),
-        market: Default::default(),
-    };
+    let platform = common::platform(&synth).await;
+    let (services, store, queue) = (platform.services.clone(), &platform.store, platform.services.queue.clone());
     let app = App::new(services.clone(), AppSettings { kis_mirror: true, ..AppSettings::default() });
 
     // The `paper` queue's workers, with a client on the fake's mock environment.
@@ -100,7 +83,7 @@ async fn orders_and_cancels_reach_the_kis_mock_account_and_differences_are_flagg
     kis.ws_url = fake.ws_url();
     kis.account = Some("50012345-01".parse().unwrap());
     kis.rate_per_sec = 500.0;
-    let mirror = Mirror::new(db.db.clone(), KisClient::builder(kis).build().unwrap());
+    let mirror = Mirror::new(services.db.clone(), KisClient::builder(kis).build().unwrap());
     let mut registry = haechi_jobs::Registry::new();
     registry.register(mirror.clone()).unwrap();
     registry.register(Arc::new(Reconciler(mirror))).unwrap();
@@ -120,14 +103,7 @@ async fn orders_and_cancels_reach_the_kis_mock_account_and_differences_are_flagg
         }
     });
 
-    let new = Registration {
-        email: "mirror@example.com".into(),
-        display_name: "미러".into(),
-        password: "correct horse battery staple".into(),
-        role: Role::Investor,
-    };
-    let a = accounts::register(&app, &meta(), new).await.unwrap();
-    let p = Principal::local(Account::from(&app.db().user_by_email(&a.email).await.unwrap().unwrap()));
+    let p = common::investor(&app, "mirror@example.com").await;
     let acct = paper::open(&app, &meta(), &p, "미러 계좌", 1_000_000_000).await.unwrap().id;
 
     // Off where no KIS mock account is configured, by name.

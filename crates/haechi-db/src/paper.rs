@@ -668,16 +668,7 @@ impl PaperTxn {
             return Ok(());
         }
         let at = now_ms();
-        let rows = entries.into_iter().map(|e| crate::entity::audit_log::ActiveModel {
-            at: Set(at),
-            user_id: Set(e.user_id),
-            actor_id: Set(e.actor_id),
-            event: Set(e.event.to_owned()),
-            ip: Set(e.ip),
-            request_id: Set(e.request_id),
-            detail: Set(e.detail.to_string()),
-            ..Default::default()
-        });
+        let rows = entries.into_iter().map(|e| e.into_row(at));
         crate::entity::audit_log::Entity::insert_many(rows).exec(&self.txn).await?;
         Ok(())
     }

@@ -35,6 +35,22 @@ pub struct NewAuditEntry {
     pub detail: serde_json::Value,
 }
 
+impl NewAuditEntry {
+    /// The row it becomes, stamped `at`.
+    pub(crate) fn into_row(self, at: i64) -> audit_log::ActiveModel {
+        audit_log::ActiveModel {
+            at: Set(at),
+            user_id: Set(self.user_id),
+            actor_id: Set(self.actor_id),
+            event: Set(self.event.to_owned()),
+            ip: Set(self.ip),
+            request_id: Set(self.request_id),
+            detail: Set(self.detail.to_string()),
+            ..Default::default()
+        }
+    }
+}
+
 /// An API token not yet stored: only the hash of its secret.
 #[derive(Debug, Clone)]
 pub struct NewToken {
@@ -422,18 +438,7 @@ impl Db {
     /// The driver's error.
     pub async fn audit(&self, e: NewAuditEntry) -> Result<(), DbError> {
         let _turn = self.write_turn().await;
-        audit_log::ActiveModel {
-            at: Set(now_ms()),
-            user_id: Set(e.user_id),
-            actor_id: Set(e.actor_id),
-            event: Set(e.event.to_owned()),
-            ip: Set(e.ip),
-            request_id: Set(e.request_id),
-            detail: Set(e.detail.to_string()),
-            ..Default::default()
-        }
-        .insert(self.connection())
-        .await?;
+        e.into_row(now_ms()).insert(self.connection()).await?;
         Ok(())
     }
 
