@@ -39,6 +39,12 @@ enum Command {
     /// write one row of metrics per point (with in-/out-of-sample halves and the deflated
     /// Sharpe ratio of the best).
     Sweep(crate::sweep::SweepArgs),
+    /// Threat-response playbooks: check one, or evaluate one over history with and without it
+    /// (both daily equity curves and the figures per crisis window).
+    Guard {
+        #[command(subcommand)]
+        command: crate::guard::GuardCommand,
+    },
     /// Market data collection from the KIS Open API (or `haechi kis-fake`), and CSV import.
     Etl {
         #[command(subcommand)]
@@ -285,6 +291,7 @@ pub fn main() -> ExitCode {
         }
         Command::Simulate(args) => simulate_cmd(&args),
         Command::Sweep(args) => crate::sweep::sweep_cmd(&args),
+        Command::Guard { command } => crate::guard::guard_cmd(&command),
         Command::Data { command: DataCommand::ImportKrx(args) } => import_krx_cmd(cli.config.as_deref(), &args),
         Command::Etl { command } => match command {
             EtlCommand::Instruments { tickers } => crate::etl::instruments(cli.config.as_deref(), &tickers),

@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod demo;
 mod etl;
+mod guard;
 mod server;
 mod sweep;
 
