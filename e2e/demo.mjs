@@ -129,6 +129,15 @@ try {
   expect((await page.locator("#open-orders tbody tr").count()) === before - 1, "cancelling removes it from the open orders");
   await shot(page, "demo-paper-cancelled");
 
+  // The risk page, from the menu: the score with its four areas, and the rules and events
+  // sections (a fresh demo account has no threat yet: score 0, no events).
+  await page.click("nav >> text=위험 대응");
+  await page.waitForURL(/\/risk$/);
+  expect((await page.textContent("h1")).includes("위험 대응 현황"), "the risk page opens from the menu");
+  expect(/^\d+$/.test((await page.textContent("#score-value")).trim()), "it shows a numeric risk score");
+  expect((await page.locator("#risk-score tbody tr").count()) === 4, "with market, portfolio, news and security areas");
+  await shot(page, "demo-risk");
+
   // Something that is not there: a page for people, in Korean, with the request id to quote.
   const missing = await page.goto(`${base}/runs/999999`);
   expect(missing.status() === 404, "an unknown run answers 404");

@@ -5,6 +5,7 @@ use crate::audit::{RequestMeta, record};
 use crate::auth::throttle::{self, IP_MULTIPLIER, Policy};
 use crate::auth::{email_tag, normalise_email, password, sha256_hex, totp};
 use crate::error::{AppError, AppResult, AuthFailure, FieldProblem};
+use crate::guard;
 use crate::principal::{Account, AuthVia, Principal};
 use crate::sessions::{self, StartedSession};
 use crate::{App, Role, UserId};
@@ -200,15 +201,13 @@ pub async fn sign_in(app: &App, meta: &RequestMeta, req: SignIn<'_>) -> AppResul
         [(format!("acct:{}", email.chars().take(254).collect::<String>()), acct), (format!("ip:{}", meta.ip), ip)];
     let locked = |secs: u64| AppError::RateLimited { retry_after: Duration::from_secs(secs) };
     if let Some(secs) = blocked(app, &keys).await? {
-        log_auth_failure(meta, "locked", &email);
-        record(app, meta, "login_blocked", None, None, json!({"email_hash": email_tag(&email)})).await;
+        blocked_attempt(app, meta, &email).await;
         return Err(locked(secs));
     }
     let reserved = match Reserved::take(app, &keys).await? {
         Ok(r) => r,
         Err(lock) => {
-            log_auth_failure(meta, "locked", &email);
-            record(app, meta, "login_blocked", None, None, json!({"email_hash": email_tag(&email)})).await;
+            blocked_attempt(app, meta, &email).await;
             return Err(locked(lock.as_secs()));
         }
     };
@@ -222,6 +221,9 @@ pub async fn sign_in(app: &App, meta: &RequestMeta, req: SignIn<'_>) -> AppResul
             let uid = other.map(|u| UserId(u.id));
             let detail = json!({"reason": "bad_credentials", "email_hash": email_tag(&email)});
             record(app, meta, "login_failure", uid, None, detail).await;
+            if let Some(uid) = uid {
+                guard::after_account_event(app, meta, uid).await;
+            }
             return Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials));
         }
     };
@@ -236,13 +238,31 @@ pub async fn sign_in(app: &App, meta: &RequestMeta, req: SignIn<'_>) -> AppResul
             log_auth_failure(meta, "bad_totp", &user.email);
             let detail = json!({"reason": "bad_second_factor"});
             record(app, meta, "login_failure", Some(UserId(user.id)), None, detail).await;
+            guard::after_account_event(app, meta, UserId(user.id)).await;
             return Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials));
         }
     }
     reserved.succeeded(app).await?;
     let started = sessions::start(app, meta, &user).await?;
     record(app, meta, "login_success", Some(UserId(user.id)), None, json!({"mfa": user.mfa_enabled})).await;
+    guard::after_account_event(app, meta, UserId(user.id)).await;
+    // The scan may have locked the account (a success right after a stuffing burst): then
+    // the session it just started is already gone, and the answer says so.
+    if app.db().user_by_id(user.id).await?.is_some_and(|u| u.disabled) {
+        return Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials));
+    }
     Ok(started)
+}
+
+/// An attempt refused while the account or address is locked: audited against the account
+/// when the email is one (the security detectors count it as a failure), then scanned.
+async fn blocked_attempt(app: &App, meta: &RequestMeta, email: &str) {
+    log_auth_failure(meta, "locked", email);
+    let uid = app.db().user_by_email(email).await.ok().flatten().map(|u| UserId(u.id));
+    record(app, meta, "login_blocked", uid, None, json!({"email_hash": email_tag(email)})).await;
+    if let Some(uid) = uid {
+        guard::after_account_event(app, meta, uid).await;
+    }
 }
 
 /// Checks a TOTP code (once per step) or, failing that, a recovery code (once ever).
@@ -373,5 +393,6 @@ pub async fn change_password(
     app.db().delete_other_sessions(user.id, None).await?;
     let started = sessions::start(app, meta, &user).await?;
     record(app, meta, "password_changed", Some(p.id()), None, json!({"tokens_revoked": revoked})).await;
+    guard::after_account_event(app, meta, p.id()).await;
     Ok(started)
 }

@@ -38,7 +38,7 @@ pub async fn record(
         request_id: meta.request_id.clone(),
         detail,
     };
-    if let Err(e) = app.db().audit(entry).await {
+    if let Err(e) = app.db().audit_at(entry, app.clock().now_ms()).await {
         tracing::error!(error = %e, event, "audit write failed");
     }
 }

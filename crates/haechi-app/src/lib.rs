@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cache;
 pub mod clock;
 pub mod error;
+pub mod guard;
 pub mod identify;
 pub mod market_feed;
 pub mod market_replay;

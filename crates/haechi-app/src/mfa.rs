@@ -87,6 +87,7 @@ pub async fn disable(app: &App, meta: &RequestMeta, p: &Principal, proof: Reauth
     app.db().disable_mfa(p.id().get()).await?;
     app.cache().invalidate_user(p.id());
     record(app, meta, "mfa_disabled", Some(p.id()), None, json!({})).await;
+    crate::guard::after_account_event(app, meta, p.id()).await;
     Ok(())
 }
 

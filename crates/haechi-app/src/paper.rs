@@ -1709,6 +1709,13 @@ pub async fn close_session(app: &App, session: NaiveDate) -> AppResult<()> {
             app.notify_paper(owner, id);
         }
     }
+    // Threat response: each account is scanned as of this close, on a worker.
+    for &account_id in &ids {
+        let job = crate::guard::PaperScanJob { account_id, session: day };
+        if let Err(e) = app.queue().enqueue(job).await {
+            tracing::warn!(account = account_id, error = %e, "could not enqueue a guard scan");
+        }
+    }
     // Mirrored accounts: compare the session's fills with KIS's once it has closed.
     let jobs = haechi_jobs::mirror::reconcile_jobs(app.db(), &ids, session)
         .await

@@ -106,6 +106,7 @@ pub async fn create(
         })
         .await?;
     record(app, meta, "token_created", Some(p.id()), None, json!({"token_id": t.id, "scopes": t.scopes})).await;
+    crate::guard::after_account_event(app, meta, p.id()).await;
     Ok((TokenInfo::from(t), secret))
 }
 

@@ -408,6 +408,51 @@ async fn a_replayed_session_fills_orders_and_records_the_close() {
     assert_eq!(paper::market_time(&f.app).await.unwrap().order_session, d(5));
 }
 
+/// A closed session queues a guard scan of each account; the scan of a concentrated account
+/// raises a critical concentration event (on that account), scores it, and a second scan of the
+/// same close folds into the event instead of raising another.
+#[tokio::test]
+async fn a_closed_session_queues_a_guard_scan_that_flags_a_concentrated_account() {
+    let f = fixture().await;
+    let p = user(&f.app, "guard@example.com", Role::Investor).await;
+    let acct = paper::open(&f.app, &meta(), &p, "집중", 10_000_000).await.unwrap().id;
+    let opts = haechi_app::market_replay::ReplayOptions {
+        session: std::time::Duration::from_millis(400),
+        steps: 8,
+        sessions_back: 2,
+    };
+    haechi_app::market_replay::prime(&f.app, &opts).await.unwrap();
+    // 100 × 70,000 of 10,000,000: 70% in one name.
+    accepted(paper::place(&f.app, &meta(), &p, acct, market(SAMSUNG, "buy", 100)).await.unwrap());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(haechi_app::market_replay::run(f.app.clone(), opts, stop_rx));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while paper::equity(&f.app, &p, acct).await.unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the replayed session never closed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = stop_tx.send(true);
+    task.await.unwrap().unwrap();
+    let queued = f.app.queue().stats(haechi_jobs::queues::GUARD).await.unwrap();
+    assert!(queued.pending >= 1, "{queued:?}");
+    // What the worker runs for that job.
+    let scan = haechi_app::guard::scan_paper_account(&f.app, &meta(), acct, d(4)).await.unwrap();
+    assert_eq!(scan.new_events.len(), 1, "{scan:?}");
+    let risk = haechi_app::guard::risk(&f.app, &p).await.unwrap();
+    let e = &risk.events[0];
+    assert_eq!((e.kind.as_str(), e.severity.as_str()), ("concentration", "critical"));
+    assert_eq!(e.subject, format!("account:{acct}"));
+    assert!((e.evidence["portfolio.max_weight"] - 0.7).abs() < 0.01, "{e:?}");
+    assert_eq!(risk.components["portfolio"], 60);
+    assert_eq!(risk.score, 60);
+    let again = haechi_app::guard::scan_paper_account(&f.app, &meta(), acct, d(4)).await.unwrap();
+    assert!(again.new_events.is_empty());
+    assert_eq!(haechi_app::guard::risk(&f.app, &p).await.unwrap().events[0].seen, 2);
+    // Another user sees none of it.
+    let other = user(&f.app, "other@example.com", Role::Investor).await;
+    assert!(haechi_app::guard::risk(&f.app, &other).await.unwrap().events.is_empty());
+}
+
 /// 1,000 orders from 50 concurrent clients on one account, with prints matching meanwhile: the
 /// ledger holds (cash ≥ 0, reserved = Σ open buys' reservations, each position = Σ its fills,
 /// each holding's promised shares = Σ open sells, cash = start − buys + sells, no fill twice).

@@ -98,3 +98,119 @@ async fn a_session_identifies_its_user_until_it_idles_out_and_needs_its_csrf_tok
     f.clock.advance_ms(31 * 60_000);
     assert!(matches!(identify(&f.app, cookie, read).await, Err(AppError::Unauthenticated(AuthFailure::Missing))));
 }
+
+fn meta_from(ip: &str) -> RequestMeta {
+    RequestMeta { ip: ip.into(), request_id: format!("drill-{ip}"), user_agent: "drill".into() }
+}
+
+/// The security drill: a credential-stuffing burst (20 failed sign-ins from 20 new addresses,
+/// most of them refused by the lockout), then the right password from yet another address.
+/// The detectors raise one event for the burst (repeats fold into it), the default security
+/// playbook (auto) ends every session at the 10th failure and, on the success, locks the
+/// account and revokes its tokens; every action is audited with its evidence.
+#[tokio::test]
+async fn a_credential_stuffing_drill_is_caught_scored_answered_and_audited() {
+    let f = fixture(AppSettings::default()).await;
+    register(&f.app, "drill@example.com").await;
+    let owner = accounts::sign_in(&f.app, &meta(), attempt("drill@example.com", PASSWORD)).await.unwrap();
+    let uid = f.app.db().user_by_email("drill@example.com").await.unwrap().unwrap().id;
+    assert_eq!(f.app.db().list_sessions(uid).await.unwrap().len(), 1);
+    f.clock.advance_ms(3_600_000);
+    for i in 0..20 {
+        let e = accounts::sign_in(
+            &f.app,
+            &meta_from(&format!("203.0.113.{i}")),
+            attempt("drill@example.com", "hunter2hunter2"),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, AppError::Unauthenticated(_) | AppError::RateLimited { .. }), "{e:?}");
+        f.clock.advance_ms(1_000);
+        if i == 8 {
+            // Nine failures: below the step-up threshold, the owner's session lives.
+            assert_eq!(f.app.db().list_sessions(uid).await.unwrap().len(), 1);
+        }
+    }
+    // The 10th failure stepped up: every session ended.
+    assert!(f.app.db().list_sessions(uid).await.unwrap().is_empty(), "{}", owner.account.email);
+    let audit = |kind: &'static str| {
+        let app = f.app.clone();
+        async move {
+            let q = haechi_db::LogQuery {
+                user_id: Some(uid),
+                kind: Some(kind.into()),
+                page: 0,
+                per_page: 100,
+                ..Default::default()
+            };
+            app.db().audit_entries(&q).await.unwrap().items
+        }
+    };
+    let actions = audit("guard_action").await;
+    let detail = |e: &haechi_db::AuditEntry| serde_json::from_str::<serde_json::Value>(&e.detail).unwrap();
+    let step_up: Vec<_> = actions.iter().map(detail).filter(|d| d["action"] == "require_step_up").collect();
+    assert_eq!(step_up.len(), 1, "{actions:?}");
+    assert_eq!(step_up[0]["rule"], "credential-stuffing");
+    assert_eq!(step_up[0]["evidence"][0][0], "security.failed_signins_1h >= 10");
+    assert_eq!(step_up[0]["evidence"][0][1], 10.0);
+
+    // The lockout (5 failures, 15 minutes) ends; the stolen password works from a new address.
+    f.clock.advance_ms(15 * 60_000);
+    let e = accounts::sign_in(&f.app, &meta_from("198.51.100.77"), attempt("drill@example.com", PASSWORD))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AppError::Unauthenticated(AuthFailure::InvalidCredentials)), "{e:?}");
+    let user = f.app.db().user_by_email("drill@example.com").await.unwrap().unwrap();
+    assert!(user.disabled, "the playbook locks the account");
+    assert!(f.app.db().list_sessions(uid).await.unwrap().is_empty());
+    let actions: Vec<_> = audit("guard_action").await.iter().map(detail).collect();
+    for action in ["lock_account", "revoke_tokens"] {
+        let a = actions.iter().find(|d| d["action"] == action).unwrap_or_else(|| panic!("no {action}: {actions:?}"));
+        assert_eq!(a["rule"], "stuffing-then-success");
+        assert_eq!(a["mode"], "auto");
+        assert!(a["evidence"].as_array().unwrap().iter().any(|e| e[0] == "security.new_ip_signins_1h >= 1"));
+    }
+
+    // What the owner sees: one burst event (20 sightings folded into it), one new address,
+    // and a score of 90 (critical 60 + warning 30, all security).
+    let p = haechi_app::Principal::local(haechi_app::Account::from(&user));
+    let risk = haechi_app::guard::risk(&f.app, &p).await.unwrap();
+    assert_eq!(risk.score, 90);
+    assert_eq!(risk.components["security"], 90);
+    let burst: Vec<_> = risk.events.iter().filter(|e| e.kind == "failed_signin_burst").collect();
+    assert_eq!(burst.len(), 1, "{:?}", risk.events);
+    assert_eq!(burst[0].severity, "critical");
+    assert!(burst[0].seen >= 15, "{burst:?}");
+    assert!(risk.events.iter().any(|e| e.kind == "new_ip_signin"));
+    assert_eq!(audit("threat_event").await.len(), risk.events.len());
+    // Acknowledging is the owner's, once.
+    haechi_app::guard::acknowledge(&f.app, &p, &meta(), burst[0].id).await.unwrap();
+    assert!(matches!(haechi_app::guard::acknowledge(&f.app, &p, &meta(), burst[0].id).await, Err(AppError::NotFound)));
+}
+
+#[tokio::test]
+async fn another_users_threat_event_cannot_be_acknowledged() {
+    let f = fixture(AppSettings::default()).await;
+    register(&f.app, "a@example.com").await;
+    register(&f.app, "b@example.com").await;
+    for i in 0..6 {
+        let _ = accounts::sign_in(
+            &f.app,
+            &meta_from(&format!("203.0.113.{i}")),
+            attempt("a@example.com", "wrong password!!"),
+        )
+        .await;
+    }
+    let a = f.app.db().user_by_email("a@example.com").await.unwrap().unwrap();
+    let b = f.app.db().user_by_email("b@example.com").await.unwrap().unwrap();
+    let pa = haechi_app::Principal::local(haechi_app::Account::from(&a));
+    let pb = haechi_app::Principal::local(haechi_app::Account::from(&b));
+    let events = haechi_app::guard::risk(&f.app, &pa).await.unwrap().events;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(haechi_app::guard::risk(&f.app, &pb).await.unwrap().events.is_empty());
+    assert!(matches!(
+        haechi_app::guard::acknowledge(&f.app, &pb, &meta(), events[0].id).await,
+        Err(AppError::NotFound)
+    ));
+    haechi_app::guard::acknowledge(&f.app, &pa, &meta(), events[0].id).await.unwrap();
+}

@@ -12,6 +12,7 @@
 
 mod collection;
 pub mod entity;
+mod guard;
 mod market;
 mod migration;
 mod paper;
@@ -22,6 +23,7 @@ mod sweeps;
 pub mod testkit;
 
 pub use collection::*;
+pub use guard::*;
 pub use market::*;
 pub use migration::Migrator;
 pub use paper::*;

@@ -437,8 +437,16 @@ impl Db {
     /// # Errors
     /// The driver's error.
     pub async fn audit(&self, e: NewAuditEntry) -> Result<(), DbError> {
+        self.audit_at(e, now_ms()).await
+    }
+
+    /// Appends to the audit log stamped `at` (the application's clock, which tests move).
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn audit_at(&self, e: NewAuditEntry, at: i64) -> Result<(), DbError> {
         let _turn = self.write_turn().await;
-        e.into_row(now_ms()).insert(self.connection()).await?;
+        e.into_row(at).insert(self.connection()).await?;
         Ok(())
     }
 

@@ -32,8 +32,10 @@ pub mod queues {
     pub const ETL: &str = "etl";
     /// Paper orders mirrored to the KIS mock account: short, and not behind a collection.
     pub const PAPER: &str = "paper";
+    /// Threat response: each paper account's scan after a session closes.
+    pub const GUARD: &str = "guard";
     /// Every queue, in the order `haechi worker` lists them.
-    pub const ALL: &[&str] = &[RUNS, SWEEPS, ETL, PAPER];
+    pub const ALL: &[&str] = &[RUNS, SWEEPS, ETL, PAPER, GUARD];
 }
 
 pub use haechi_queue::{

@@ -19,7 +19,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use haechi_app::App;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use routes::{admin, auth as auth_routes, health, me, paper, runs, scenarios, sweeps};
+use routes::{admin, auth as auth_routes, health, me, paper, risk, runs, scenarios, sweeps};
 pub use settings::WebSettings;
 pub use state::AppState;
 use std::net::SocketAddr;
@@ -41,6 +41,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "runs", description = "Simulation runs and reports"),
         (name = "sweeps", description = "Parameter sweeps: a scenario over a grid of its numeric fields"),
         (name = "paper", description = "Paper trading: mock accounts, orders with fail-safes, fills, positions, equity"),
+        (name = "risk", description = "Threat response: the risk score, its components and threat events"),
         (name = "admin", description = "Administration and logs"),
         (name = "ops", description = "Health and metrics"),
     )
@@ -115,6 +116,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(paper::reconcile))
         .routes(routes!(paper::market))
         .routes(routes!(paper::ticker))
+        .routes(routes!(risk::risk))
+        .routes(routes!(risk::acknowledge))
         .routes(routes!(scenarios::list, scenarios::create))
         .routes(routes!(scenarios::import))
         .routes(routes!(scenarios::get, scenarios::update, scenarios::delete))

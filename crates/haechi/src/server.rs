@@ -149,7 +149,7 @@ fn runner(p: &Platform, settings: &Settings) -> Runner {
     )
 }
 
-/// The job kinds this process executes: runs always, the daily KIS collection when KIS is
+/// The job kinds this process executes: runs, sweeps and guard scans always, the daily KIS collection when KIS is
 /// configured (it needs the client), and mirroring to the KIS mock account on the mock
 /// environment with an account.
 pub(crate) async fn registry(
@@ -161,6 +161,7 @@ pub(crate) async fn registry(
     registry.register(Arc::new(runner(p, settings)))?;
     let delay = Duration::from_micros(u64::from(settings.run_session_delay_us));
     registry.register(Arc::new(haechi_jobs::SweepRunner::new(p.db.clone(), p.market.clone(), delay)))?;
+    registry.register(Arc::new(haechi_app::guard::PaperScanner(app(p, settings))))?;
     if let Some(kis) = kis {
         let stores = Stores { db: p.db.clone(), objects: p.objects.clone() };
         let client = crate::etl::kis_client(settings, &stores, kis.clone()).await?;

@@ -398,7 +398,7 @@ fn worker_refuses_unknown_queues_and_kis_queues_without_kis() {
     let out = run("runs,nope");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--queues: unknown queue \"nope\" (queues: runs, sweeps, etl, paper)"), "{err}");
+    assert!(err.contains("--queues: unknown queue \"nope\" (queues: runs, sweeps, etl, paper, guard)"), "{err}");
 
     let out = run("etl");
     assert!(!out.status.success());

@@ -11,6 +11,7 @@ mod m20261207_000005_market_sessions;
 mod m20261207_000006_sweeps;
 mod m20261207_000007_paper;
 mod m20261207_000008_paper_mirror;
+mod m20261208_000009_guard;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000006_sweeps::Migration),
             Box::new(m20261207_000007_paper::Migration),
             Box::new(m20261207_000008_paper_mirror::Migration),
+            Box::new(m20261208_000009_guard::Migration),
         ]
     }
 }

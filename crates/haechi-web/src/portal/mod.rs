@@ -12,6 +12,7 @@ pub mod errors;
 pub mod i18n;
 mod paper;
 pub mod report;
+mod risk;
 mod runs;
 mod scenarios;
 mod sign_in;
@@ -42,6 +43,7 @@ use std::sync::Arc;
 use account::*;
 use admin::*;
 use paper::*;
+use risk::*;
 use runs::*;
 pub use runs::{RunHeader, render_run_page};
 use scenarios::*;
@@ -122,6 +124,8 @@ pub fn router() -> Router<AppState> {
         .route("/accounts/{id}/reset", post(account_reset))
         .route("/orders/{id}/cancel", post(order_cancel))
         .route("/orders/{id}/modify", post(order_modify))
+        .route("/risk", get(risk_page))
+        .route("/risk/events/{id}/acknowledge", post(risk_event_ack))
         .route("/account", get(account_page))
         .route("/account/mfa", post(account_mfa_begin))
         .route("/account/sessions/{handle}/end", post(account_session_end))

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod health;
 pub mod me;
 pub mod paper;
+pub mod risk;
 pub mod runs;
 pub mod scenarios;
 pub mod sweeps;

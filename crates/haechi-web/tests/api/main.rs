@@ -4,6 +4,7 @@
 mod helpers;
 mod paper;
 mod portal;
+mod risk;
 mod runs;
 mod scenarios;
 
