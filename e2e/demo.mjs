@@ -138,6 +138,15 @@ try {
   expect((await page.locator("#risk-score tbody tr").count()) === 4, "with market, portfolio, news and security areas");
   await shot(page, "demo-risk");
 
+  // A stress test of the demo's mock account: the 2022 bear market replayed name by name.
+  await page.goto(accountUrl);
+  await page.click("#paper-stress-link");
+  await page.selectOption("#replay", "2022");
+  await page.click("#stress-replay button");
+  await page.waitForSelector("#stress-result");
+  expect(/^[+-]\d+\.\d%$/.test((await page.textContent("#worst-loss")).trim()), "a replay shows the worst loss");
+  await shot(page, "demo-stress");
+
   // Something that is not there: a page for people, in Korean, with the request id to quote.
   const missing = await page.goto(`${base}/runs/999999`);
   expect(missing.status() === 404, "an unknown run answers 404");

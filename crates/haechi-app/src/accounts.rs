@@ -222,7 +222,7 @@ pub async fn sign_in(app: &App, meta: &RequestMeta, req: SignIn<'_>) -> AppResul
             let detail = json!({"reason": "bad_credentials", "email_hash": email_tag(&email)});
             record(app, meta, "login_failure", uid, None, detail).await;
             if let Some(uid) = uid {
-                guard::after_account_event(app, meta, uid).await;
+                guard::after_failed_sign_in(app, meta, uid);
             }
             return Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials));
         }
@@ -238,7 +238,7 @@ pub async fn sign_in(app: &App, meta: &RequestMeta, req: SignIn<'_>) -> AppResul
             log_auth_failure(meta, "bad_totp", &user.email);
             let detail = json!({"reason": "bad_second_factor"});
             record(app, meta, "login_failure", Some(UserId(user.id)), None, detail).await;
-            guard::after_account_event(app, meta, UserId(user.id)).await;
+            guard::after_failed_sign_in(app, meta, UserId(user.id));
             return Err(AppError::Unauthenticated(AuthFailure::InvalidCredentials));
         }
     }
@@ -261,7 +261,7 @@ async fn blocked_attempt(app: &App, meta: &RequestMeta, email: &str) {
     let uid = app.db().user_by_email(email).await.ok().flatten().map(|u| UserId(u.id));
     record(app, meta, "login_blocked", uid, None, json!({"email_hash": email_tag(email)})).await;
     if let Some(uid) = uid {
-        guard::after_account_event(app, meta, uid).await;
+        guard::after_failed_sign_in(app, meta, uid);
     }
 }
 

@@ -13,6 +13,9 @@ use haechi_guard::threat::{Admitted, EventBook, RiskScore, ThreatEvent};
 use haechi_guard::{Severity, Signal, Source, ThreatKind};
 use serde_json::json;
 
+/// The shocks a stress test applies (the pure crate's type, for the edges).
+pub use haechi_guard::stress::{Shock, StressResult};
+
 use crate::App;
 use crate::audit::{RequestMeta, record};
 use crate::error::{AppError, AppResult};
@@ -134,11 +137,15 @@ fn access_records(rows: &[haechi_db::AuditEntry]) -> Vec<AccessRecord> {
                 "password_changed" => AccessKind::PasswordChanged,
                 _ => return None,
             };
+            // `login_success` records whether the second factor was asked.
+            let second_factor = kind == (AccessKind::SignIn { ok: true })
+                && serde_json::from_str::<serde_json::Value>(&r.detail).is_ok_and(|d| d["mfa"] == true);
             Some(AccessRecord {
                 at: from_ms(r.at),
                 kind,
                 ip: Some(r.ip.clone()).filter(|ip| !ip.is_empty()),
                 device: None,
+                second_factor,
             })
         })
         .collect()
@@ -153,7 +160,11 @@ pub async fn scan_security(app: &App, meta: &RequestMeta, user: UserId) -> AppRe
     let gate = app.db().guard_gate(user.get());
     let _held = gate.lock().await;
     let now_ms = app.clock().now_ms();
-    let rows = app.db().audit_of_user(user.get(), SECURITY_EVENTS, now_ms - LOOKBACK_MS, MAX_RECORDS).await?;
+    let since = now_ms - LOOKBACK_MS;
+    // Successful sign-ins are read apart, so a flood of failures cannot push the account's
+    // known addresses out of the scan (and make them look new).
+    let mut rows = app.db().audit_of_user(user.get(), &SECURITY_EVENTS[1..], since, MAX_RECORDS).await?;
+    rows.extend(app.db().audit_of_user(user.get(), &SECURITY_EVENTS[..1], since, MAX_RECORDS).await?);
     let records = access_records(&rows);
     let pb = builtin_playbook("security-default")?;
     let mut signals: Vec<Signal> = pb.signals();
@@ -247,6 +258,10 @@ impl StoredState {
     /// Stores the state; the total score.
     async fn save(&mut self, app: &App, user: UserId, now_ms: i64) -> AppResult<u32> {
         self.active_rules.retain(|_, v| !v.is_empty());
+        // Each paper account keeps its own portfolio component; the user's is the worst.
+        let worst =
+            self.components.iter().filter(|(k, _)| k.starts_with("portfolio:")).map(|(_, v)| *v).max().unwrap_or(0);
+        self.components.insert("portfolio".into(), worst);
         let c = |k: &str| self.components.get(k).copied().unwrap_or(0);
         let total = RiskScore::from_components(c("market"), c("portfolio"), c("news"), c("security")).total;
         app.db()
@@ -344,6 +359,28 @@ pub async fn after_account_event(app: &App, meta: &RequestMeta, user: UserId) {
     if let Err(e) = scan_security(app, meta, user).await {
         tracing::error!(error = %e, user = user.get(), "security scan failed");
     }
+}
+
+/// After a failed or refused sign-in: the scan runs in the background, so the answer takes
+/// as long for a registered email as for an unknown one (which is never scanned), and a
+/// flood costs at most one running and one queued scan per account: an event that finds a
+/// scan already queued is read by it.
+pub fn after_failed_sign_in(app: &App, meta: &RequestMeta, user: UserId) {
+    {
+        let mut pending = app.guard_pending().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !pending.insert(user.get()) {
+            return;
+        }
+    }
+    let (app, meta) = (app.clone(), meta.clone());
+    tokio::spawn(async move {
+        let gate = app.db().guard_gate(user.get());
+        let held = gate.lock().await;
+        // From here on a new event queues another scan: this one may have read too early.
+        app.guard_pending().lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&user.get());
+        drop(held);
+        after_account_event(&app, &meta, user).await;
+    });
 }
 
 /// The caller's own risk view.
@@ -467,14 +504,20 @@ pub async fn scan_paper_account(
     let pb = builtin_playbook("market-default")?;
     let mut facts = haechi_guard::Facts::new();
     if let Some(index) = store.index(MARKET_INDEX) {
-        let days: Vec<haechi_guard::IndexDay> = (0..upto)
+        // Two years of sessions cover the longest window a rule may read (504 days).
+        let first = upto.saturating_sub(520);
+        let days: Vec<haechi_guard::IndexDay> = (first..upto)
             .filter(|&i| index.close[i].is_finite() && index.close[i] > 0.0)
             .map(|i| haechi_guard::IndexDay { date: store.dates()[i], open: 0.0, close: index.close[i] })
             .collect();
         if !days.is_empty() {
+            // Breadth reads a 200-day average: a year of each name is enough.
+            let from = upto.saturating_sub(260);
             let names: Vec<Vec<(chrono::NaiveDate, f64)>> = (0..store.n_instruments())
                 .map(|slot| {
-                    (0..upto).filter_map(|i| store.close(slot, i).map(|p| (store.dates()[i], p.get() as f64))).collect()
+                    (from..upto)
+                        .filter_map(|i| store.close(slot, i).map(|p| (store.dates()[i], p.get() as f64)))
+                        .collect()
                 })
                 .collect();
             let series = haechi_guard::MarketSeries::new(MARKET_INDEX, days)
@@ -486,40 +529,8 @@ pub async fn scan_paper_account(
         }
     }
     // The account, valued at the session's close.
-    let holdings = app.db().paper_holdings(account_id).await?;
     let day = haechi_jobs::market::day_number(session);
-    let quotes: BTreeMap<String, haechi_db::QuoteRow> = app
-        .db()
-        .quotes(&holdings.iter().map(|h| h.ticker.clone()).collect::<Vec<_>>())
-        .await?
-        .into_iter()
-        .filter(|q| q.session == day)
-        .map(|q| (q.ticker.clone(), q))
-        .collect();
-    let mut snapshot_holdings = Vec::new();
-    for h in holdings.iter().filter(|h| h.quantity > 0) {
-        let slot = haechi_core::Ticker::parse(&h.ticker).ok().and_then(|t| store.slot_of(t));
-        let close_at = |i: usize| slot.and_then(|s| store.last_close(s, i)).map(|p| p.get());
-        let price = quotes.get(&h.ticker).map(|q| q.last).or_else(|| upto.checked_sub(1).and_then(close_at));
-        let prev_close = quotes.get(&h.ticker).map(|q| q.prev_close).or_else(|| upto.checked_sub(2).and_then(close_at));
-        let avg_daily_value = slot.and_then(|s| {
-            let from = upto.saturating_sub(20);
-            let values: Vec<i64> = (from..upto)
-                .filter_map(|i| store.raw(s, i))
-                .map(|b| i64::from(b.close).saturating_mul(i64::try_from(b.volume).unwrap_or(i64::MAX)))
-                .collect();
-            (!values.is_empty()).then(|| values.iter().sum::<i64>() / values.len() as i64)
-        });
-        snapshot_holdings.push(haechi_guard::Holding {
-            ticker: h.ticker.clone(),
-            sector: slot.map(|s| store.instrument(s).sector.clone()).filter(|s| !s.is_empty()),
-            quantity: h.quantity,
-            // Without a price (a name the market data lacks) the book cost stands in.
-            price: price.unwrap_or(if h.quantity > 0 { h.cost / h.quantity } else { 0 }),
-            prev_close,
-            avg_daily_value,
-        });
-    }
+    let snapshot_holdings = valued_holdings(app, store, account_id, upto, Some(day)).await?;
     let equity_rows = app.db().paper_equity(account_id).await?;
     let snapshot = haechi_guard::PortfolioSnapshot {
         cash: account.cash,
@@ -550,10 +561,168 @@ pub async fn scan_paper_account(
             .await?;
     let s = RiskScore::of(&findings);
     state.components.insert("market".into(), s.market);
-    state.components.insert("portfolio".into(), s.portfolio);
+    state.components.insert(format!("portfolio:{account_id}"), s.portfolio);
     let score = state.save(app, user, now_ms).await?;
     if !new_events.is_empty() || !fired.is_empty() {
         app.notify_paper(user.get(), account_id);
     }
     Ok(ScanOutcome { score, new_events, fired })
+}
+
+/// An account's holdings valued as of session `upto − 1` of the store: the session's last
+/// print when `day` is that session and a quote exists, else the data's close; with sector
+/// and 20-day average value traded.
+async fn valued_holdings(
+    app: &App,
+    store: &haechi_core::MarketStore,
+    account_id: i64,
+    upto: usize,
+    day: Option<i32>,
+) -> AppResult<Vec<haechi_guard::Holding>> {
+    let holdings = app.db().paper_holdings(account_id).await?;
+    let quotes: BTreeMap<String, haechi_db::QuoteRow> = app
+        .db()
+        .quotes(&holdings.iter().map(|h| h.ticker.clone()).collect::<Vec<_>>())
+        .await?
+        .into_iter()
+        .filter(|q| day.is_none_or(|d| q.session == d))
+        .map(|q| (q.ticker.clone(), q))
+        .collect();
+    let mut out = Vec::new();
+    for h in holdings.iter().filter(|h| h.quantity > 0) {
+        let slot = haechi_core::Ticker::parse(&h.ticker).ok().and_then(|t| store.slot_of(t));
+        let close_at = |i: usize| slot.and_then(|s| store.last_close(s, i)).map(|p| p.get());
+        let price = quotes.get(&h.ticker).map(|q| q.last).or_else(|| upto.checked_sub(1).and_then(close_at));
+        let prev_close = quotes.get(&h.ticker).map(|q| q.prev_close).or_else(|| upto.checked_sub(2).and_then(close_at));
+        let avg_daily_value = slot.and_then(|s| {
+            let values: Vec<i64> = (upto.saturating_sub(20)..upto)
+                .filter_map(|i| store.raw(s, i))
+                .map(|b| i64::from(b.close).saturating_mul(i64::try_from(b.volume).unwrap_or(i64::MAX)))
+                .collect();
+            (!values.is_empty()).then(|| values.iter().sum::<i64>() / values.len() as i64)
+        });
+        out.push(haechi_guard::Holding {
+            ticker: h.ticker.clone(),
+            sector: slot.map(|s| store.instrument(s).sector.clone()).filter(|s| !s.is_empty()),
+            quantity: h.quantity,
+            // Without a price (a name the market data lacks) the book cost stands in.
+            price: price.unwrap_or(h.cost / h.quantity.max(1)),
+            prev_close,
+            avg_daily_value,
+        });
+    }
+    Ok(out)
+}
+
+/// What to stress a paper account with: a shock (its `daily_vol` is filled in from the
+/// index), or a historical replay by name (`haechi_guard::stress::replays`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StressScenario {
+    Shock(haechi_guard::stress::Shock),
+    Replay(String),
+}
+
+/// A stress test's answer, with what it ran.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StressReport {
+    pub account_id: i64,
+    /// The session the account was valued at.
+    pub as_of: chrono::NaiveDate,
+    pub scenario: String,
+    pub result: haechi_guard::stress::StressResult,
+}
+
+/// Stresses one of the caller's paper accounts as it stands at the last session of the
+/// market data.
+///
+/// # Errors
+/// [`AppError::NotFound`] for another user's account; [`AppError::Invalid`] naming the field
+/// (`pct`, `days`, `replay`, …) for a scenario that cannot run.
+pub async fn stress(app: &App, p: &Principal, account_id: i64, scenario: StressScenario) -> AppResult<StressReport> {
+    p.require(Permission::OwnAccount)?;
+    let account = crate::paper::owned(app, p, account_id).await?;
+    let loaded = app
+        .market()
+        .recent(app.db())
+        .await
+        .map_err(|e| AppError::Internal { context: "loading the market", source: e.into() })?;
+    let store = &loaded.store;
+    // Valued as the market stands for the account: up to the last session before the one
+    // orders now go to (a replayed market is somewhere in the past of its data).
+    let session = crate::paper::market_time(app).await?.order_session;
+    let upto = store.dates().partition_point(|d| *d < session);
+    let as_of = upto
+        .checked_sub(1)
+        .map(|i| store.dates()[i])
+        .ok_or_else(|| AppError::invalid("market", "no market data before the current session is loaded"))?;
+    let holdings = valued_holdings(app, store, account_id, upto, None).await?;
+    let book = haechi_guard::stress::Book {
+        cash: account.cash,
+        positions: holdings
+            .iter()
+            .map(|h| haechi_guard::stress::Position {
+                ticker: h.ticker.clone(),
+                sector: h.sector.clone(),
+                quantity: h.quantity,
+                price: h.price,
+                avg_daily_value: h.avg_daily_value,
+            })
+            .collect(),
+    };
+    let index: Vec<(chrono::NaiveDate, f64)> = store
+        .index(MARKET_INDEX)
+        .map(|ix| {
+            store.dates()[..upto].iter().copied().zip(ix.close.iter().copied()).filter(|(_, c)| c.is_finite()).collect()
+        })
+        .unwrap_or_default();
+    let bad = |e: haechi_guard::stress::StressError| match e {
+        haechi_guard::stress::StressError::Invalid { field, problem } => AppError::invalid(field, problem),
+    };
+    let (name, result) = match scenario {
+        StressScenario::Shock(mut shock) => {
+            if let haechi_guard::stress::Shock::VolatilitySpike { daily_vol, .. } = &mut shock {
+                // The index's last 20 sessions, zero-mean, per day.
+                let r: Vec<f64> = index.windows(2).rev().take(20).map(|w| w[1].1 / w[0].1 - 1.0).collect();
+                if r.is_empty() {
+                    return Err(AppError::invalid("k", "the market data has no index to take a volatility from"));
+                }
+                *daily_vol = (r.iter().map(|x| x * x).sum::<f64>() / r.len() as f64).sqrt();
+            }
+            let name = serde_json::to_string(&shock).unwrap_or_default();
+            (name, haechi_guard::stress::shock(&book, &shock).map_err(bad)?)
+        }
+        StressScenario::Replay(which) => {
+            let all = haechi_guard::stress::replays();
+            let Some(window) = all.iter().find(|r| r.name == which) else {
+                let names: Vec<&str> = all.iter().map(|r| r.name).collect();
+                return Err(AppError::invalid(
+                    "replay",
+                    format!("unknown replay \"{which}\" (known: {})", names.join(", ")),
+                ));
+            };
+            let mut closes = BTreeMap::new();
+            for pos in &book.positions {
+                if let Some(slot) = haechi_core::Ticker::parse(&pos.ticker).ok().and_then(|t| store.slot_of(t)) {
+                    let series: Vec<(chrono::NaiveDate, f64)> = (0..upto)
+                        .filter(|&i| store.dates()[i] >= window.from && store.dates()[i] <= window.to)
+                        .filter_map(|i| store.close(slot, i).map(|c| (store.dates()[i], c.get() as f64)))
+                        .collect();
+                    closes.insert(pos.ticker.clone(), series);
+                }
+            }
+            let result = haechi_guard::stress::replay(&book, window, &closes, &index).map_err(|e| match e {
+                haechi_guard::stress::StressError::Invalid { problem, .. } => {
+                    AppError::invalid("replay", format!("{problem}: the loaded market data does not cover it"))
+                }
+            })?;
+            (format!("replay {}", window.name), result)
+        }
+    };
+    Ok(StressReport { account_id, as_of, scenario: name, result })
+}
+
+/// The names of the historical replays a stress test can run.
+#[must_use]
+pub fn stress_replays() -> Vec<&'static str> {
+    haechi_guard::stress::replays().iter().map(|r| r.name).collect()
 }

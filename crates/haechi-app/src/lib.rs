@@ -118,6 +118,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     paper: tokio::sync::broadcast::Sender<PaperNotice>,
     paper_state: paper::PaperState,
+    /// Accounts with a security scan queued in this process (see `guard::after_failed_sign_in`).
+    guard_pending: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
 impl App {
@@ -138,6 +140,7 @@ impl App {
                 clock,
                 paper,
                 paper_state: paper::PaperState::default(),
+                guard_pending: std::sync::Mutex::default(),
             }),
         }
     }
@@ -167,6 +170,10 @@ impl App {
     pub fn paper_notices(&self) -> tokio::sync::broadcast::Receiver<PaperNotice> {
         self.inner.paper.subscribe()
     }
+    pub(crate) fn guard_pending(&self) -> &std::sync::Mutex<std::collections::HashSet<i64>> {
+        &self.inner.guard_pending
+    }
+
     pub(crate) fn paper_state(&self) -> &paper::PaperState {
         &self.inner.paper_state
     }

@@ -448,9 +448,23 @@ async fn a_closed_session_queues_a_guard_scan_that_flags_a_concentrated_account(
     let again = haechi_app::guard::scan_paper_account(&f.app, &meta(), acct, d(4)).await.unwrap();
     assert!(again.new_events.is_empty());
     assert_eq!(haechi_app::guard::risk(&f.app, &p).await.unwrap().events[0].seen, 2);
-    // Another user sees none of it.
+    // Another user sees none of it, and cannot stress the account.
     let other = user(&f.app, "other@example.com", Role::Investor).await;
     assert!(haechi_app::guard::risk(&f.app, &other).await.unwrap().events.is_empty());
+    use haechi_app::guard::{Shock, StressScenario, stress};
+    let gap = StressScenario::Shock(Shock::MarketGap { pct: -0.1 });
+    assert!(matches!(stress(&f.app, &other, acct, gap.clone()).await, Err(AppError::NotFound)));
+    // A 10% gap takes 10% of the 100 shares' value; the cash stays.
+    let r = stress(&f.app, &p, acct, gap).await.unwrap();
+    let shares = r.result.positions[0].value_before;
+    assert_eq!(r.result.positions[0].ticker, SAMSUNG);
+    assert_eq!(r.result.equity_before - r.result.equity_after, shares / 10);
+    // A replay needs the index over the window, which this market lacks: the field says so.
+    let e = stress(&f.app, &p, acct, StressScenario::Replay("2022".into())).await.unwrap_err();
+    let AppError::Invalid(problems) = e else { panic!("{e:?}") };
+    assert_eq!(problems[0].field, "replay");
+    let e = stress(&f.app, &p, acct, StressScenario::Replay("1929".into())).await.unwrap_err();
+    assert!(matches!(e, AppError::Invalid(ref p) if p[0].message.contains("unknown replay")), "{e:?}");
 }
 
 /// 1,000 orders from 50 concurrent clients on one account, with prints matching meanwhile: the

@@ -99,6 +99,19 @@ async fn a_session_identifies_its_user_until_it_idles_out_and_needs_its_csrf_tok
     assert!(matches!(identify(&f.app, cookie, read).await, Err(AppError::Unauthenticated(AuthFailure::Missing))));
 }
 
+/// Waits (up to 10 s) for the background security scans of failed sign-ins to get there.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn meta_from(ip: &str) -> RequestMeta {
     RequestMeta { ip: ip.into(), request_id: format!("drill-{ip}"), user_agent: "drill".into() }
 }
@@ -131,8 +144,15 @@ async fn a_credential_stuffing_drill_is_caught_scored_answered_and_audited() {
             assert_eq!(f.app.db().list_sessions(uid).await.unwrap().len(), 1);
         }
     }
-    // The 10th failure stepped up: every session ended.
-    assert!(f.app.db().list_sessions(uid).await.unwrap().is_empty(), "{}", owner.account.email);
+    // The 10th failure stepped up (in the background: a failed sign-in answers as fast for a
+    // registered email as for an unknown one): every session ended.
+    let db = f.app.db().clone();
+    eventually("the step-up ended the sessions", || {
+        let db = db.clone();
+        async move { db.list_sessions(uid).await.unwrap().is_empty() }
+    })
+    .await;
+    let _ = owner;
     let audit = |kind: &'static str| {
         let app = f.app.clone();
         async move {
@@ -146,13 +166,19 @@ async fn a_credential_stuffing_drill_is_caught_scored_answered_and_audited() {
             app.db().audit_entries(&q).await.unwrap().items
         }
     };
+    eventually("the step-up was audited", || {
+        let audit = &audit;
+        async move { audit("guard_action").await.len() >= 2 }
+    })
+    .await;
     let actions = audit("guard_action").await;
     let detail = |e: &haechi_db::AuditEntry| serde_json::from_str::<serde_json::Value>(&e.detail).unwrap();
     let step_up: Vec<_> = actions.iter().map(detail).filter(|d| d["action"] == "require_step_up").collect();
     assert_eq!(step_up.len(), 1, "{actions:?}");
     assert_eq!(step_up[0]["rule"], "credential-stuffing");
     assert_eq!(step_up[0]["evidence"][0][0], "security.failed_signins_1h >= 10");
-    assert_eq!(step_up[0]["evidence"][0][1], 10.0);
+    // The scan that fired read at least the 10th failure (a coalesced one may read more).
+    assert!(step_up[0]["evidence"][0][1].as_f64().unwrap() >= 10.0, "{step_up:?}");
 
     // The lockout (5 failures, 15 minutes) ends; the stolen password works from a new address.
     f.clock.advance_ms(15 * 60_000);
@@ -168,10 +194,10 @@ async fn a_credential_stuffing_drill_is_caught_scored_answered_and_audited() {
         let a = actions.iter().find(|d| d["action"] == action).unwrap_or_else(|| panic!("no {action}: {actions:?}"));
         assert_eq!(a["rule"], "stuffing-then-success");
         assert_eq!(a["mode"], "auto");
-        assert!(a["evidence"].as_array().unwrap().iter().any(|e| e[0] == "security.new_ip_signins_1h >= 1"));
+        assert_eq!(a["evidence"][0][0], "security.success_after_burst_1h >= 1");
     }
 
-    // What the owner sees: one burst event (20 sightings folded into it), one new address,
+    // What the owner sees: one burst event (its repeats folded into it), one new address,
     // and a score of 90 (critical 60 + warning 30, all security).
     let p = haechi_app::Principal::local(haechi_app::Account::from(&user));
     let risk = haechi_app::guard::risk(&f.app, &p).await.unwrap();
@@ -180,7 +206,8 @@ async fn a_credential_stuffing_drill_is_caught_scored_answered_and_audited() {
     let burst: Vec<_> = risk.events.iter().filter(|e| e.kind == "failed_signin_burst").collect();
     assert_eq!(burst.len(), 1, "{:?}", risk.events);
     assert_eq!(burst[0].severity, "critical");
-    assert!(burst[0].seen >= 15, "{burst:?}");
+    // Scans of a flood coalesce (one running, one queued), so fewer sightings than attempts.
+    assert!(burst[0].seen >= 2, "{burst:?}");
     assert!(risk.events.iter().any(|e| e.kind == "new_ip_signin"));
     assert_eq!(audit("threat_event").await.len(), risk.events.len());
     // Acknowledging is the owner's, once.
@@ -205,6 +232,11 @@ async fn another_users_threat_event_cannot_be_acknowledged() {
     let b = f.app.db().user_by_email("b@example.com").await.unwrap().unwrap();
     let pa = haechi_app::Principal::local(haechi_app::Account::from(&a));
     let pb = haechi_app::Principal::local(haechi_app::Account::from(&b));
+    eventually("the burst became an event", || {
+        let (app, pa) = (&f.app, &pa);
+        async move { !haechi_app::guard::risk(app, pa).await.unwrap().events.is_empty() }
+    })
+    .await;
     let events = haechi_app::guard::risk(&f.app, &pa).await.unwrap().events;
     assert_eq!(events.len(), 1, "{events:?}");
     assert!(haechi_app::guard::risk(&f.app, &pb).await.unwrap().events.is_empty());

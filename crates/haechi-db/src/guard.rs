@@ -3,7 +3,7 @@
 
 use crate::entity::{audit_log, guard_state, threat_event};
 use crate::{AuditEntry, Db, DbError};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 pub type ThreatEventRow = threat_event::Model;
@@ -124,7 +124,6 @@ impl Db {
     /// The driver's error.
     pub async fn put_guard_state(&self, s: GuardState) -> Result<(), DbError> {
         let _turn = self.write_turn().await;
-        let exists = guard_state::Entity::find_by_id(s.user_id).one(self.connection()).await?.is_some();
         let row = guard_state::ActiveModel {
             user_id: Set(s.user_id),
             score: Set(s.score),
@@ -132,11 +131,20 @@ impl Db {
             active_rules: Set(s.active_rules),
             updated_at: Set(s.updated_at),
         };
-        if exists {
-            row.update(self.connection()).await?;
-        } else {
-            row.insert(self.connection()).await?;
-        }
+        // One statement, so two processes scanning one account cannot both insert.
+        guard_state::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(guard_state::Column::UserId)
+                    .update_columns([
+                        guard_state::Column::Score,
+                        guard_state::Column::Components,
+                        guard_state::Column::ActiveRules,
+                        guard_state::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec(self.connection())
+            .await?;
         Ok(())
     }
 

@@ -281,7 +281,14 @@ pub struct AccessRecord {
     pub kind: AccessKind,
     pub ip: Option<String>,
     pub device: Option<String>,
+    /// A successful sign-in that passed the second factor.
+    pub second_factor: bool,
 }
+
+/// What makes a burst for [`Signal::SecuritySuccessAfterBurst`]: failures and their
+/// addresses in the hour before a success.
+pub const BURST_FAILURES: usize = 10;
+pub const BURST_ADDRESSES: usize = 5;
 
 /// The security signals at `now` over an account's records (any order). "New" means not
 /// seen on an earlier successful sign-in; the very first sign-in of an account is not new
@@ -316,7 +323,8 @@ pub fn security_facts(records: &[AccessRecord], now: DateTime<Utc>, signals: &[S
             | Signal::SecurityNewDeviceSignins(h)
             | Signal::SecurityMfaDisabled(h)
             | Signal::SecurityNewTokens(h)
-            | Signal::SecurityPasswordChanges(h) => h,
+            | Signal::SecurityPasswordChanges(h)
+            | Signal::SecuritySuccessAfterBurst(h) => h,
             _ => continue,
         };
         let since = now - Duration::hours(i64::from(hours));
@@ -334,6 +342,18 @@ pub fn security_facts(records: &[AccessRecord], now: DateTime<Utc>, signals: &[S
             Signal::SecurityNewDeviceSignins(_) => count(&|_, n| n.1),
             Signal::SecurityMfaDisabled(_) => count(&|r, _| r.kind == AccessKind::MfaDisabled),
             Signal::SecurityNewTokens(_) => count(&|r, _| r.kind == AccessKind::TokenCreated),
+            Signal::SecuritySuccessAfterBurst(_) => recent()
+                .filter(|(r, n)| n.0 && !r.second_factor)
+                .filter(|(r, _)| {
+                    let from = r.at - Duration::hours(1);
+                    let failures: Vec<&&AccessRecord> = sorted
+                        .iter()
+                        .filter(|f| f.kind == AccessKind::SignIn { ok: false } && f.at >= from && f.at < r.at)
+                        .collect();
+                    let addresses: BTreeSet<&str> = failures.iter().filter_map(|f| f.ip.as_deref()).collect();
+                    failures.len() >= BURST_FAILURES && addresses.len() >= BURST_ADDRESSES
+                })
+                .count() as f64,
             _ => count(&|r, _| r.kind == AccessKind::PasswordChanged),
         };
         f.set(s, v);
@@ -351,7 +371,7 @@ mod tests {
     }
 
     fn rec(min: i64, kind: AccessKind, ip: &str) -> AccessRecord {
-        AccessRecord { at: at(min), kind, ip: Some(ip.into()), device: Some("firefox".into()) }
+        AccessRecord { at: at(min), kind, ip: Some(ip.into()), device: Some("firefox".into()), second_factor: false }
     }
 
     #[test]
@@ -361,11 +381,13 @@ mod tests {
             log.push(rec(60 + i, AccessKind::SignIn { ok: false }, &format!("203.0.113.{i}")));
         }
         log.push(rec(81, AccessKind::SignIn { ok: true }, "198.51.100.7"));
-        let signals: Vec<_> = finding_signals().chain([Signal::SecurityFailedIps(1)]).collect();
+        let signals: Vec<_> =
+            finding_signals().chain([Signal::SecurityFailedIps(1), Signal::SecuritySuccessAfterBurst(1)]).collect();
         let f = security_facts(&log, at(82), &signals);
         assert_eq!(f.get(Signal::SecurityFailedSignins(1)), Some(20.0));
         assert_eq!(f.get(Signal::SecurityFailedIps(1)), Some(20.0));
         assert_eq!(f.get(Signal::SecurityNewIpSignins(24)), Some(1.0));
+        assert_eq!(f.get(Signal::SecuritySuccessAfterBurst(1)), Some(1.0));
         let found = findings(&f);
         let burst = found.iter().find(|x| x.kind == ThreatKind::FailedSigninBurst).unwrap();
         assert_eq!(burst.severity, Severity::Critical);
@@ -378,6 +400,39 @@ mod tests {
         // Records after `now` are not seen: the clock is the caller's.
         let before = security_facts(&log, at(30), &signals);
         assert_eq!(before.get(Signal::SecurityFailedSignins(1)), Some(0.0));
+    }
+
+    #[test]
+    fn a_success_before_the_burst_or_with_the_second_factor_is_not_after_a_burst() {
+        let signal = [Signal::SecuritySuccessAfterBurst(1)];
+        let mut log = vec![
+            rec(0, AccessKind::SignIn { ok: true }, "10.0.0.1"),
+            // The owner signs in from a new network, then an attacker bursts.
+            rec(30, AccessKind::SignIn { ok: true }, "198.51.100.1"),
+        ];
+        for i in 0..12 {
+            log.push(rec(31 + i, AccessKind::SignIn { ok: false }, &format!("203.0.113.{i}")));
+        }
+        assert_eq!(security_facts(&log, at(44), &signal).get(signal[0]), Some(0.0));
+        // A new-address success after it, having passed the second factor: the owner.
+        let mut owner = rec(45, AccessKind::SignIn { ok: true }, "198.51.100.2");
+        owner.second_factor = true;
+        log.push(owner);
+        assert_eq!(security_facts(&log, at(46), &signal).get(signal[0]), Some(0.0));
+        // Without it: counted. From one address only, the burst is not a burst.
+        log.push(rec(47, AccessKind::SignIn { ok: true }, "198.51.100.3"));
+        assert_eq!(security_facts(&log, at(48), &signal).get(signal[0]), Some(1.0));
+        let one_address: Vec<AccessRecord> = log
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                if r.kind == (AccessKind::SignIn { ok: false }) {
+                    r.ip = Some("203.0.113.1".into());
+                }
+                r
+            })
+            .collect();
+        assert_eq!(security_facts(&one_address, at(48), &signal).get(signal[0]), Some(0.0));
     }
 
     #[test]

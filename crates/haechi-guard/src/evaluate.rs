@@ -162,13 +162,8 @@ pub fn evaluate(
     }
     let mut posture = evaluator.posture();
     let (mut with, mut without) = (1.0f64, 1.0f64);
-    let mut held = 1.0f64; // exposure during the previous day
-    let mut hedged = 0.0f64;
-    if start > 0 {
-        // Entering the span already positioned as the warm-up left it.
-        held = posture.exposure;
-        hedged = posture.hedge;
-    }
+    // Exposure during the previous day; set on the span's first day, which only positions.
+    let (mut held, mut hedged) = (1.0f64, 0.0f64);
     let mut stop_peak: Option<f64> = None;
     let mut stopped = false;
     let mut rows = Vec::with_capacity(end - start);

@@ -8,6 +8,7 @@ pub mod evaluate;
 pub mod market;
 pub mod playbook;
 pub mod signal;
+pub mod stress;
 pub mod threat;
 
 pub use detect::{

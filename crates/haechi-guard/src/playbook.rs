@@ -115,7 +115,8 @@ pub enum Action {
     Hedge { ratio: f64, ticker: String },
     /// Refuse new buy orders; sells and cancels still go through.
     HaltBuys,
-    /// The next sensitive operation asks for the second factor again.
+    /// Every session of the account ends: the next sign-in needs the password and, when
+    /// enrolled, the second factor again.
     RequireStepUp,
     /// Revoke every API token of the account.
     RevokeTokens,
@@ -325,7 +326,7 @@ impl Playbook {
             let at = e
                 .span()
                 .map(|s| {
-                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                    let line = text.get(..s.start).unwrap_or(text).matches('\n').count() + 1;
                     format!("line {line}")
                 })
                 .unwrap_or_else(|| "document".into());
@@ -366,7 +367,8 @@ impl Playbook {
                     }
                     let title = c.string(t, "title", &format!("{at}.title"), false);
                     let when = c.conditions(t, "when", &at);
-                    if when.is_empty() && !t.contains_key("when") {
+                    let when_path = format!("{at}.when");
+                    if when.is_empty() && !c.problems.iter().any(|p| p.path.starts_with(&when_path)) {
                         c.push(format!("{at}.when"), "is required: at least one condition");
                     }
                     let until = c.conditions(t, "until", &at);
@@ -577,6 +579,15 @@ actions = []
             assert!(got.iter().any(|g| g.starts_with(e)), "missing {e:?} in {got:#?}");
         }
         assert_eq!(got.len(), expect.len(), "{got:#?}");
+    }
+
+    #[test]
+    fn a_rule_with_no_condition_is_refused_not_silently_dead() {
+        let Problems(p) =
+            Playbook::from_toml("name = \"x\"\n[[rules]]\nid = \"r\"\nwhen = []\nactions = [{ do = \"alert\" }]\n")
+                .unwrap_err();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].to_string(), "rules[0].when: is required: at least one condition");
     }
 
     #[test]

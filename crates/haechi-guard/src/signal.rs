@@ -66,6 +66,10 @@ pub enum Signal {
     SecurityNewTokens(u16),
     /// Password changes in the last `n` hours.
     SecurityPasswordChanges(u16),
+    /// Successful sign-ins in the last `n` hours from a new address without a second
+    /// factor, each right after a burst: ≥ 10 failed sign-ins from ≥ 5 addresses in the hour
+    /// before it. Order matters: a success before the burst does not count.
+    SecuritySuccessAfterBurst(u16),
     /// The account's risk score (0–100).
     RiskScore,
 }
@@ -95,7 +99,8 @@ impl Signal {
             | SecurityNewDeviceSignins(_)
             | SecurityMfaDisabled(_)
             | SecurityNewTokens(_)
-            | SecurityPasswordChanges(_) => Source::Security,
+            | SecurityPasswordChanges(_)
+            | SecuritySuccessAfterBurst(_) => Source::Security,
             RiskScore => Source::Score,
         }
     }
@@ -125,6 +130,7 @@ impl Signal {
         "security.mfa_disabled_Nh",
         "security.new_tokens_Nh",
         "security.password_changes_Nh",
+        "security.success_after_burst_Nh",
         "score",
     ];
 }
@@ -187,7 +193,7 @@ impl FromStr for Signal {
                 return Ok(make(window(name, digits, MARKET_WINDOW)?));
             }
         }
-        let security: [Windowed; 7] = [
+        let security: [Windowed; 8] = [
             ("security.failed_signins_", SecurityFailedSignins),
             ("security.failed_ips_", SecurityFailedIps),
             ("security.new_ip_signins_", SecurityNewIpSignins),
@@ -195,6 +201,7 @@ impl FromStr for Signal {
             ("security.mfa_disabled_", SecurityMfaDisabled),
             ("security.new_tokens_", SecurityNewTokens),
             ("security.password_changes_", SecurityPasswordChanges),
+            ("security.success_after_burst_", SecuritySuccessAfterBurst),
         ];
         for (prefix, make) in security {
             if let Some(rest) = name.strip_prefix(prefix)
@@ -235,6 +242,7 @@ impl fmt::Display for Signal {
             SecurityMfaDisabled(h) => write!(f, "security.mfa_disabled_{h}h"),
             SecurityNewTokens(h) => write!(f, "security.new_tokens_{h}h"),
             SecurityPasswordChanges(h) => write!(f, "security.password_changes_{h}h"),
+            SecuritySuccessAfterBurst(h) => write!(f, "security.success_after_burst_{h}h"),
             RiskScore => f.write_str("score"),
         }
     }

@@ -64,13 +64,26 @@ pub struct ThreatEvent {
 }
 
 /// How long a finding stays one event: repeats within this span after the last sighting
-/// update it instead of raising a new one, unless the severity rose.
-pub fn cooldown(severity: Severity) -> Duration {
-    match severity {
+/// update it instead of raising a new one, unless the severity rose. Never shorter than
+/// the detector's own window or the scans' interval, so one occurrence is one event: the
+/// 24-hour security signals hold for a day, and market and portfolio findings (scanned
+/// once a session) for three days.
+pub fn cooldown(kind: ThreatKind, severity: Severity) -> Duration {
+    let by_severity = match severity {
         Severity::Info => Duration::hours(24),
         Severity::Warning => Duration::hours(6),
         Severity::Critical => Duration::hours(1),
-    }
+    };
+    let floor = match kind {
+        ThreatKind::FailedSigninBurst => Duration::zero(),
+        ThreatKind::NewIpSignin
+        | ThreatKind::NewDeviceSignin
+        | ThreatKind::MfaDisabled
+        | ThreatKind::NewApiToken
+        | ThreatKind::PasswordChanged => Duration::hours(25),
+        _ => Duration::hours(72),
+    };
+    by_severity.max(floor)
 }
 
 /// What [`EventBook::admit`] did with a finding.
@@ -108,7 +121,7 @@ impl EventBook {
         // Only the latest event of a (kind, subject) can absorb a repeat.
         let latest = self.events.iter_mut().rev().find(|e| e.kind == finding.kind && e.subject == finding.subject);
         if let Some(e) = latest
-            && now - e.last_seen < cooldown(e.severity)
+            && now - e.last_seen < cooldown(e.kind, e.severity)
             && finding.severity <= e.severity
         {
             e.last_seen = now;
@@ -159,13 +172,13 @@ mod tests {
     #[test]
     fn repeats_fold_until_the_cooldown_passes_and_escalation_is_new() {
         let mut book = EventBook::new();
-        let w = finding(ThreatKind::IndexDrawdown, Severity::Warning);
+        let w = finding(ThreatKind::FailedSigninBurst, Severity::Warning);
         assert_eq!(book.admit(&w, t(0)), Admitted::New(1));
         assert_eq!(book.admit(&w, t(60)), Admitted::Repeat(1));
         // The cooldown counts from the last sighting: 5 h after the repeat is still inside.
         assert_eq!(book.admit(&w, t(60 + 300)), Admitted::Repeat(1));
         assert_eq!(book.events()[0].seen, 3);
-        let c = finding(ThreatKind::IndexDrawdown, Severity::Critical);
+        let c = finding(ThreatKind::FailedSigninBurst, Severity::Critical);
         assert_eq!(book.admit(&c, t(400)), Admitted::New(2));
         // A warning after the critical is folded into it (not a de-escalation event).
         assert_eq!(book.admit(&w, t(410)), Admitted::Repeat(2));
@@ -177,6 +190,10 @@ mod tests {
         assert!(book.acknowledge(1, t(500)));
         assert!(!book.acknowledge(1, t(501)));
         assert!(!book.acknowledge(99, t(501)));
+        // A market finding scanned once a session stays one event across a day's gap.
+        let m = finding(ThreatKind::IndexDrawdown, Severity::Warning);
+        assert_eq!(book.admit(&m, t(0)), Admitted::New(5));
+        assert_eq!(book.admit(&m, t(24 * 60)), Admitted::Repeat(5));
     }
 
     #[test]

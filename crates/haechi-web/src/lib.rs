@@ -118,6 +118,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(paper::ticker))
         .routes(routes!(risk::risk))
         .routes(routes!(risk::acknowledge))
+        .routes(routes!(risk::stress))
         .routes(routes!(scenarios::list, scenarios::create))
         .routes(routes!(scenarios::import))
         .routes(routes!(scenarios::get, scenarios::update, scenarios::delete))

@@ -120,6 +120,7 @@ pub fn router() -> Router<AppState> {
         .route("/accounts/{id}/loss-halt", post(account_lift_loss_halt))
         .route("/accounts/{id}/mirror", post(account_mirror))
         .route("/accounts/{id}/report", get(account_report))
+        .route("/accounts/{id}/stress", get(account_stress))
         .route("/accounts/{id}/report/{file}", get(account_report_csv))
         .route("/accounts/{id}/reset", post(account_reset))
         .route("/orders/{id}/cancel", post(order_cancel))

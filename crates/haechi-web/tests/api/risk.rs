@@ -19,7 +19,16 @@ async fn failed_sign_ins_become_an_event_only_the_owner_sees_and_acknowledges() 
         let r = b.login("owner@example.com", "not the password at all", None).await;
         assert!(r.status().is_client_error());
     }
-    let risk: Value = owner.get_json("/api/v1/me/risk").await;
+    // The scans of failed sign-ins run in the background.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let risk: Value = loop {
+        let risk: Value = owner.get_json("/api/v1/me/risk").await;
+        // The event is stored first, the score when the scan ends.
+        if risk["score"] != 0 || std::time::Instant::now() > deadline {
+            break risk;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     let events = risk["events"].as_array().unwrap();
     assert_eq!(events.len(), 1, "{risk}");
     assert_eq!(events[0]["kind"], "failed_signin_burst");
