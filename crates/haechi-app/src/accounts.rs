@@ -244,7 +244,10 @@ pub async fn sign_in(app: &App, meta: &RequestMeta, req: SignIn<'_>) -> AppResul
     }
     reserved.succeeded(app).await?;
     let started = sessions::start(app, meta, &user).await?;
-    record(app, meta, "login_success", Some(UserId(user.id)), None, json!({"mfa": user.mfa_enabled})).await;
+    // The device, as a short hash of the user agent: enough to tell a new one, nothing to read.
+    let device: String = sha256_hex(&meta.user_agent).chars().take(12).collect();
+    let detail = json!({"mfa": user.mfa_enabled, "device": device});
+    record(app, meta, "login_success", Some(UserId(user.id)), None, detail).await;
     guard::after_account_event(app, meta, UserId(user.id)).await;
     // The scan may have locked the account (a success right after a stuffing burst): then
     // the session it just started is already gone, and the answer says so.

@@ -66,6 +66,11 @@ pub async fn update_user(
         // A disabled account's tokens stay dead when it is enabled again: the person makes new
         // ones, after signing in.
         let revoked = if disabled { db.revoke_all_tokens(id.get(), app.now_ms()).await? } else { 0 };
+        if !disabled {
+            // A lock the security playbook set is over: its rules start afresh, so the next
+            // burst and success lock the account again.
+            crate::guard::reset_security_rules(app, id).await?;
+        }
         let event = if disabled { "user_disabled" } else { "user_enabled" };
         record(app, meta, event, Some(id), Some(p.id()), json!({"tokens_revoked": revoked})).await;
     }

@@ -137,15 +137,16 @@ fn access_records(rows: &[haechi_db::AuditEntry]) -> Vec<AccessRecord> {
                 "password_changed" => AccessKind::PasswordChanged,
                 _ => return None,
             };
-            // `login_success` records whether the second factor was asked.
-            let second_factor = kind == (AccessKind::SignIn { ok: true })
-                && serde_json::from_str::<serde_json::Value>(&r.detail).is_ok_and(|d| d["mfa"] == true);
+            // `login_success` records whether the second factor was asked, and the device (a
+            // hash of the user agent).
+            let detail: serde_json::Value = serde_json::from_str(&r.detail).unwrap_or_default();
+            let success = kind == (AccessKind::SignIn { ok: true });
             Some(AccessRecord {
                 at: from_ms(r.at),
                 kind,
                 ip: Some(r.ip.clone()).filter(|ip| !ip.is_empty()),
-                device: None,
-                second_factor,
+                device: detail["device"].as_str().filter(|_| success).map(str::to_owned),
+                second_factor: success && detail["mfa"] == true,
             })
         })
         .collect()
@@ -725,4 +726,18 @@ pub async fn stress(app: &App, p: &Principal, account_id: i64, scenario: StressS
 #[must_use]
 pub fn stress_replays() -> Vec<&'static str> {
     haechi_guard::stress::replays().iter().map(|r| r.name).collect()
+}
+
+/// Forgets which security rules are active (an administrator enabled a locked account).
+///
+/// # Errors
+/// The database's error.
+pub async fn reset_security_rules(app: &App, user: UserId) -> AppResult<()> {
+    let gate = app.db().guard_gate(user.get());
+    let _held = gate.lock().await;
+    let mut state = StoredState::load(app, user).await?;
+    if state.active_rules.remove(SECURITY).is_some() {
+        state.save(app, user, app.clock().now_ms()).await?;
+    }
+    Ok(())
 }

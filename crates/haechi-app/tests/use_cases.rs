@@ -197,12 +197,13 @@ async fn a_credential_stuffing_drill_is_caught_scored_answered_and_audited() {
         assert_eq!(a["evidence"][0][0], "security.success_after_burst_1h >= 1");
     }
 
-    // What the owner sees: one burst event (its repeats folded into it), one new address,
-    // and a score of 90 (critical 60 + warning 30, all security).
+    // What the owner sees: one burst event (its repeats folded into it), a new address and a
+    // new device, and a score of 100 (critical 60 + warning 30 + info 10, all security).
     let p = haechi_app::Principal::local(haechi_app::Account::from(&user));
     let risk = haechi_app::guard::risk(&f.app, &p).await.unwrap();
-    assert_eq!(risk.score, 90);
-    assert_eq!(risk.components["security"], 90);
+    assert_eq!(risk.score, 100);
+    assert_eq!(risk.components["security"], 100);
+    assert!(risk.events.iter().any(|e| e.kind == "new_device_signin"), "{:?}", risk.events);
     let burst: Vec<_> = risk.events.iter().filter(|e| e.kind == "failed_signin_burst").collect();
     assert_eq!(burst.len(), 1, "{:?}", risk.events);
     assert_eq!(burst[0].severity, "critical");
@@ -213,6 +214,22 @@ async fn a_credential_stuffing_drill_is_caught_scored_answered_and_audited() {
     // Acknowledging is the owner's, once.
     haechi_app::guard::acknowledge(&f.app, &p, &meta(), burst[0].id).await.unwrap();
     assert!(matches!(haechi_app::guard::acknowledge(&f.app, &p, &meta(), burst[0].id).await, Err(AppError::NotFound)));
+
+    // An administrator enables the account; the burst still counts, so another new-address
+    // success within the hour locks it again: the rule starts afresh, it does not stay "on".
+    register(&f.app, "admin@example.com").await;
+    let admin_row = f.app.db().user_by_email("admin@example.com").await.unwrap().unwrap();
+    f.app.db().set_role(admin_row.id, "admin").await.unwrap();
+    let admin_row = f.app.db().user_by_id(admin_row.id).await.unwrap().unwrap();
+    let admin = haechi_app::Principal::local(haechi_app::Account::from(&admin_row));
+    let enable = haechi_app::admin::UserChange { role: None, disabled: Some(false) };
+    haechi_app::admin::update_user(&f.app, &meta(), &admin, haechi_app::UserId(uid), enable).await.unwrap();
+    f.clock.advance_ms(60_000);
+    let e = accounts::sign_in(&f.app, &meta_from("198.51.100.78"), attempt("drill@example.com", PASSWORD))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AppError::Unauthenticated(AuthFailure::InvalidCredentials)), "{e:?}");
+    assert!(f.app.db().user_by_id(uid).await.unwrap().unwrap().disabled, "locked again");
 }
 
 #[tokio::test]

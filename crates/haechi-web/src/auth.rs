@@ -38,7 +38,9 @@ pub fn client_info(parts: &Parts, trusted_proxy: bool) -> RequestMeta {
     let forwarded = trusted_proxy
         .then(|| parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()))
         .flatten()
-        .and_then(|v| v.split(',').next())
+        // The right-most entry is the one the proxy itself added (or the only one, when it
+        // overwrites the header); entries left of it are whatever the client sent.
+        .and_then(|v| v.rsplit(',').next())
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty());
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
@@ -107,5 +109,27 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         Ok(Caller(authenticate(parts, state).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(xff: &str) -> Parts {
+        let (mut parts, ()) =
+            axum::http::Request::builder().header("x-forwarded-for", xff).body(()).unwrap().into_parts();
+        parts.extensions.insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 2], 443))));
+        parts
+    }
+
+    #[test]
+    fn behind_a_proxy_the_client_cannot_choose_its_address() {
+        // An appending proxy: the client's own claim comes first, the proxy's view last.
+        assert_eq!(client_info(&parts("6.6.6.6, 203.0.113.9"), true).ip, "203.0.113.9");
+        // An overwriting proxy: one entry.
+        assert_eq!(client_info(&parts("203.0.113.9"), true).ip, "203.0.113.9");
+        // Without a trusted proxy the header is ignored: the peer's address counts.
+        assert_eq!(client_info(&parts("6.6.6.6"), false).ip, "10.0.0.2");
     }
 }

@@ -341,7 +341,7 @@ mod key {
     };
     pub(super) const TRUSTED_PROXY: Key<bool> = Key {
         name: "trusted_proxy",
-        about: "Take the client IP from `X-Forwarded-For`; only safe behind a proxy that overwrites it, as rate limits and lockouts are keyed on it.",
+        about: "Take the client IP from `X-Forwarded-For`'s last entry (the one your proxy adds); only safe behind exactly one proxy, as rate limits, lockouts and the security detectors are keyed on it.",
         secret: false,
         default: || false,
         parse: boolean,

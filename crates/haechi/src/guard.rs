@@ -65,7 +65,7 @@ fn load_playbook(spec: &str) -> Result<Playbook> {
     };
     Playbook::from_toml(&text).map_err(|p| {
         let lines: Vec<String> = p.0.iter().map(|p| format!("  {p}")).collect();
-        anyhow::anyhow!("{spec}: {} problem(s)\n{}", p.0.len(), lines.join("\n"))
+        crate::cli::invalid(format!("{spec}: {} problem(s)\n{}", p.0.len(), lines.join("\n")))
     })
 }
 
@@ -96,10 +96,13 @@ fn portfolio_series(data: &Path, spec: &str, market: &MarketSeries) -> Result<(V
     let mut weights = Vec::new();
     for (i, part) in spec.split(',').enumerate() {
         let Some((ticker, w)) = part.split_once('=') else {
-            bail!("--portfolio item {} (\"{part}\"): write TICKER=WEIGHT", i + 1);
+            return Err(crate::cli::invalid(format!("--portfolio item {} (\"{part}\"): write TICKER=WEIGHT", i + 1)));
         };
-        let w: f64 = w.trim().parse().ok().filter(|w: &f64| w.is_finite() && *w > 0.0).with_context(|| {
-            format!("--portfolio item {} ({ticker}): weight \"{w}\" is not a positive number", i + 1)
+        let w: f64 = w.trim().parse().ok().filter(|w: &f64| w.is_finite() && *w > 0.0).ok_or_else(|| {
+            crate::cli::invalid(format!(
+                "--portfolio item {} ({ticker}): weight \"{w}\" is not a positive number",
+                i + 1
+            ))
         })?;
         weights.push((ticker.trim().to_owned(), w));
     }
@@ -154,7 +157,7 @@ fn portfolio_series(data: &Path, spec: &str, market: &MarketSeries) -> Result<(V
 fn evaluate_cmd(args: &EvaluateArgs) -> Result<()> {
     let pb = load_playbook(&args.playbook)?;
     if !(0.0..0.1).contains(&args.cost) {
-        bail!("--cost {} is outside 0..0.1 (0.001 is 0.1%)", args.cost);
+        return Err(crate::cli::invalid(format!("--cost {} is outside 0..0.1 (0.001 is 0.1%)", args.cost)));
     }
     let index_path = args.data.join("index").join(format!("{}.csv", args.index));
     let market = read_series(&index_path, &args.index)?;

@@ -483,7 +483,8 @@ fn guard_check_lists_every_problem_of_a_playbook() {
     )
     .unwrap();
     let o = haechi(&["guard", "check", "--playbook", file.to_str().unwrap()]);
-    assert!(!o.status.success());
+    // Invalid input exits 2, as `simulate` and `sweep` do.
+    assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     for want in [
         "3 problem(s)",
