@@ -72,31 +72,12 @@ fn builtin_playbook(name: &str) -> AppResult<Playbook> {
     Playbook::from_toml(text).map_err(|e| AppError::Internal { context: "a built-in playbook", source: e.into() })
 }
 
-fn kind_of(name: &str) -> Option<ThreatKind> {
-    use ThreatKind::*;
-    [
-        IndexDrawdown,
-        VolatilityRegime,
-        CircuitBreakerLevel,
-        GapDown,
-        WeakBreadth,
-        LimitDowns,
-        Concentration,
-        SectorConcentration,
-        PortfolioDrawdown,
-        DailyLoss,
-        SingleNameCrash,
-        IlliquidPosition,
-        NegativeDisclosure,
-        FailedSigninBurst,
-        NewIpSignin,
-        NewDeviceSignin,
-        MfaDisabled,
-        NewApiToken,
-        PasswordChanged,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == name)
+/// The loaded market data (cached per data version).
+async fn market(app: &App) -> AppResult<haechi_jobs::LoadedMarket> {
+    app.market()
+        .recent(app.db())
+        .await
+        .map_err(|e| AppError::Internal { context: "loading the market", source: e.into() })
 }
 
 fn severity_of(name: &str) -> Severity {
@@ -114,7 +95,7 @@ fn from_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
 fn to_event(row: &haechi_db::ThreatEventRow) -> Option<ThreatEvent> {
     Some(ThreatEvent {
         id: u64::try_from(row.id).ok()?,
-        kind: kind_of(&row.kind)?,
+        kind: ThreatKind::parse(&row.kind)?,
         severity: severity_of(&row.severity),
         subject: row.subject.clone(),
         evidence: serde_json::from_str(&row.evidence).unwrap_or_default(),
@@ -412,7 +393,7 @@ pub async fn risk(app: &App, p: &Principal) -> AppResult<RiskView> {
             .map(|r| EventView {
                 id: r.id,
                 kind: r.kind.clone(),
-                source: kind_of(&r.kind).map_or(Source::Security, ThreatKind::source),
+                source: ThreatKind::parse(&r.kind).map_or(Source::Security, ThreatKind::source),
                 severity: r.severity.clone(),
                 subject: r.subject.clone(),
                 evidence: serde_json::from_str(&r.evidence).unwrap_or_default(),
@@ -494,11 +475,7 @@ pub async fn scan_paper_account(
     let gate = app.db().guard_gate(user.get());
     let _held = gate.lock().await;
     let now_ms = app.clock().now_ms();
-    let loaded = app
-        .market()
-        .recent(app.db())
-        .await
-        .map_err(|e| AppError::Internal { context: "loading the market", source: e.into() })?;
+    let loaded = market(app).await?;
     let store = &loaded.store;
     // Sessions up to and including the one that closed.
     let upto = store.dates().partition_point(|d| *d <= session);
@@ -642,11 +619,7 @@ pub struct StressReport {
 pub async fn stress(app: &App, p: &Principal, account_id: i64, scenario: StressScenario) -> AppResult<StressReport> {
     p.require(Permission::OwnAccount)?;
     let account = crate::paper::owned(app, p, account_id).await?;
-    let loaded = app
-        .market()
-        .recent(app.db())
-        .await
-        .map_err(|e| AppError::Internal { context: "loading the market", source: e.into() })?;
+    let loaded = market(app).await?;
     let store = &loaded.store;
     // Valued as the market stands for the account: up to the last session before the one
     // orders now go to (a replayed market is somewhere in the past of its data).

@@ -61,6 +61,36 @@ pub enum ThreatKind {
 }
 
 impl ThreatKind {
+    pub const ALL: [ThreatKind; 19] = {
+        use ThreatKind::*;
+        [
+            IndexDrawdown,
+            VolatilityRegime,
+            CircuitBreakerLevel,
+            GapDown,
+            WeakBreadth,
+            LimitDowns,
+            Concentration,
+            SectorConcentration,
+            PortfolioDrawdown,
+            DailyLoss,
+            SingleNameCrash,
+            IlliquidPosition,
+            NegativeDisclosure,
+            FailedSigninBurst,
+            NewIpSignin,
+            NewDeviceSignin,
+            MfaDisabled,
+            NewApiToken,
+            PasswordChanged,
+        ]
+    };
+
+    /// The kind a stored name stands for (`as_str`'s inverse).
+    pub fn parse(name: &str) -> Option<ThreatKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         use ThreatKind::*;
         match self {
@@ -480,6 +510,14 @@ mod tests {
         assert!(kinds.contains(&(ThreatKind::SingleNameCrash, Severity::Critical)));
         assert!(kinds.contains(&(ThreatKind::Concentration, Severity::Warning)));
         assert!(kinds.contains(&(ThreatKind::DailyLoss, Severity::Critical)));
+    }
+
+    #[test]
+    fn every_kind_parses_back_from_its_name() {
+        for k in ThreatKind::ALL {
+            assert_eq!(ThreatKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(ThreatKind::parse("nope"), None);
     }
 
     #[test]
